@@ -1,0 +1,49 @@
+"""genesys_gateway: a synchronous tool-calling SDK for the Genesys Cloud AI Builder LLM
+Gateway and any OpenAI-compatible chat-completions endpoint."""
+
+from .auth import Auth, BearerToken, ClientCredentials
+from .client import GatewayClient
+from .conversation import Conversation, RunResult
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    GatewayError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    TokenStoreError,
+    ToolArgumentsError,
+    ToolDefinitionError,
+    TransportError,
+)
+from .executor import ToolExecutor, ToolRun
+from .filestore import FileTokenStore
+from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage
+from .redisstore import RedisTokenStore
+from .regions import REGIONS, Region, resolve_region
+from .retry import ExponentialBackoff, NoRetry, RetryPolicy
+from .tokens import MemoryTokenStore, Token, TokenStore
+from .tools import Tool, ToolContext, ToolRegistry
+from .transport import HTTPRequest, HTTPResponse, RequestsTransport, Timeout, Transport, Urllib3Transport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Auth", "BearerToken", "ClientCredentials",
+    "GatewayClient", "Conversation", "RunResult",
+    "APIError", "AuthenticationError", "BadRequestError", "ConfigurationError", "GatewayError",
+    "NotFoundError", "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "ServerError",
+    "TokenStoreError", "ToolArgumentsError", "ToolDefinitionError", "TransportError",
+    "ToolExecutor", "ToolRun",
+    "FileTokenStore", "RedisTokenStore", "MemoryTokenStore", "Token", "TokenStore",
+    "ChatResponse", "Choice", "FunctionCall", "Message", "ToolCall", "Usage",
+    "REGIONS", "Region", "resolve_region",
+    "ExponentialBackoff", "NoRetry", "RetryPolicy",
+    "Tool", "ToolContext", "ToolRegistry",
+    "HTTPRequest", "HTTPResponse", "RequestsTransport", "Timeout", "Transport", "Urllib3Transport",
+    "__version__",
+]

@@ -1,0 +1,234 @@
+"""Authentication: Genesys Cloud OAuth client credentials, or a fixed bearer token.
+
+``ClientCredentials`` fetches a token from the region's login host (credentials as HTTP
+Basic, body ``grant_type=client_credentials``, no scope), keeps it in a token store until
+shortly before ``expires_in``, lets exactly one thread (or process, or fleet, depending
+on the store) refresh it, and is told by the client when the gateway answered 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from typing import Callable, Protocol, runtime_checkable
+from urllib.parse import urlencode
+
+import attrs
+
+from .constants import TOKEN_EXPIRY_FRACTION, TOKEN_EXPIRY_MARGIN, USER_AGENT
+from .errors import APIError, AuthenticationError, ConfigurationError, ResponseFormatError, TokenStoreError
+from .responses import api_error
+from .retry import RetryPolicy, call_with_retry
+from .tokens import MemoryTokenStore, Token, TokenStore, store_key
+from .transport import HTTPRequest, Timeout, Transport, check_url
+
+__all__ = ["Auth", "HTTPContext", "ClientCredentials", "BearerToken"]
+
+logger = logging.getLogger("genesys_gateway.auth")
+
+
+@attrs.frozen
+class HTTPContext:
+    """What an auth needs to make its own requests: the client's transport and policy."""
+
+    transport: Transport
+    retry: RetryPolicy
+    timeout: Timeout = Timeout()
+    clock: Callable[[], float] = time.monotonic
+    deadline_at: float | None = None
+    allow_insecure_http: bool = False
+
+
+@runtime_checkable
+class Auth(Protocol):
+    def authorization(self, http: HTTPContext) -> str:
+        """The ``Authorization`` header value to send."""
+        ...
+
+    def invalidate(self, authorization: str) -> bool:
+        """The gateway refused ``authorization`` (401). Return True if a retry with a
+        fresh :meth:`authorization` may succeed."""
+        ...
+
+
+class BearerToken:
+    """A fixed access token (``GENESYSCLOUD_ACCESS_TOKEN``); never refreshed."""
+
+    def __init__(self, token: str) -> None:
+        if not isinstance(token, str) or not token.strip():
+            raise ConfigurationError("BearerToken needs a non-empty token string")
+        self._header = f"Bearer {token.strip()}"
+
+    def authorization(self, http: HTTPContext) -> str:
+        return self._header
+
+    def invalidate(self, authorization: str) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "BearerToken(<redacted>)"
+
+
+class ClientCredentials:
+    """OAuth 2.0 client credentials against a Genesys Cloud login host.
+
+    ``token_url`` defaults to the client's region (``https://login.<domain>/oauth/token``).
+    ``store`` is a :class:`~genesys_gateway.tokens.TokenStore` (``None``: in memory, this
+    object only). A store that fails is logged and bypassed, never a failed request.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        token_url: str | None = None,
+        store: TokenStore | None = None,
+        *,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise ConfigurationError("ClientCredentials needs a non-empty client_id")
+        if not isinstance(client_secret, str) or not client_secret:
+            raise ConfigurationError("ClientCredentials needs a non-empty client_secret")
+        self.client_id = client_id.strip()
+        self._basic = "Basic " + base64.b64encode(
+            f"{self.client_id}:{client_secret}".encode()
+        ).decode("ascii")
+        self._secret = client_secret
+        self.token_url = token_url
+        self.store: TokenStore = store if store is not None else MemoryTokenStore()
+        self._fallback = MemoryTokenStore()
+        self._now = now
+        self._cached: Token | None = None  # this process's last token (skips the store)
+        self._key = store_key(token_url, self.client_id) if token_url else None
+        self.token_requests = 0
+        self._count_lock = threading.Lock()
+
+    def with_token_url(self, token_url: str) -> "ClientCredentials":
+        """A copy bound to ``token_url`` (sharing the store)."""
+        return ClientCredentials(self.client_id, self._secret, token_url, self.store, now=self._now)
+
+    # -- Auth protocol ---------------------------------------------------------------
+
+    def authorization(self, http: HTTPContext) -> str:
+        token = self._cached
+        if token is None or not token.usable(self._now()):
+            token = self._get_token(http)
+        return "Bearer " + token.access_token
+
+    def invalidate(self, authorization: str) -> bool:
+        access_token = authorization[len("Bearer "):]
+        if self._cached is not None and self._cached.access_token == access_token:
+            self._cached = None
+        self._fallback.invalidate(self._require_key(), access_token)
+        try:
+            self.store.invalidate(self._require_key(), access_token)
+        except TokenStoreError as e:
+            logger.warning("token store unavailable while invalidating a token: %s", e)
+        return True
+
+    # -- internals -------------------------------------------------------------------
+
+    def _require_key(self) -> str:
+        if self._key is None:
+            raise ConfigurationError(
+                "ClientCredentials has no token_url: give token_url=, or a region to the client"
+            )
+        return self._key
+
+    def _get_token(self, http: HTTPContext) -> Token:
+        key = self._require_key()
+        try:
+            token = self._single_flight(self.store, key, http)
+        except TokenStoreError as e:
+            logger.warning("token store unavailable, fetching a token directly: %s", e)
+            token = self._single_flight(self._fallback, key, http)
+        self._cached = token
+        return token
+
+    def _single_flight(self, store: TokenStore, key: str, http: HTTPContext) -> Token:
+        token = store.get(key)
+        if token is not None and token.usable(self._now()):
+            return token
+        with store.lock(key):
+            token = store.get(key)
+            if token is not None and token.usable(self._now()):
+                return token
+            token = self._fetch(http)
+            store.set(key, token)
+            return token
+
+    def _fetch(self, http: HTTPContext) -> Token:
+        url = check_url(self._require_token_url(), allow_insecure_http=http.allow_insecure_http,
+                        what="token_url")
+        request_body = urlencode({"grant_type": "client_credentials"}).encode()
+        headers = {
+            "Authorization": self._basic,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+
+        def attempt(_n: int) -> Token:
+            remaining = None if http.deadline_at is None else http.deadline_at - http.clock()
+            request = HTTPRequest("POST", url, headers, request_body, http.timeout.clip(remaining))
+            with self._count_lock:
+                self.token_requests += 1
+            response = http.transport.send(request)
+            if response.status >= 400:
+                error = api_error(response, token_endpoint=True, now=self._now)
+                if error.status in (400, 401) and error.code in ("invalid_client", "unauthorized_client"):
+                    error = AuthenticationError(
+                        error.status, "the OAuth client id or secret was refused", error.code,
+                        error.correlation_id, error.body,
+                    )
+                raise _redacted(error, self._secret)
+            return self._parse(response.body)
+
+        return call_with_retry(http.retry, attempt, clock=http.clock, deadline_at=http.deadline_at)
+
+    def _require_token_url(self) -> str:
+        self._require_key()
+        return self.token_url  # type: ignore[return-value]
+
+    def _parse(self, body: bytes) -> Token:
+        try:
+            data = json.loads(body)
+            access_token = data["access_token"]
+            expires_in = float(data.get("expires_in", 3600))
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+            raise ResponseFormatError("token endpoint answered without a usable access_token") from None
+        if not isinstance(access_token, str) or not access_token or expires_in <= 0:
+            raise ResponseFormatError("token endpoint answered without a usable access_token")
+        now = self._now()
+        if expires_in > 2 * TOKEN_EXPIRY_MARGIN:
+            refresh_in = expires_in - TOKEN_EXPIRY_MARGIN
+        else:
+            refresh_in = expires_in * TOKEN_EXPIRY_FRACTION
+        return Token(access_token, now + expires_in, now + refresh_in,
+                     str(data.get("token_type") or "bearer"))
+
+    def __repr__(self) -> str:
+        return f"ClientCredentials(client_id={self.client_id!r}, token_url={self.token_url!r}, client_secret=<redacted>)"
+
+
+def _redacted(error: APIError, secret: str) -> APIError:
+    """``error`` with any echo of the client secret removed from its message and body."""
+    if secret and (secret in error.message or secret in repr(error.body)):
+        error.message = error.message.replace(secret, "<redacted>")
+        error.body = _scrub(error.body, secret)
+        error.args = (str(error),)
+    return error
+
+
+def _scrub(body: object, secret: str) -> object:
+    if isinstance(body, dict):
+        return {k: _scrub(v, secret) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_scrub(v, secret) for v in body]
+    if isinstance(body, str) and secret in body:
+        return body.replace(secret, "<redacted>")
+    return body

@@ -1,0 +1,290 @@
+"""The ``genesys-gateway`` command (also ``python -m genesys_gateway``).
+
+Subcommands: ``demo``, ``chat``, ``tools``, ``emulator``. Errors print one line and exit
+non-zero; secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+from typing import Iterator, TextIO
+
+from .errors import ConfigurationError, GatewayError, ToolDefinitionError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A failure to report as one line."""
+
+
+def _out(text: str = "", stream: TextIO | None = None) -> None:
+    print(text, file=stream or sys.stdout, flush=True)
+
+
+# -- tools loading ---------------------------------------------------------------------
+
+
+def load_registries(target: str) -> list:
+    """``module:attribute`` (a ToolRegistry), a module name (its ToolRegistry instances),
+    or a path to a ``.py`` file (its ToolRegistry instances)."""
+    from .tools import ToolRegistry
+
+    if target.endswith(".py") or os.sep in target:
+        if not os.path.isfile(target):
+            raise CLIError(f"no such file: {target}")
+        name = "_genesys_gateway_tools_" + os.path.splitext(os.path.basename(target))[0]
+        spec = importlib.util.spec_from_file_location(name, target)
+        if spec is None or spec.loader is None:
+            raise CLIError(f"cannot load {target}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        _exec_tools_module(lambda: spec.loader.exec_module(module), target)
+        attribute = None
+    else:
+        module_name, _, attribute = target.partition(":")
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        module = _exec_tools_module(lambda: importlib.import_module(module_name), module_name)
+    if attribute:
+        try:
+            value = getattr(module, attribute)
+        except AttributeError:
+            raise CLIError(f"{target}: module has no attribute {attribute!r}") from None
+        if not isinstance(value, ToolRegistry):
+            raise CLIError(f"{target} is a {type(value).__name__}, not a ToolRegistry")
+        return [value]
+    registries = [v for v in vars(module).values() if isinstance(v, ToolRegistry)]
+    if not registries:
+        raise CLIError(f"{target} defines no ToolRegistry")
+    return registries
+
+
+def _exec_tools_module(load, label: str):
+    try:
+        return load()
+    except ToolDefinitionError as e:
+        raise CLIError(f"invalid tool definition in {label}: {e}") from None
+    except ModuleNotFoundError as e:
+        raise CLIError(f"cannot import {label}: {e}") from None
+    except Exception as e:  # the user's module failed to import: one line, no traceback
+        raise CLIError(f"error importing {label}: {type(e).__name__}: {e}") from None
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    definitions = []
+    for registry in load_registries(args.target):
+        definitions.extend(registry.definitions())
+    _out(json.dumps(definitions, indent=2, ensure_ascii=False))
+    _out(f"{len(definitions)} tool(s) valid", sys.stderr)
+    return 0
+
+
+# -- demo and chat ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _client(live: bool, tools, responder=None, model: str | None = None) -> Iterator:
+    from .auth import ClientCredentials
+    from .client import GatewayClient
+
+    overrides = {"tools": tools}
+    if model:
+        overrides["model"] = model
+    if live:
+        with GatewayClient.from_env(**overrides) as client:
+            yield client
+        return
+    from .testing import GatewayEmulator
+
+    with GatewayEmulator(responder=responder) as emulator:
+        auth = ClientCredentials("demo-client", "demo-secret", token_url=emulator.token_url)
+        with GatewayClient(base_url=emulator.url, auth=auth, **overrides) as client:
+            yield client
+
+
+def _print_run(result, stream: TextIO) -> None:
+    runs = iter(result.tool_runs)
+    model_calls = 0
+    for message in result.messages:
+        role = message.get("role")
+        if role == "assistant":
+            model_calls += 1
+            if message.get("tool_calls"):
+                names = ", ".join(c["function"]["name"] or "?" for c in message["tool_calls"])
+                _out(f"model call {model_calls}: asks for {len(message['tool_calls'])} tool call(s): {names}", stream)
+            else:
+                _out(f"model call {model_calls}: answers", stream)
+        elif role == "tool":
+            run = next(runs, None)
+            if run is not None:
+                args = json.dumps(run.arguments, ensure_ascii=False) if run.arguments is not None else "-"
+                _out(f"  tool {run.name}({args}) -> {run.status} in {run.duration_s * 1000:.0f} ms", stream)
+                _out(f"    {run.content[:200]}", stream)
+    if result.content is not None:
+        _out(f"\nanswer: {result.content}", stream)
+    else:
+        _out(f"\nno answer: stopped by {result.stop_reason}", stream)
+    u = result.usage
+    _out(f"usage: {u.prompt_tokens} prompt + {u.completion_tokens} completion = {u.total_tokens} tokens; "
+         f"{result.iterations} model call(s), stop reason {result.stop_reason}", stream)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    registry = demo.build_registry()
+    where = "a real gateway (from the environment)" if args.live else "the embedded GatewayEmulator"
+    _out(f"running the weather + inventory scenario against {where}")
+    _out(f"user: {demo.PROMPT}\n")
+    with _client(args.live, registry, demo.responder, args.model) as client:
+        result = client.run(demo.PROMPT)
+    _print_run(result, sys.stdout)
+    return 0 if result.stop_reason == "completed" else EXIT_ERROR
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    try:
+        import readline  # noqa: F401  (line editing where available)
+    except ImportError:  # pragma: no cover
+        pass
+    registry = None
+    if args.tools:
+        from .tools import ToolRegistry
+
+        registries = load_registries(args.tools)
+        registry = registries[0] if len(registries) == 1 else ToolRegistry()
+        if len(registries) > 1:
+            for r in registries:
+                for tool in r:
+                    registry.register(tool.name, tool.description, tool.parameters, tool.handler,
+                                      timeout=tool.timeout, output_schema=tool.output_schema)
+    with _client(args.live, registry, None, args.model) as client:
+        conversation = client.conversation(system=args.system)
+        _out("type a message; an empty line or Ctrl-D ends the chat", sys.stderr)
+        while True:
+            try:
+                text = input("you> ")
+            except EOFError:
+                break
+            if not text.strip():
+                break
+            result = conversation.send(text)
+            for run in result.tool_runs:
+                _out(f"  [tool {run.name} -> {run.status}, {run.duration_s * 1000:.0f} ms]")
+            _out(f"assistant> {result.content if result.content is not None else '(' + result.stop_reason + ')'}")
+    return 0
+
+
+# -- emulator --------------------------------------------------------------------------
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from .testing import GatewayEmulator
+
+    kwargs = dict(host=args.host, port=args.port)
+    if args.client_id:
+        kwargs["client_id"] = args.client_id
+    secret = os.environ.get("GENESYS_GATEWAY_EMULATOR_SECRET")
+    if secret:
+        kwargs["client_secret"] = secret
+    emulator = GatewayEmulator(**kwargs)
+    if args.script:
+        try:
+            with open(args.script, encoding="utf-8") as f:
+                replies = json.load(f)
+        except (OSError, ValueError) as e:
+            raise CLIError(f"cannot read script {args.script}: {e}") from None
+        if not isinstance(replies, list):
+            raise CLIError(f"script {args.script} must hold a JSON list of replies")
+        from .testing import reply, tool_call
+
+        for item in replies:
+            if not isinstance(item, dict):
+                raise CLIError(f"script {args.script}: each reply must be an object")
+            calls = [tool_call(c.get("name"), c.get("arguments", {}), c.get("id"))
+                     for c in item.get("tool_calls") or []]
+            emulator.script(reply(content=item.get("content"), tool_calls=calls))
+    stop = threading.Event()
+    with emulator:
+        _out(f"GatewayEmulator serving at {emulator.url}")
+        _out(f"  token URL: {emulator.token_url}")
+        _out(f"  chat URL:  {emulator.chat_url}")
+        _out("press Ctrl-C to stop")
+        try:
+            while not stop.wait(3600):
+                pass
+        except KeyboardInterrupt:
+            _out("stopped")
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genesys-gateway",
+        description="Tool-calling with the Genesys Cloud AI Builder LLM Gateway.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("demo", help="run the weather + inventory scenario end to end",
+                       description="Run the tutorial's weather + inventory scenario on the embedded "
+                                   "emulator (no credentials), or on a real gateway with --live.")
+    p.add_argument("--live", action="store_true", help="use a real gateway configured by GENESYSCLOUD_* variables")
+    p.add_argument("--model", help="model name (default gpt-4o)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("chat", help="chat interactively", description="An interactive chat with optional tools.")
+    p.add_argument("--tools", metavar="TARGET", help="module:attribute, module or .py file with a ToolRegistry")
+    p.add_argument("--live", action="store_true", help="use a real gateway configured by GENESYSCLOUD_* variables")
+    p.add_argument("--model", help="model name")
+    p.add_argument("--system", help="system prompt")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("tools", help="validate tools and print their definitions",
+                       description="Load tools, validate every definition and print them as the model sees them.")
+    p.add_argument("target", metavar="TARGET", help="module:attribute, module name, or path to a .py file")
+    p.set_defaults(func=cmd_tools)
+
+    p = sub.add_parser("emulator", help="serve the GatewayEmulator",
+                       description="Serve the GatewayEmulator until interrupted. Set "
+                                   "GENESYS_GATEWAY_EMULATOR_SECRET to require a client secret.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--client-id", help="require this client id")
+    p.add_argument("--script", metavar="FILE", help="JSON list of scripted replies")
+    p.set_defaults(func=cmd_emulator)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CLIError as e:
+        _out(f"genesys-gateway {args.command}: error: {e}", sys.stderr)
+    except ConfigurationError as e:
+        _out(f"genesys-gateway {args.command}: configuration error: {e}", sys.stderr)
+    except GatewayError as e:
+        _out(f"genesys-gateway {args.command}: {type(e).__name__}: {e}", sys.stderr)
+    except OSError as e:
+        _out(f"genesys-gateway {args.command}: error: {e}", sys.stderr)
+    except KeyboardInterrupt:
+        _out("interrupted", sys.stderr)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""Every default of the SDK, named once."""
+
+DEFAULT_PATH = "/api/v2/ai-builder/llm-gateway/conversations"
+DEFAULT_MODEL = "gpt-4o"
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_POOL_MAXSIZE = 16
+
+DEFAULT_MAX_ATTEMPTS = 4
+DEFAULT_BASE_DELAY = 0.5
+DEFAULT_MAX_DELAY = 8.0
+DEFAULT_MAX_RETRY_AFTER = 60.0
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+# Refresh a token this many seconds before the server says it expires (the Go SDK uses 60).
+TOKEN_EXPIRY_MARGIN = 60.0
+# For tokens shorter-lived than twice the margin, refresh after this fraction of the lifetime.
+TOKEN_EXPIRY_FRACTION = 0.5
+
+DEFAULT_MAX_ITERATIONS = 5
+DEFAULT_TOOL_TIMEOUT = 5.0
+DEFAULT_TOOL_WORKERS = 8
+DEFAULT_MAX_TOOL_RESULT_CHARS = 4096
+DEFAULT_MAX_REPEATED_CALLS = 3
+
+# Genesys Cloud documents a 512,000-byte request body limit.
+MAX_REQUEST_BODY_BYTES = 512_000
+
+USER_AGENT = "genesys-gateway-python/0.1.0"
+
+# Tools subsystem.
+VALIDATOR_CACHE_SIZE = 1024  # distinct compiled JSON schemas kept (oldest evicted first)
+MAX_TOOL_ERROR_CHARS = 300  # error text sent to the model for a failed tool call
+TOOL_THREAD_NAME_PREFIX = "genesys-gateway-tool"

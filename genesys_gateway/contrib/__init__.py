@@ -1,0 +1,2 @@
+"""Framework integrations: :mod:`genesys_gateway.contrib.flask` and
+:mod:`genesys_gateway.contrib.django`."""

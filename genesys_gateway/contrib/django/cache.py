@@ -1,0 +1,157 @@
+"""A token store in Django's cache: one token for every worker that shares the cache.
+
+Tokens are stored as plain dicts (``Token.to_dict()``) with a cache timeout ending at the
+token's expiry. The refresh lock is ``cache.add(lock key, random value, lock_ttl)``,
+which is atomic on the memcached, Redis, database and local-memory backends; waiters
+poll, and return early as soon as a usable token appears (the caller re-reads it), like
+:class:`~genesys_gateway.redisstore.RedisTokenStore`.
+
+Two operations are "read, compare, delete" without a server-side script, so they are
+not atomic: releasing the lock (a lock that expired and was taken over in between could
+be deleted, letting a third process refresh as well) and :meth:`invalidate` (a fresh
+token stored in between could be deleted, costing one extra token request). Both races
+need a refresh slower than ``lock_ttl`` or two 401s within microseconds; the cost is an
+extra token request, never a wrong token. Use the Redis store for a strict guarantee.
+
+Django timeouts are whole seconds on some backends (the Redis backend truncates), so
+timeouts are rounded up to at least one second. Any exception raised by the cache
+backend becomes :class:`TokenStoreError`: the client logs it and fetches a token
+directly instead of failing the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from ...errors import TokenStoreError
+from ...redisstore import wait_for_lock
+from ...tokens import Token
+
+__all__ = ["DjangoCacheTokenStore"]
+
+logger = logging.getLogger("genesys_gateway.auth")
+
+
+class DjangoCacheTokenStore:
+    """Tokens in the Django cache ``cache_alias``.
+
+    :param lock_ttl: seconds (rounded up) after which an unreleased refresh lock expires.
+    :param wait_timeout: seconds :meth:`lock` waits before raising :class:`TokenStoreError`.
+    """
+
+    def __init__(
+        self,
+        cache_alias: str = "default",
+        lock_ttl: float = 10.0,
+        wait_timeout: float = 15.0,
+        poll_interval: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if lock_ttl <= 0 or wait_timeout < 0 or poll_interval < 0:
+            raise ValueError("lock_ttl must be > 0; wait_timeout and poll_interval >= 0")
+        self.cache_alias = cache_alias
+        self.lock_ttl = lock_ttl
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
+        self._sleep = sleep
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"DjangoCacheTokenStore(cache_alias={self.cache_alias!r})"
+
+    @property
+    def cache(self) -> Any:
+        """The cache (looked up per call: Django's cache handles are per thread)."""
+        from django.core.cache import caches
+
+        with self._mapped("lookup"):
+            return caches[self.cache_alias]
+
+    @contextmanager
+    def _mapped(self, action: str) -> Iterator[None]:
+        """The exception edge: whatever the backend raises (redis, pymemcache, database
+        errors...) becomes TokenStoreError, so the client degrades to a direct fetch."""
+        try:
+            yield
+        except TokenStoreError:
+            raise
+        except Exception as exc:  # backends raise their own, unrelated exception types
+            raise TokenStoreError(
+                f"Django cache {self.cache_alias!r}: {action} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    # -- TokenStore protocol ---------------------------------------------------------------
+
+    def get(self, key: str) -> Token | None:
+        cache = self.cache
+        with self._mapped("get"):
+            data = cache.get(key)
+        if data is None:
+            return None
+        token = Token.from_dict(data)
+        if token is None:
+            logger.warning("Ignoring a malformed token in the Django cache under %s", key)
+        return token
+
+    def set(self, key: str, token: Token) -> None:
+        timeout = math.ceil(token.expires_at - time.time())
+        if timeout <= 0:
+            return  # already expired
+        cache = self.cache
+        with self._mapped("set"):
+            cache.set(key, token.to_dict(), timeout=timeout)
+
+    def invalidate(self, key: str, access_token: str) -> None:
+        cache = self.cache
+        with self._mapped("invalidate"):
+            current = Token.from_dict(cache.get(key))
+            if current is not None and current.access_token == access_token:
+                cache.delete(key)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the refresh lock for ``key``, or return early without it once another
+        worker has stored a usable token (the caller re-checks ``get``)."""
+        lock_key = f"{key}:lock"
+        value = secrets.token_hex(16)
+        timeout = max(1, math.ceil(self.lock_ttl))
+        cache = self.cache
+
+        def try_acquire() -> bool:
+            with self._mapped("lock"):
+                return bool(cache.add(lock_key, value, timeout=timeout))
+
+        def usable_token_exists() -> bool:
+            token = self.get(key)
+            return token is not None and token.usable(time.time())
+
+        acquired = wait_for_lock(
+            try_acquire,
+            usable_token_exists,
+            wait_timeout=self.wait_timeout,
+            poll_interval=self.poll_interval,
+            sleep=self._sleep,
+            clock=self._clock,
+            what=f"the token lock {lock_key} in Django cache {self.cache_alias!r}",
+        )
+        if not acquired:
+            yield
+            return
+        try:
+            yield
+        finally:
+            try:
+                if cache.get(lock_key) == value:
+                    cache.delete(lock_key)
+            except Exception as exc:  # it expires after lock_ttl anyway
+                logger.warning(
+                    "Could not release the token lock %s (%s); it expires by itself",
+                    lock_key,
+                    type(exc).__name__,
+                )

@@ -1,0 +1,157 @@
+"""The exception hierarchy. Every error the SDK raises is a :class:`GatewayError`.
+
+Messages never contain secrets: callers build them from status codes, error codes and
+server messages, never from request headers or credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+__all__ = [
+    "GatewayError",
+    "ConfigurationError",
+    "TransportError",
+    "APIError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "ResponseFormatError",
+    "ToolDefinitionError",
+    "ToolArgumentsError",
+    "TokenStoreError",
+    "error_for_status",
+]
+
+
+class GatewayError(Exception):
+    """Base class of every error raised by genesys_gateway."""
+
+
+class ConfigurationError(GatewayError, ValueError):
+    """A bad option given at construction (region, URL, setting, environment variable)."""
+
+
+class TransportError(GatewayError):
+    """The request did not get an HTTP response: connect/read failure, timeout, TLS error.
+
+    ``kind`` is one of ``"connect"`` (never reached the server), ``"closed"`` (the
+    connection was closed or reset before the first byte of the response), ``"timeout"``,
+    ``"tls"`` or ``"protocol"``.
+    """
+
+    def __init__(self, message: str, *, kind: str = "connect") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in ("connect", "closed", "timeout")
+
+
+class APIError(GatewayError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        correlation_id: str | None = None,
+        body: Any = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.code = code
+        self.correlation_id = correlation_id
+        self.body = body
+        self.retry_after = retry_after
+        """Seconds the server asked to wait (``Retry-After``), or ``None``."""
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"HTTP {self.status}"
+        if self.code:
+            text += f" [{self.code}]"
+        text += f": {self.message}"
+        if self.correlation_id:
+            text += f" (correlation id {self.correlation_id})"
+        return text
+
+    def __reduce__(self):  # keep pickling (multiprocessing, caches) working
+        return (
+            _rebuild_api_error,
+            (self.__class__, self.status, self.message, self.code, self.correlation_id,
+             self.body, self.retry_after),
+        )
+
+
+def _rebuild_api_error(cls, status, message, code, correlation_id, body, retry_after):
+    return cls(status, message, code, correlation_id, body, retry_after=retry_after)
+
+
+class BadRequestError(APIError):
+    """400 or 422."""
+
+
+class AuthenticationError(APIError):
+    """401, or a token request refused for bad client credentials."""
+
+
+class PermissionDeniedError(APIError):
+    """403."""
+
+
+class NotFoundError(APIError):
+    """404."""
+
+
+class RateLimitError(APIError):
+    """429 (or the token endpoint's 400 "rate limit exceeded").
+
+    ``retry_after`` is the server's requested wait in seconds (float) or ``None``.
+    """
+
+
+class ServerError(APIError):
+    """5xx."""
+
+
+class ResponseFormatError(GatewayError):
+    """A 2xx response whose body is not what the endpoint promises (not JSON, no choices...)."""
+
+
+class ToolDefinitionError(GatewayError, ValueError):
+    """A tool registration that cannot work: bad name, schema, handler or duplicate."""
+
+
+class ToolArgumentsError(GatewayError, ValueError):
+    """Arguments for a tool that do not satisfy its schema; the message says what to fix."""
+
+
+class TokenStoreError(GatewayError):
+    """A token store could not be reached or used. Callers degrade to a direct token fetch."""
+
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(status: int) -> type[APIError]:
+    """The APIError subclass for an HTTP status."""
+    if status in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status]
+    if status >= 500:
+        return ServerError
+    return APIError

@@ -1,0 +1,471 @@
+"""Running the tool calls of one assistant turn: validation, a bounded thread pool,
+per-call timeouts, and one :class:`ToolRun` per call, in the order of the calls.
+
+Hung handlers. A Python thread cannot be killed. When a call times out, the executor
+cancels it if it has not started, otherwise sets its ``ToolContext.cancelled`` event (and
+cancels the task of an ``async def`` handler, which frees the thread at its next
+``await``), and tracks the still-running call as *hung* until it finally returns. Hung
+calls keep occupying a worker; when every worker is hung, new calls fail fast with status
+``"rejected"`` instead of queueing forever.
+
+The pool is a small bounded pool of *daemon* threads (not ``ThreadPoolExecutor``, whose
+non-daemon threads are joined at interpreter exit, so one hung handler would block the
+process from exiting). It hands out ordinary ``concurrent.futures.Future`` objects.
+
+Statuses: ``"ok"``, ``"invalid_arguments"``, ``"unknown_tool"``, ``"timeout"``,
+``"error"``, ``"invalid_output"`` (as in the design), plus ``"rejected"`` (pool saturated
+by hung calls, or executor closed) and ``"repeated"`` (stopped by a :class:`RepeatGuard`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import itertools
+import logging
+import math
+import queue
+import threading
+import time
+from collections import Counter
+from typing import Any, Callable, Literal, Sequence
+
+import attrs
+
+from .constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
+                        DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
+                        TOOL_THREAD_NAME_PREFIX)
+from .errors import ConfigurationError, ToolArgumentsError
+from .guard import RepeatGuard
+from .results import ResultSerializationError, serialize_result, truncate, validate_output
+from .tools import Tool, ToolContext, ToolSet
+from .validation import parse_arguments
+
+__all__ = ["ToolRun", "ToolCallRequest", "ToolExecutor", "RepeatGuard", "ToolRunStatus"]
+
+logger = logging.getLogger("genesys_gateway.tools")
+
+ToolRunStatus = Literal["ok", "invalid_arguments", "unknown_tool", "timeout", "error",
+                        "invalid_output", "rejected", "repeated"]
+
+
+@attrs.frozen
+class ToolRun:
+    """The outcome of one tool call. ``content`` is exactly what the model is sent.
+
+    ``arguments`` are the validated arguments (schema defaults applied) when they
+    validated, the parsed model arguments otherwise, ``None`` when not a JSON object.
+    """
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] | None
+    status: str
+    content: str
+    error: str | None = None
+    duration_s: float = 0.0
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@attrs.frozen
+class ToolCallRequest:
+    """One tool call from the model. ``arguments_json`` is the raw string (may be invalid)."""
+
+    call_id: str
+    name: str
+    arguments_json: str | None = None
+
+
+class _DaemonPool:
+    """A bounded pool of daemon threads returning ``concurrent.futures.Future``\\ s.
+
+    Threads start lazily, up to ``max_workers``; an idle worker is reused first (the
+    same idle accounting as ``ThreadPoolExecutor``).
+    """
+
+    def __init__(self, max_workers: int, prefix: str) -> None:
+        self._max = max_workers
+        self._prefix = prefix
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._numbers = itertools.count()
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("the tool pool is shut down")
+            self._queue.put((future, fn, args))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"{self._prefix}_{next(self._numbers)}")
+                self._threads.add(thread)
+                thread.start()
+        return future
+
+    def _work(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                future, fn, args = item
+                del item
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args))
+                    except BaseException as exc:  # delivered to the waiting caller
+                        future.set_exception(exc)
+                        del exc
+                del future, fn, args
+                if self._shutdown:
+                    return
+                self._idle.release()
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    @property
+    def thread_count(self) -> int:
+        with self._lock:
+            return len(self._threads)
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Cancel queued work and let idle workers exit; never waits unless asked."""
+        with self._lock:
+            self._shutdown = True
+            threads = list(self._threads)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+
+class _Job:
+    """A validated call on its way through the pool (executor-internal, mutable)."""
+
+    __slots__ = ("index", "call", "tool", "arguments", "kwargs", "timeout", "context",
+                 "loop", "task", "cancelled", "lock", "future", "expires", "submitted")
+
+    def __init__(self, index: int, call: ToolCallRequest, tool: Tool, arguments: dict,
+                 kwargs: dict, timeout: float) -> None:
+        self.index, self.call, self.tool = index, call, tool
+        self.arguments, self.kwargs, self.timeout = arguments, kwargs, timeout
+        self.context: ToolContext | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+        self.cancelled = False
+        self.lock = threading.Lock()
+        self.future: concurrent.futures.Future | None = None
+        self.expires = 0.0
+        self.submitted = 0.0
+
+    def run_awaitable(self, awaitable: Any) -> Any:
+        """Run an awaitable on a fresh event loop in this worker thread (closed after)."""
+
+        async def main() -> Any:
+            with self.lock:
+                self.loop, self.task = asyncio.get_running_loop(), asyncio.current_task()
+                cancelled = self.cancelled
+            if cancelled:
+                if inspect.iscoroutine(awaitable):
+                    awaitable.close()
+                raise asyncio.CancelledError
+            return await awaitable
+
+        return asyncio.run(main())
+
+    def cancel(self) -> None:
+        """Signal a running call to stop: set the context event, cancel an async task."""
+        if self.context is not None:
+            self.context.cancelled.set()
+        with self.lock:
+            self.cancelled = True
+            loop, task = self.loop, self.task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop already finished
+                pass
+
+
+def _short(text: str, limit: int = MAX_TOOL_ERROR_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ToolExecutor:
+    """Runs tool calls concurrently in a bounded pool of daemon threads.
+
+    ``clock`` measures ``duration_s`` and interprets ``run(..., deadline=)`` (the
+    client's clock); timeouts themselves are waited for in real ``time.monotonic()``
+    time, so a fake clock in tests cannot make a wait spin or hang. Safe to share
+    between threads; ``close()`` never blocks on a hung handler.
+    """
+
+    def __init__(self, max_workers: int = DEFAULT_TOOL_WORKERS,
+                 default_timeout: float = DEFAULT_TOOL_TIMEOUT,
+                 max_result_chars: int = DEFAULT_MAX_TOOL_RESULT_CHARS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        for option, value, kinds in (("max_workers", max_workers, int),
+                                     ("default_timeout", default_timeout, (int, float)),
+                                     ("max_result_chars", max_result_chars, int)):
+            if (isinstance(value, bool) or not isinstance(value, kinds)
+                    or not math.isfinite(value) or value <= 0):
+                raise ConfigurationError(f"{option} must be a positive number, got {value!r}")
+        self.max_workers = max_workers
+        self.default_timeout = float(default_timeout)
+        self.max_result_chars = max_result_chars
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._pool: _DaemonPool | None = None
+        self._hung: set[concurrent.futures.Future] = set()
+        self._closed = False
+        self._stats: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def hung_count(self) -> int:
+        """Calls that timed out but whose handler is still running."""
+        with self._lock:
+            return self._prune_hung()
+
+    def wait_for_hung(self, timeout: float | None = None) -> int:
+        """Wait up to ``timeout`` seconds for hung handlers to return; the number still hung.
+
+        For graceful shutdowns and tests; the request path never waits for hung calls.
+        """
+        with self._lock:
+            hung = list(self._hung)
+        if hung:
+            concurrent.futures.wait(hung, timeout=timeout)
+        return self.hung_count
+
+    def _prune_hung(self) -> int:
+        """Drop finished futures from the hung set (caller holds the lock)."""
+        if any(f.done() for f in self._hung):
+            self._hung = {f for f in self._hung if not f.done()}
+        return len(self._hung)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counts of outcomes by status since creation, plus ``hung`` and ``threads``."""
+        with self._lock:
+            stats = dict(self._stats)
+            stats["hung"] = self._prune_hung()
+            stats["threads"] = self._pool.thread_count if self._pool is not None else 0
+        return stats
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def run(self, toolset: ToolSet, calls: Sequence[ToolCallRequest], *,
+            deadline: float | None = None, guard: RepeatGuard | None = None) -> list[ToolRun]:
+        """One :class:`ToolRun` per call, in the order of ``calls``. Never raises for a
+        bad call: problems become statuses the model can read and correct."""
+        calls = list(calls)
+        runs: list[ToolRun | None] = [None] * len(calls)
+        jobs: list[_Job] = []
+        for index, call in enumerate(calls):
+            prepared = self._prepare(index, toolset, call, deadline, guard)
+            if isinstance(prepared, _Job):
+                jobs.append(prepared)
+            else:
+                runs[index] = prepared
+        if jobs:
+            self._execute(jobs, runs)
+        with self._lock:
+            self._stats.update(run.status for run in runs if run is not None)
+        return runs  # type: ignore[return-value]  # every slot is filled
+
+    def close(self, wait: bool = False) -> None:
+        """Stop the pool: queued calls are cancelled, idle workers exit. Hung handler
+        threads cannot be killed; they are daemon threads and never block exit."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait)
+
+    def __enter__(self) -> "ToolExecutor":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _fail(self, call: ToolCallRequest, status: str, message: str, arguments: Any,
+              start: float, content: str | None = None) -> ToolRun:
+        content, truncated = truncate(content if content is not None else f"Error: {message}",
+                                      self.max_result_chars)
+        return ToolRun(call.call_id, call.name, arguments, status, content, message,
+                       max(0.0, self.clock() - start), truncated)
+
+    def _prepare(self, index: int, toolset: ToolSet, call: ToolCallRequest,
+                 deadline: float | None, guard: RepeatGuard | None) -> ToolRun | _Job:
+        start = self.clock()
+        name = call.name
+        tool = toolset.get(name) if isinstance(name, str) else None
+        arguments, problem = parse_arguments(call.arguments_json)
+        if tool is None:
+            return self._fail(call, "unknown_tool", toolset.unknown_tool_message(name),
+                              arguments, start)
+        if problem is not None:
+            return self._fail(call, "invalid_arguments", f"tool {name!r}: {problem}", None, start)
+        try:
+            arguments = tool.validate_arguments(arguments)
+        except ToolArgumentsError as exc:
+            return self._fail(call, "invalid_arguments", str(exc), arguments, start)
+        if guard is not None and not guard.allow(name, arguments):
+            message = guard.message()
+            return self._fail(call, "repeated", message, arguments, start, content=message)
+        kwargs = arguments
+        if tool.converter is not None:
+            try:
+                kwargs = tool.converter(arguments)
+            except Exception as exc:
+                return self._fail(call, "invalid_arguments", _short(
+                    f"invalid arguments for tool {name!r}: {type(exc).__name__}: {exc}"), arguments, start)
+        timeout = tool.timeout or self.default_timeout
+        if deadline is not None:
+            left = deadline - start
+            if left <= 0:
+                return self._fail(call, "timeout", f"tool {name!r} was not run: the run's "
+                                  "deadline has passed", arguments, start)
+            timeout = min(timeout, left)
+        return _Job(index, call, tool, arguments, kwargs, timeout)
+
+    def _reject(self, job: _Job, start: float, closed: bool) -> ToolRun:
+        if closed:
+            message = f"tool {job.call.name!r} was not run: the tool executor is closed"
+        else:
+            message = (f"tool {job.call.name!r} was not run: all {self.max_workers} tool workers "
+                       "are busy with earlier calls that timed out; try again later")
+        return self._fail(job.call, "rejected", message, job.arguments, start)
+
+    def _execute(self, jobs: list[_Job], runs: list[ToolRun | None]) -> None:
+        pending: dict[concurrent.futures.Future, _Job] = {}
+        for job in jobs:
+            start = self.clock()
+            with self._lock:
+                closed = self._closed
+                saturated = self._prune_hung() >= self.max_workers
+                if not closed and not saturated and self._pool is None:
+                    self._pool = _DaemonPool(self.max_workers, TOOL_THREAD_NAME_PREFIX)
+                pool = self._pool
+            if closed or saturated or pool is None:
+                runs[job.index] = self._reject(job, start, closed or pool is None)
+                continue
+            job.submitted = start
+            job.expires = time.monotonic() + job.timeout
+            job.context = ToolContext(job.call.call_id, job.expires, threading.Event())
+            try:
+                job.future = pool.submit(self._call, job)
+            except RuntimeError:  # closed concurrently
+                runs[job.index] = self._reject(job, start, True)
+                continue
+            pending[job.future] = job
+        while pending:
+            now = time.monotonic()
+            for future, job in list(pending.items()):
+                if future.done():
+                    runs[job.index] = self._collect(job)
+                elif job.expires <= now:
+                    runs[job.index] = self._time_out(job)
+                else:
+                    continue
+                del pending[future]
+            if pending:
+                wait_s = min(job.expires for job in pending.values()) - now
+                concurrent.futures.wait(pending, timeout=max(0.0, wait_s),
+                                        return_when=concurrent.futures.FIRST_COMPLETED)
+
+    def _time_out(self, job: _Job) -> ToolRun:
+        future, name = job.future, job.call.name
+        assert future is not None
+        start = job.submitted
+        if future.cancel():
+            message = (f"tool {name!r} timed out after {job.timeout:.3g} s before it could start "
+                       "(all tool workers were busy); it was not run")
+        else:
+            if future.done():
+                return self._collect(job)
+            job.cancel()
+            with self._lock:
+                self._hung.add(future)
+            future.add_done_callback(self._forget_hung)
+            message = f"tool {name!r} timed out after {job.timeout:.3g} s and was cancelled"
+            logger.warning("tool %r (call %s) timed out after %.3g s; its thread is still "
+                           "running", name, job.call.call_id, job.timeout)
+        return self._fail(job.call, "timeout", message, job.arguments, start)
+
+    def _forget_hung(self, future: concurrent.futures.Future) -> None:
+        with self._lock:
+            self._hung.discard(future)
+            remaining = self._prune_hung()
+        logger.info("a timed-out tool call finished; %d still hung", remaining)
+
+    def _collect(self, job: _Job) -> ToolRun:
+        future = job.future
+        assert future is not None
+        if future.cancelled():  # the pool was shut down before the call started
+            return self._reject(job, self.clock(), True)
+        try:
+            return future.result()
+        except BaseException as exc:  # a BaseException escaped the handler
+            return self._error(job, exc, self.clock())
+
+    def _error(self, job: _Job, exc: BaseException, start: float) -> ToolRun:
+        text = _short(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        return self._fail(job.call, "error", text, job.arguments, start, content=f"Error: {text}")
+
+    def _call(self, job: _Job) -> ToolRun:
+        """Run one handler in a worker thread and turn its outcome into a ToolRun."""
+        start = self.clock()
+        tool, call = job.tool, job.call
+        kwargs = job.kwargs
+        if tool.context_param is not None:
+            kwargs = {**kwargs, tool.context_param: job.context}
+        try:
+            result = tool.handler(**kwargs)
+            if inspect.isawaitable(result):
+                result = job.run_awaitable(result)
+        except Exception as exc:
+            # the message may carry payload data: the traceback is logged at DEBUG only
+            logger.warning("tool %r (call %s) raised %s", call.name, call.call_id,
+                           type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
+            return self._error(job, exc, start)
+        try:
+            text = serialize_result(result)
+        except ResultSerializationError as exc:
+            message = _short(f"tool {call.name!r} returned a value that cannot be sent to the "
+                             f"model: {exc}")
+            return self._fail(call, "error", message, job.arguments, start)
+        if tool.output_validator is not None:
+            problem = validate_output(tool, result, text)
+            if problem is not None:
+                return self._fail(call, "invalid_output", _short(problem), job.arguments, start)
+        content, truncated = truncate(text, self.max_result_chars)
+        return ToolRun(call.call_id, call.name, job.arguments, "ok", content, None,
+                       max(0.0, self.clock() - start), truncated)

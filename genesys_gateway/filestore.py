@@ -1,0 +1,284 @@
+"""A token store backed by a JSON file, for scripts and cron jobs that run repeatedly.
+
+The file holds ``{store key: Token.to_dict(), ...}`` so several OAuth clients can share
+it. It is written with mode 0600 by atomic replacement (temporary file in the same
+directory, ``fsync``, ``os.replace``), so a reader never sees a half-written file.
+
+Refreshes are serialised across processes by an exclusive ``flock`` on a sidecar file
+(``path + ".lock"``) and across threads of one process by a ``threading.Lock`` (``flock``
+belongs to an open file description, so two threads opening the lock file separately
+would not exclude each other reliably). The lock is per file, not per key: scripts
+rarely refresh several clients at once, and it keeps the read-modify-write of the shared
+file safe.
+
+A file that is corrupt, not owned by the current user, or readable/writable by group or
+others is ignored with a warning and replaced on the next :meth:`FileTokenStore.set`.
+Failures to create, lock or write the file raise :class:`TokenStoreError`, which makes
+the client fetch a token directly instead of failing the request.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from .errors import TokenStoreError
+from .tokens import Token
+
+__all__ = ["FileTokenStore"]
+
+logger = logging.getLogger("genesys_gateway.auth")
+
+_MAX_FILE_BYTES = 1 << 20  # a token file is a few hundred bytes per client
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+
+
+class FileTokenStore:
+    """Tokens in a JSON file (mode 0600), shared by every process that uses the same path.
+
+    :param path: the token file; ``~`` is expanded; its directory is created (0700) on
+        first write if missing.
+    :param lock_timeout: seconds :meth:`lock` waits for another refresher before raising
+        :class:`TokenStoreError` (the caller then fetches directly); ``None`` waits forever.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float | None = 60.0,
+        poll_interval: float = 0.01,
+    ) -> None:
+        self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        self.lock_path = self.path + ".lock"
+        self._lock_timeout = lock_timeout
+        self._poll_interval = poll_interval
+        self._thread_lock = threading.Lock()
+        self._owner: int | None = None  # thread ident holding the exclusive lock
+        self._depth = 0
+
+    def __repr__(self) -> str:
+        return f"FileTokenStore({self.path!r})"
+
+    # -- TokenStore protocol ---------------------------------------------------------------
+
+    def get(self, key: str) -> Token | None:
+        entry = self._read().get(key)
+        if entry is None:
+            return None
+        token = Token.from_dict(entry)
+        if token is None:
+            logger.warning("Ignoring a malformed token entry in %s", self.path)
+        return token
+
+    def set(self, key: str, token: Token) -> None:
+        with self._exclusive():
+            data = self._valid_entries(self._read())
+            data[key] = token.to_dict()
+            self._write(data)
+
+    def invalidate(self, key: str, access_token: str) -> None:
+        with self._exclusive():
+            data = self._read()
+            current = Token.from_dict(data.get(key))
+            if current is None or current.access_token != access_token:
+                return
+            data = self._valid_entries(data)
+            data.pop(key, None)
+            self._write(data)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the refresh lock (for every key of this file) until the block exits."""
+        with self._exclusive():
+            yield
+
+    # -- locking ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The thread lock plus the ``flock``; re-entrant within one thread, so ``set``
+        inside ``lock`` (the normal refresh path) does not deadlock."""
+        me = threading.get_ident()
+        if self._owner == me:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        deadline = None if self._lock_timeout is None else time.monotonic() + self._lock_timeout
+        timeout = -1 if self._lock_timeout is None else self._lock_timeout
+        if not self._thread_lock.acquire(timeout=timeout):
+            raise TokenStoreError(f"timed out waiting for the token file lock {self.lock_path}")
+        try:
+            fd = self._flock(deadline)
+            try:
+                self._owner, self._depth = me, 1
+                try:
+                    yield
+                finally:
+                    self._owner, self._depth = None, 0
+            finally:
+                os.close(fd)  # closing the only descriptor releases the flock
+        finally:
+            self._thread_lock.release()
+
+    def _flock(self, deadline: float | None) -> int:
+        """Open the sidecar lock file and take an exclusive flock on it."""
+        self._ensure_dir()
+        try:
+            fd = os.open(
+                self.lock_path,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                _FILE_MODE,
+            )
+        except OSError as exc:
+            raise TokenStoreError(
+                f"cannot open the token lock file {self.lock_path}: {exc.strerror}"
+            ) from exc
+        try:
+            while True:
+                try:
+                    if deadline is None:
+                        fcntl.flock(fd, fcntl.LOCK_EX)
+                    else:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:  # type: ignore[operator]
+                        raise TokenStoreError(
+                            f"timed out waiting for the token file lock {self.lock_path}"
+                        ) from None
+                    time.sleep(self._poll_interval)
+                except OSError as exc:
+                    raise TokenStoreError(
+                        f"cannot lock {self.lock_path}: {exc.strerror}"
+                    ) from exc
+        except BaseException:
+            os.close(fd)
+            raise
+
+    # -- file access -----------------------------------------------------------------------
+
+    def _ensure_dir(self) -> None:
+        directory = os.path.dirname(self.path)
+        try:
+            os.makedirs(directory, mode=_DIR_MODE, exist_ok=True)
+        except OSError as exc:
+            raise TokenStoreError(
+                f"cannot create the token directory {directory}: {exc.strerror}"
+            ) from exc
+
+    def _read(self) -> dict:
+        """The file's mapping, or ``{}`` if it is missing or must be ignored."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                logger.warning("Ignoring token file %s: it is a symbolic link", self.path)
+                return {}
+            raise TokenStoreError(f"cannot read the token file {self.path}: {exc.strerror}") from exc
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.getuid():
+                logger.warning(
+                    "Ignoring token file %s: owned by uid %d, not by the current user",
+                    self.path,
+                    st.st_uid,
+                )
+                return {}
+            if st.st_mode & 0o077:
+                logger.warning(
+                    "Ignoring token file %s: its mode %o gives access to group or others "
+                    "(expected 600)",
+                    self.path,
+                    st.st_mode & 0o777,
+                )
+                return {}
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                raw = fh.read(_MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise TokenStoreError(f"cannot read the token file {self.path}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+        if len(raw) > _MAX_FILE_BYTES:
+            logger.warning("Ignoring token file %s: larger than %d bytes", self.path, _MAX_FILE_BYTES)
+            return {}
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            logger.warning("Ignoring token file %s: not valid JSON", self.path)
+            return {}
+        if not isinstance(data, dict):
+            logger.warning("Ignoring token file %s: expected a JSON object", self.path)
+            return {}
+        return data
+
+    @staticmethod
+    def _valid_entries(data: dict) -> dict:
+        """Entries worth keeping on rewrite: well-formed and not yet expired."""
+        now = time.time()
+        kept = {}
+        for key, entry in data.items():
+            token = Token.from_dict(entry)
+            if isinstance(key, str) and token is not None and token.expires_at > now:
+                kept[key] = token.to_dict()
+        return kept
+
+    def _write(self, data: dict) -> None:
+        """Atomically replace the file with ``data`` (temp file 0600, fsync, rename)."""
+        self._ensure_dir()
+        directory, name = os.path.split(self.path)
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+        payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        try:
+            fd = os.open(
+                tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                _FILE_MODE,
+            )
+        except OSError as exc:
+            raise TokenStoreError(f"cannot write the token file {self.path}: {exc.strerror}") from exc
+        try:
+            try:
+                os.fchmod(fd, _FILE_MODE)  # exact mode whatever the umask
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise TokenStoreError(f"cannot write the token file {self.path}: {exc.strerror}") from exc
+        self._fsync_dir(directory)
+
+    @staticmethod
+    def _fsync_dir(directory: str) -> None:
+        """Make the rename durable; best effort (not every filesystem allows it)."""
+        try:
+            fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)

@@ -1,0 +1,251 @@
+"""Wire models for OpenAI-compatible chat completions, and the one cattrs converter.
+
+Unknown fields are ignored; a missing ``usage`` is tolerated. Tool calls are parsed
+leniently (a missing id or name is the loop's business: it answers the model with an
+error rather than failing the whole response), everything else strictly: a body that is
+not a chat completion raises :class:`ResponseFormatError`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+from .errors import ResponseFormatError
+
+__all__ = [
+    "FunctionCall",
+    "ToolCall",
+    "Message",
+    "Choice",
+    "Usage",
+    "ChatResponse",
+    "converter",
+    "parse_chat_response",
+    "message_to_dict",
+]
+
+
+@attrs.frozen
+class FunctionCall:
+    name: str | None = None
+    arguments: str | None = None
+
+
+@attrs.frozen
+class ToolCall:
+    id: str | None = None
+    type: str = "function"
+    function: FunctionCall = FunctionCall()
+
+    @property
+    def name(self) -> str | None:
+        return self.function.name
+
+    @property
+    def arguments(self) -> str | None:
+        return self.function.arguments
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "function": {"name": self.function.name, "arguments": self.function.arguments},
+        }
+
+
+@attrs.frozen
+class Message:
+    role: str
+    content: Union[str, list, None] = None
+    tool_calls: tuple[ToolCall, ...] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def to_dict(self) -> dict:
+        return message_to_dict(self)
+
+
+@attrs.frozen
+class Choice:
+    message: Message
+    index: int = 0
+    finish_reason: str | None = None
+
+
+@attrs.frozen
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+
+@attrs.frozen
+class ChatResponse:
+    choices: tuple[Choice, ...]
+    id: str | None = None
+    model: str | None = None
+    created: int | None = None
+    object: str | None = None
+    usage: Usage = Usage()
+
+    @property
+    def message(self) -> Message:
+        """``choices[0].message``."""
+        return self.choices[0].message
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason
+
+
+def message_to_dict(message: Message) -> dict:
+    """The OpenAI wire form of a message, without empty optional fields."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [call.to_dict() for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
+    return out
+
+
+def _strict(kind: type, label: str):
+    def hook(value: Any, _type: Any) -> Any:
+        if type(value) is kind or (kind is int and isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise ResponseFormatError(f"{label} expected, got {type(value).__name__}")
+
+    return hook
+
+
+def _optional_str(value: Any, _type: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ResponseFormatError(f"string expected, got {type(value).__name__}")
+
+
+def _arguments(value: Any, _type: Any) -> str | None:
+    # Some servers send arguments as an object; the wire format says string.
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _content(value: Any, _type: Any) -> Union[str, list, None]:
+    if value is None or isinstance(value, (str, list)):
+        return value
+    raise ResponseFormatError(f"message content must be a string, a list or null, got {type(value).__name__}")
+
+
+def _tool_calls(value: Any, _type: Any) -> tuple[ToolCall, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ResponseFormatError("message.tool_calls must be a list")
+    calls = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ResponseFormatError("each tool call must be an object")
+        fn = item.get("function")
+        if not isinstance(fn, dict):
+            fn = {}
+        call_id = item.get("id")
+        calls.append(
+            ToolCall(
+                id=call_id if isinstance(call_id, str) and call_id else None,
+                type=item.get("type") if isinstance(item.get("type"), str) else "function",
+                function=FunctionCall(
+                    name=fn.get("name") if isinstance(fn.get("name"), str) else None,
+                    arguments=_arguments(fn.get("arguments"), None),
+                ),
+            )
+        )
+    return tuple(calls)
+
+
+def _usage(value: Any, _type: Any) -> Usage:
+    if not isinstance(value, dict):
+        return Usage()
+    fields = []
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        number = value.get(name, 0)
+        fields.append(number if isinstance(number, int) and not isinstance(number, bool) else 0)
+    return Usage(*fields)
+
+
+def _non_empty_tuple(item_type: type):
+    def hook(value: Any, _type: Any) -> tuple:
+        if not isinstance(value, list) or not value:
+            raise ResponseFormatError("'choices' must be a non-empty list")
+        return tuple(converter.structure(v, item_type) for v in value)
+
+    return hook
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
+    conv.register_structure_hook(str, _strict(str, "string"))
+    conv.register_structure_hook(int, _strict(int, "integer"))
+    conv.register_structure_hook(str | None, _optional_str)
+    conv.register_structure_hook(Union[str, list, None], _content)
+    conv.register_structure_hook_func(lambda t: t == (tuple[ToolCall, ...] | None), _tool_calls)
+    conv.register_structure_hook(Usage, _usage)
+    conv.register_structure_hook_func(lambda t: t == tuple[Choice, ...], _non_empty_tuple(Choice))
+    conv.register_structure_hook(
+        int | None,
+        lambda v, _t: v if v is None or (isinstance(v, int) and not isinstance(v, bool)) else None,
+    )
+
+    def _object_hook(cls):
+        fn = make_dict_structure_fn(cls, conv)
+
+        def hook(value: Any, _type: Any):
+            if not isinstance(value, dict):
+                raise ResponseFormatError(f"{cls.__name__.lower()} must be an object")
+            return fn(value, _type)
+
+        return hook
+
+    for cls in (Message, Choice, ChatResponse):
+        conv.register_structure_hook(cls, _object_hook(cls))
+    return conv
+
+
+converter = _make_converter()
+
+
+def parse_chat_response(body: bytes) -> ChatResponse:
+    """Decode and structure a chat-completion body; any defect -> :class:`ResponseFormatError`."""
+    if not body:
+        raise ResponseFormatError("empty response body where a chat completion was expected")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ResponseFormatError(f"response body is not valid JSON ({e.__class__.__name__}: {e})") from None
+    if not isinstance(data, dict):
+        raise ResponseFormatError("response body is not a JSON object")
+    if "choices" not in data:
+        raise ResponseFormatError("response has no 'choices'")
+    try:
+        return converter.structure(data, ChatResponse)
+    except ResponseFormatError:
+        raise
+    except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ResponseFormatError(f"response is not a valid chat completion: {e!r}"[:300]) from None

@@ -1,0 +1,463 @@
+"""JSON schemas derived from a function's signature, type hints and docstring.
+
+Supported annotations: ``str``, ``int``, ``float``, ``bool``, ``None``, ``Any`` (or no
+annotation: no constraint), ``Optional[X]`` / ``X | None``, other unions (``anyOf``),
+``Literal[...]``, ``Enum`` subclasses, ``list``/``List``/``Sequence``, ``tuple``,
+``set``/``frozenset``, ``dict[str, X]``/``Mapping``, nested attrs classes and
+``TypedDict``\\ s, and ``Annotated[X, "description"]``. Anything else raises
+:class:`~genesys_gateway.errors.ToolDefinitionError` naming the tool and parameter.
+
+Values that JSON cannot carry as-is (enum members, attrs instances, tuples, sets) are
+converted from the validated JSON arguments with cattrs before the handler is called
+(see :attr:`FunctionSchema.converter`), so a handler annotated ``unit: Unit`` receives a
+``Unit`` member.
+
+Docstrings: the first paragraph becomes the description; parameter descriptions come
+from Google (``Args:``), numpy (``Parameters`` + dashes) or Sphinx (``:param x:``) style.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import enum
+import functools
+import inspect
+import json
+import re
+import types
+import typing
+from typing import Any, Callable, Literal, Mapping, Union
+
+import attrs
+import cattrs
+
+from .errors import ToolDefinitionError
+
+__all__ = ["FunctionSchema", "function_schema", "parse_docstring", "annotation_schema"]
+
+_NoneType = type(None)
+_SEQUENCES = {list, collections.abc.Sequence, collections.abc.MutableSequence,
+              collections.abc.Iterable, collections.abc.Collection}
+_SETS = {set, frozenset, collections.abc.Set, collections.abc.MutableSet}
+_MAPPINGS = {dict, collections.abc.Mapping, collections.abc.MutableMapping}
+_PRIMITIVES = {str: "string", bool: "boolean", int: "integer", float: "number"}
+_LITERAL_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
+                  _NoneType: "null"}
+_SKIP_NAMES = ("self", "cls")
+
+_converter = cattrs.Converter()
+
+
+@attrs.frozen
+class FunctionSchema:
+    """What :func:`function_schema` derives from a handler."""
+
+    description: str
+    parameters: dict[str, Any]
+    #: ``converter(arguments) -> kwargs`` turning validated JSON arguments into the
+    #: annotated Python types (enums, attrs instances, tuples, sets); ``None`` if not needed.
+    converter: Callable[[dict[str, Any]], dict[str, Any]] | None
+
+
+# --------------------------------------------------------------------------- docstrings
+
+_GOOGLE_PARAM_HEADERS = {"args", "arguments", "parameters", "params", "keyword args",
+                         "keyword arguments", "kwargs", "other parameters"}
+_GOOGLE_HEADER = re.compile(r"^\s*([A-Za-z][A-Za-z ]*):\s*$")
+_GOOGLE_ENTRY = re.compile(r"^\*{0,2}([A-Za-z_]\w*)\s*(?:\(([^)]*)\))?\s*:\s*(.*)$")
+_DASHES = re.compile(r"^\s*-{3,}\s*$")
+_SPHINX_PARAM = re.compile(r"^\s*:param\s+(?:[^:]*?\s)?\*{0,2}([A-Za-z_]\w*)\s*:\s*(.*)$")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _is_section_start(lines: list[str], i: int) -> bool:
+    if _GOOGLE_HEADER.match(lines[i]):
+        return True
+    return i + 1 < len(lines) and bool(_DASHES.match(lines[i + 1])) and bool(lines[i].strip())
+
+
+def _google_params(lines: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    i, n = 0, len(lines)
+    while i < n:
+        m = _GOOGLE_HEADER.match(lines[i])
+        i += 1
+        if not m or m.group(1).strip().lower() not in _GOOGLE_PARAM_HEADERS:
+            continue
+        base, entry_indent, current = _indent(lines[i - 1]), None, None
+        while i < n:
+            line = lines[i]
+            if line.strip():
+                ind = _indent(line)
+                if ind <= base:
+                    break
+                if entry_indent is None:
+                    entry_indent = ind
+                entry = _GOOGLE_ENTRY.match(line.strip()) if ind <= entry_indent else None
+                if entry:
+                    current = entry.group(1)
+                    params[current] = entry.group(3).strip()
+                elif current is not None and ind > entry_indent:
+                    params[current] = f"{params[current]} {line.strip()}".strip()
+            i += 1
+    return params
+
+
+def _numpy_params(lines: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    i, n = 0, len(lines)
+    while i + 1 < n:
+        header = lines[i].strip().lower()
+        if header not in ("parameters", "other parameters") or not _DASHES.match(lines[i + 1]):
+            i += 1
+            continue
+        base, current, i = _indent(lines[i]), [], i + 2
+        while i < n:
+            line = lines[i]
+            if line.strip():
+                if i + 1 < n and _DASHES.match(lines[i + 1]):
+                    break  # the next section
+                if _indent(line) <= base:
+                    names = line.split(" :")[0].split(":")[0]
+                    current = [nm.strip().lstrip("*") for nm in names.split(",") if nm.strip()]
+                    for nm in current:
+                        params[nm] = ""
+                else:
+                    for nm in current:
+                        params[nm] = f"{params[nm]} {line.strip()}".strip()
+            i += 1
+    return params
+
+
+def _sphinx_params(lines: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    current, base = None, 0
+    for line in lines:
+        m = _SPHINX_PARAM.match(line)
+        if m:
+            current, base = m.group(1), _indent(line)
+            params[current] = m.group(2).strip()
+        elif current and line.strip() and _indent(line) > base and not line.strip().startswith(":"):
+            params[current] = f"{params[current]} {line.strip()}"
+        else:
+            current = None
+    return params
+
+
+def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """``(summary, {parameter: description})`` from a Google, numpy or Sphinx docstring."""
+    if not doc:
+        return "", {}
+    lines = inspect.cleandoc(doc).splitlines()
+    summary: list[str] = []
+    for i, line in enumerate(lines):
+        if not line.strip() or _is_section_start(lines, i) or line.lstrip().startswith(":"):
+            break
+        summary.append(line.strip())
+    params = _sphinx_params(lines)
+    params.update(_numpy_params(lines))
+    params.update(_google_params(lines))
+    return " ".join(summary), {k: v for k, v in params.items() if v}
+
+
+# --------------------------------------------------------------------------- annotations
+
+
+def _json_default(value: Any) -> tuple[bool, Any]:
+    """``(ok, json_value)`` for a Python default value."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    elif isinstance(value, (tuple, set, frozenset)):
+        value = list(value)
+    try:
+        return True, json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        return False, None
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    if not schema or schema.get("type") == "null":
+        return schema
+    schema = dict(schema)
+    if "enum" in schema:
+        if None not in schema["enum"]:
+            schema["enum"] = [*schema["enum"], None]
+        if "type" not in schema:
+            return schema
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        schema["type"] = [kind, "null"]
+    elif isinstance(kind, list):
+        schema["type"] = kind if "null" in kind else [*kind, "null"]
+    else:
+        description = schema.pop("description", None)
+        schema = {"anyOf": [schema, {"type": "null"}]}
+        if description:
+            schema["description"] = description
+    return schema
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    if not schema:
+        return True
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    return any(s.get("type") == "null" for s in schema.get("anyOf", ()))
+
+
+def _unsupported(tp: Any, where: str) -> ToolDefinitionError:
+    return ToolDefinitionError(
+        f"{where}: unsupported type annotation {tp!r} (supported: str, int, float, bool, "
+        "None, Any, Optional/Union, Literal, Enum, list, tuple, set, dict[str, X], "
+        "attrs classes, TypedDict)"
+    )
+
+
+def _enum_schema(values: list[Any], tp: Any, where: str) -> dict[str, Any]:
+    kinds = set()
+    for value in values:
+        if type(value) not in _LITERAL_TYPES:
+            raise ToolDefinitionError(
+                f"{where}: {tp!r} has a value {value!r} that is not a JSON string, number, "
+                "boolean or null"
+            )
+        kinds.add(_LITERAL_TYPES[type(value)])
+    schema: dict[str, Any] = {}
+    if len(kinds) == 1:
+        schema["type"] = kinds.pop()
+    elif kinds == {"integer", "number"}:
+        schema["type"] = "number"
+    schema["enum"] = values
+    return schema
+
+
+def _object_schema(cls: Any, where: str, localns: Mapping[str, Any] | None,
+                   seen: frozenset) -> dict[str, Any]:
+    if cls in seen:
+        raise ToolDefinitionError(f"{where}: recursive type {cls.__qualname__} is not supported")
+    seen = seen | {cls}
+    try:
+        hints = typing.get_type_hints(cls, localns=dict(localns or {}), include_extras=True)
+    except Exception as exc:
+        raise ToolDefinitionError(
+            f"{where}: cannot resolve the annotations of {cls.__qualname__}: {exc}"
+        ) from None
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    if attrs.has(cls):
+        for field in attrs.fields(cls):
+            if not field.init:
+                continue
+            tp = hints.get(field.name, field.type if field.type is not None else Any)
+            sub = annotation_schema(tp, f"{where} field {field.name!r}", localns, seen)
+            if field.default is attrs.NOTHING:
+                required.append(field.name)
+            elif not isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                ok, value = _json_default(field.default)
+                if ok:
+                    sub = _nullable(sub) if value is None and not _allows_null(sub) else sub
+                    sub = {**sub, "default": value}
+            if field.metadata.get("description"):
+                sub = {**sub, "description": str(field.metadata["description"])}
+            props[field.name] = sub
+    else:  # TypedDict
+        for key, tp in hints.items():
+            if typing.get_origin(tp) in (typing.Required, typing.NotRequired):
+                tp = typing.get_args(tp)[0]
+            props[key] = annotation_schema(tp, f"{where} key {key!r}", localns, seen)
+            if key in cls.__required_keys__:
+                required.append(key)
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False
+    return schema
+
+
+def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = None,
+                      seen: frozenset = frozenset()) -> dict[str, Any]:
+    """The JSON schema of one type annotation (``where`` names it in errors)."""
+    if tp is inspect.Parameter.empty or tp is Any or tp is object:
+        return {}
+    if tp is None or tp is _NoneType:
+        return {"type": "null"}
+    if isinstance(tp, type) and tp in _PRIMITIVES:
+        return {"type": _PRIMITIVES[tp]}
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        schema = annotation_schema(args[0], where, localns, seen)
+        notes = [a for a in args[1:] if isinstance(a, str)]
+        return {**schema, "description": notes[0]} if notes else schema
+    if origin is Literal:
+        return _enum_schema(list(args), tp, where)
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in args if a is not _NoneType]
+        if len(members) == 1:
+            schema = annotation_schema(members[0], where, localns, seen)
+        else:
+            schema = {"anyOf": [annotation_schema(a, where, localns, seen) for a in members]}
+        return _nullable(schema) if len(members) < len(args) else schema
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum_schema([m.value for m in tp], tp, where)
+    if isinstance(tp, type) and (attrs.has(tp) or typing.is_typeddict(tp)):
+        return _object_schema(tp, where, localns, seen)
+    container = origin if origin is not None else tp
+    if container is tuple:
+        if not args:
+            return {"type": "array"}
+        if len(args) == 2 and args[1] is Ellipsis:
+            return {"type": "array", "items": annotation_schema(args[0], where, localns, seen)}
+        if args == ((),):
+            return {"type": "array", "maxItems": 0}
+        items = [annotation_schema(a, where, localns, seen) for a in args]
+        return {"type": "array", "items": items, "additionalItems": False,
+                "minItems": len(items), "maxItems": len(items)}
+    if container in _SEQUENCES or container in _SETS:
+        schema: dict[str, Any] = {"type": "array"}
+        if args:
+            schema["items"] = annotation_schema(args[0], where, localns, seen)
+        if container in _SETS:
+            schema["uniqueItems"] = True
+        return schema
+    if container in _MAPPINGS:
+        if args and args[0] not in (str, Any):
+            raise ToolDefinitionError(f"{where}: {tp!r}: JSON object keys must be str")
+        schema = {"type": "object"}
+        if len(args) == 2 and args[1] is not Any:
+            schema["additionalProperties"] = annotation_schema(args[1], where, localns, seen)
+        return schema
+    raise _unsupported(tp, where)
+
+
+def _needs_structuring(tp: Any, seen: frozenset = frozenset()) -> bool:
+    """Whether a JSON value must be converted to match ``tp`` (enum, attrs, tuple, set)."""
+    if tp in seen:
+        return False
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _needs_structuring(args[0], seen)
+    if isinstance(tp, type):
+        if issubclass(tp, enum.Enum) or attrs.has(tp) or tp in (tuple, set, frozenset):
+            return True
+        if typing.is_typeddict(tp):
+            hints = typing.get_type_hints(tp)
+            return any(_needs_structuring(h, seen | {tp}) for h in hints.values())
+    if origin in (tuple, set, frozenset, collections.abc.Set):
+        return True
+    return any(_needs_structuring(a, seen) for a in args if a is not Ellipsis)
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def _hint_target(func: Any) -> Any:
+    while isinstance(func, functools.partial):
+        func = func.func
+    if inspect.isfunction(func) or inspect.ismethod(func):
+        return func
+    call = getattr(type(func), "__call__", None)
+    return call if call is not None else func
+
+
+def _resolve_hints(func: Any, names: list[str], localns: Mapping[str, Any] | None,
+                   tool_name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    target = _hint_target(func)
+    try:
+        return typing.get_type_hints(target, localns=dict(localns or {}), include_extras=True)
+    except Exception:
+        pass  # resolve one by one below to name the parameter that fails
+    globalns = getattr(inspect.unwrap(target), "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name in names:
+        ann = raw[name]
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, dict(globalns), dict(localns or {}))  # noqa: S307 - annotation
+            except Exception as exc:
+                raise ToolDefinitionError(
+                    f"tool {tool_name!r}: parameter {name!r}: cannot resolve annotation "
+                    f"{raw[name]!r}: {exc}"
+                ) from None
+        hints[name] = ann
+    return hints
+
+
+def function_schema(func: Callable[..., Any], *, tool_name: str, skip: frozenset[str] = frozenset(),
+                    localns: Mapping[str, Any] | None = None) -> FunctionSchema:
+    """Derive the description, parameters schema and argument converter of ``func``.
+
+    Parameters annotated ``ToolContext`` are left out, as are those named in ``skip``,
+    ``self``/``cls``, ``*args`` and ``**kwargs``. ``localns`` resolves annotations that
+    name classes local to the decorating scope.
+    """
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        raise ToolDefinitionError(f"tool {tool_name!r}: cannot read the signature: {exc}") from None
+    params = []
+    for index, param in enumerate(signature.parameters.values()):
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name in skip:
+            continue
+        if index == 0 and param.name in _SKIP_NAMES:
+            continue
+        if param.kind is param.POSITIONAL_ONLY:
+            if param.default is param.empty:
+                raise ToolDefinitionError(
+                    f"tool {tool_name!r}: parameter {param.name!r} is positional-only; tool "
+                    "handlers are called with keyword arguments"
+                )
+            continue
+        params.append(param)
+    from .tools import _is_context_annotation  # lazy: tools imports this module
+
+    params = [p for p in params if not _is_context_annotation(p.annotation)]
+    raw = {p.name: p.annotation for p in params}
+    hints = _resolve_hints(func, [p.name for p in params], localns, tool_name, raw)
+    params = [p for p in params if not _is_context_annotation(hints.get(p.name))]
+    summary, docs = parse_docstring(inspect.getdoc(func))
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    plan: list[tuple[str, Any]] = []
+    for param in params:
+        tp = hints.get(param.name, param.annotation)
+        schema = annotation_schema(tp, f"tool {tool_name!r}: parameter {param.name!r}", localns)
+        if param.default is param.empty:
+            required.append(param.name)
+        else:
+            ok, value = _json_default(param.default)
+            if ok:
+                if value is None and not _allows_null(schema):
+                    schema = _nullable(schema)  # ``x: int = None`` accepts null
+                schema = {**schema, "default": value}
+        if param.name in docs and "description" not in schema:
+            schema = {**schema, "description": docs[param.name]}
+        properties[param.name] = schema
+        if _needs_structuring(tp):
+            try:
+                _converter.get_structure_hook(tp)
+            except Exception as exc:
+                raise ToolDefinitionError(
+                    f"tool {tool_name!r}: parameter {param.name!r}: cannot convert JSON to "
+                    f"{tp!r}: {exc}"
+                ) from None
+            plan.append((param.name, tp))
+    parameters: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        parameters["required"] = required
+    parameters["additionalProperties"] = False
+    return FunctionSchema(summary, parameters, _make_converter(plan) if plan else None)
+
+
+def _make_converter(plan: list[tuple[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def convert(arguments: dict[str, Any]) -> dict[str, Any]:
+        out = dict(arguments)
+        for name, tp in plan:
+            if out.get(name) is not None:  # null passed schema validation: keep it
+                out[name] = _converter.structure(out[name], tp)
+        return out
+
+    return convert

@@ -1,0 +1,107 @@
+"""Audit logging and optional OpenTelemetry spans.
+
+The audit logger ``genesys_gateway.audit`` emits one JSON object per event at INFO.
+Nothing is built when no handler listens. Payloads (messages, arguments, results) are
+included only when the client was created with ``audit_payloads=True``. Credentials and
+tokens are never part of any event.
+
+OpenTelemetry is optional (``pip install genesys_gateway[otel]``); spans follow the GenAI
+semantic conventions: ``invoke_agent genesys_gateway`` for a run, ``chat {model}`` for a
+model call and ``execute_tool {name}`` for a tool call, the latter two nested under the
+run's span. Without opentelemetry-api installed, span helpers are no-ops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import contextmanager, nullcontext
+from typing import Any, Iterator
+
+logger = logging.getLogger("genesys_gateway")
+logger.addHandler(logging.NullHandler())
+audit_logger = logging.getLogger("genesys_gateway.audit")
+audit_logger.addHandler(logging.NullHandler())
+
+try:  # pragma: no cover - exercised when the otel extra is installed
+    from opentelemetry import trace as _trace
+    from opentelemetry.trace import Status, StatusCode
+except ImportError:  # pragma: no cover
+    _trace = None
+
+__all__ = ["audit", "audit_enabled", "span", "tool_span", "otel_available", "SYSTEM"]
+
+SYSTEM = "genesys_cloud"
+
+
+def otel_available() -> bool:
+    return _trace is not None
+
+
+def audit_enabled() -> bool:
+    return audit_logger.isEnabledFor(logging.INFO)
+
+
+def audit(event: str, **fields: Any) -> None:
+    """Emit one audit event (a JSON object) if anyone listens."""
+    if not audit_logger.isEnabledFor(logging.INFO):
+        return
+    record = {"event": event, "ts": round(time.time(), 6)}
+    record.update(fields)
+    audit_logger.info(json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")))
+
+
+def _tracer():
+    return _trace.get_tracer("genesys_gateway")
+
+
+@contextmanager
+def _otel_span(name: str, attributes: dict) -> Iterator[Any]:
+    with _tracer().start_as_current_span(name, attributes=attributes, record_exception=True) as s:
+        yield s
+
+
+def span(name: str, **attributes: Any):
+    """A current span (child of whatever span is current) or a no-op context."""
+    if _trace is None:
+        return nullcontext(None)
+    return _otel_span(name, {k: v for k, v in attributes.items() if v is not None})
+
+
+def set_attributes(current: Any, **attributes: Any) -> None:
+    if current is None:
+        return
+    for key, value in attributes.items():
+        if value is not None:
+            current.set_attribute(key, value)
+
+
+def set_error(current: Any, error: BaseException) -> None:
+    if current is None:
+        return
+    current.set_attribute("error.type", type(error).__name__)
+    current.set_status(Status(StatusCode.ERROR, type(error).__name__))
+
+
+def tool_span(name: str, call_id: str | None, status: str, start_ns: int, end_ns: int) -> None:
+    """Record a finished tool call as a child span of the current span.
+
+    Tools run on worker threads; the span is made on the loop's thread with the measured
+    start and end times so it nests under the run's span without context plumbing."""
+    if _trace is None:
+        return
+    s = _tracer().start_span(
+        f"execute_tool {name}",
+        attributes={
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": name,
+            "gen_ai.tool.call.id": call_id or "",
+            "genesys_gateway.tool.status": status,
+        },
+        start_time=start_ns,
+    )
+    if status != "ok":
+        s.set_attribute("error.type", status)
+        s.set_status(Status(StatusCode.ERROR, status))
+    s.end(end_time=end_ns)

@@ -1,0 +1,136 @@
+"""Fault specs, the request log entry and Genesys-style error bodies for the emulator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import attrs
+
+__all__ = ["ERROR_CODES", "Fault", "RecordedRequest", "encode_body", "genesys_error", "oauth_error"]
+
+#: Genesys Cloud error ``code`` for each status the emulator answers by default.
+ERROR_CODES = {
+    400: "bad.request",
+    401: "authentication.required",
+    403: "missing.permissions",
+    404: "not.found",
+    405: "method.not.allowed",
+    408: "request.timeout",
+    409: "conflict",
+    413: "request.entity.too.large",
+    415: "unsupported.media.type",
+    422: "invalid.value",
+    429: "too.many.requests.retry.after",
+    500: "internal.server.error",
+    502: "bad.gateway",
+    503: "service.unavailable",
+    504: "gateway.timeout",
+}
+
+_DEFAULT_MESSAGES = {
+    429: "Rate limit exceeded the maximum. Retry the request in [1] seconds",
+    500: "The server encountered an unexpected condition which prevented it from fulfilling the request.",
+    502: "The gateway received an invalid response from an upstream server.",
+    503: "The service is currently unavailable.",
+    504: "The gateway did not receive a timely response from an upstream server.",
+}
+
+FAULT_KINDS = ("fail", "delay", "drop", "garbage")
+
+
+@attrs.frozen
+class Fault:
+    """One injected fault, consumed by one request to its endpoint.
+
+    ``kind`` is ``"fail"`` (answer *status* with *body*/*headers*), ``"delay"`` (wait *seconds*,
+    then answer normally), ``"drop"`` (read the request, close the socket without answering) or
+    ``"garbage"`` (answer *status* with the raw *body* and *content_type*). A ``None`` body of a
+    ``"fail"`` fault means the default error body for the status and endpoint. A header whose
+    value is ``None`` removes that default header (e.g. ``Retry-After`` of a 429).
+    """
+
+    kind: str = attrs.field(validator=attrs.validators.in_(FAULT_KINDS))
+    status: int = 0
+    body: Any = None
+    headers: tuple = ()
+    seconds: float = 0.0
+    content_type: str = "application/json"
+
+
+@attrs.frozen
+class RecordedRequest:
+    """One request the emulator received, with what it answered.
+
+    ``headers`` has lower-case names; ``json`` is the parsed body (a dict) or ``None``;
+    ``endpoint`` is ``"chat"``, ``"token"`` or ``"other"``; ``status`` is the status answered,
+    ``None`` when the connection was dropped; ``connection_id`` identifies the TCP connection;
+    ``fault`` is the kind of the injected fault applied, if any.
+    """
+
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+    json: Optional[dict]
+    endpoint: str
+    status: Optional[int]
+    connection_id: int
+    correlation_id: str = ""
+    fault: Optional[str] = None
+
+
+def genesys_error(status: int, message: str, context_id: str, code: str | None = None) -> dict:
+    """A Genesys Cloud ``ErrorBody``."""
+    return {
+        "message": message,
+        "code": code or ERROR_CODES.get(status, "error"),
+        "status": status,
+        "contextId": context_id,
+        "details": [],
+        "errors": [],
+    }
+
+
+def oauth_error(error: str, description: str) -> dict:
+    """An OAuth error body as the Genesys login host sends it."""
+    return {"error": error, "description": description, "error_description": description}
+
+
+def default_fault_body(status: int, endpoint: str, context_id: str) -> dict:
+    """The body of a ``fail`` fault given no body: Genesys-style, or OAuth-style on the token
+    endpoint for 400/401 (Genesys rate-limits token requests with 400 ``invalid_request``)."""
+    if endpoint == "token" and status == 400:
+        return oauth_error("invalid_request", "rate limit exceeded")
+    if endpoint == "token" and status == 401:
+        return oauth_error("invalid_client", "Invalid client credentials")
+    message = _DEFAULT_MESSAGES.get(status) or f"Injected fault: HTTP {status}"
+    return genesys_error(status, message, context_id)
+
+
+def encode_body(body: Any) -> bytes:
+    """bytes as is, str as UTF-8, anything else as compact JSON."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def normalize_headers(headers: Any) -> tuple:
+    """A mapping or sequence of pairs as a tuple of ``(name, value)`` pairs."""
+    if not headers:
+        return ()
+    items = headers.items() if hasattr(headers, "items") else headers
+    return tuple((str(k), None if v is None else str(v)) for k, v in items)
+
+
+def merge_headers(defaults: list, overrides: tuple) -> list:
+    """Headers with *overrides* replacing defaults case-insensitively (``None`` removes)."""
+    out = {k.lower(): (k, v) for k, v in defaults}
+    for k, v in overrides:
+        if v is None:
+            out.pop(k.lower(), None)
+        else:
+            out[k.lower()] = (k, v)
+    return list(out.values())

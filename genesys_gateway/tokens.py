@@ -1,0 +1,113 @@
+"""Access tokens and the token-store protocol.
+
+A store keeps tokens under a key derived from (token URL, client id) and offers a lock
+so that only one refresher (thread, process or whole fleet, depending on the store)
+fetches a new token while the others wait and then read its result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from contextlib import contextmanager
+from typing import ContextManager, Iterator, Protocol, runtime_checkable
+
+import attrs
+
+__all__ = ["Token", "TokenStore", "MemoryTokenStore", "store_key"]
+
+
+@attrs.frozen(repr=False)
+class Token:
+    """An access token. ``expires_at`` and ``refresh_at`` are wall-clock epoch seconds."""
+
+    access_token: str
+    expires_at: float
+    refresh_at: float
+    token_type: str = "bearer"
+
+    def usable(self, now: float) -> bool:
+        return now < self.refresh_at
+
+    def to_dict(self) -> dict:
+        return {
+            "access_token": self.access_token,
+            "expires_at": self.expires_at,
+            "refresh_at": self.refresh_at,
+            "token_type": self.token_type,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> "Token | None":
+        """A token from :meth:`to_dict` output, or ``None`` if ``data`` is not one."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            token = data["access_token"]
+            expires_at = float(data["expires_at"])
+            refresh_at = float(data.get("refresh_at", expires_at))
+            token_type = str(data.get("token_type", "bearer"))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not isinstance(token, str) or not token:
+            return None
+        return cls(token, expires_at, refresh_at, token_type)
+
+    def __repr__(self) -> str:
+        return f"Token(expires_at={self.expires_at:.0f}, access_token=<redacted>)"
+
+
+def store_key(token_url: str, client_id: str) -> str:
+    """The store key for one OAuth client at one token endpoint (no secret involved)."""
+    digest = hashlib.sha256(f"{token_url}\n{client_id}".encode()).hexdigest()[:32]
+    return f"genesys_gateway:token:{digest}"
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """Where tokens live. Implementations raise :class:`TokenStoreError` when unreachable;
+    the caller then fetches a token directly (and logs it) rather than failing a request."""
+
+    def get(self, key: str) -> Token | None: ...
+
+    def set(self, key: str, token: Token) -> None: ...
+
+    def invalidate(self, key: str, access_token: str) -> None:
+        """Forget the token under ``key`` if it is still ``access_token`` (compare-and-delete,
+        so a fresh token stored meanwhile by another refresher survives)."""
+        ...
+
+    def lock(self, key: str) -> ContextManager[None]:
+        """Hold the refresh lock for ``key``; blocks until acquired."""
+        ...
+
+
+class MemoryTokenStore:
+    """The default store: tokens in this process, one refresher per key across threads."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, Token] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: str) -> Token | None:
+        return self._tokens.get(key)
+
+    def set(self, key: str, token: Token) -> None:
+        self._tokens[key] = token
+
+    def invalidate(self, key: str, access_token: str) -> None:
+        with self._guard:
+            current = self._tokens.get(key)
+            if current is not None and current.access_token == access_token:
+                del self._tokens[key]
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
+
+    def __repr__(self) -> str:
+        return f"MemoryTokenStore({len(self._tokens)} tokens)"

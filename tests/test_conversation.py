@@ -1,0 +1,247 @@
+"""The tool-calling loop end to end against the emulator (scripted tool calls)."""
+
+import json
+import threading
+import time
+from typing import Literal
+
+import pytest
+
+import genesys_gateway as gg
+from genesys_gateway import demo
+from genesys_gateway.testing import reply, tool_call
+
+
+@pytest.fixture
+def registry():
+    reg = gg.ToolRegistry()
+
+    @reg.tool
+    def get_weather(location: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> dict:
+        """Retrieve current weather conditions for a specified location."""
+        return {"location": location, "temperature": 22, "unit": unit}
+
+    @reg.tool(timeout=0.2)
+    def boom(reason: str) -> str:
+        """Always fails."""
+        raise RuntimeError(reason)
+
+    return reg
+
+
+def tool_messages(result):
+    return [m for m in result.messages if m["role"] == "tool"]
+
+
+def assert_paired(messages):
+    """Every assistant tool call is answered by exactly one tool message, in order."""
+    for i, m in enumerate(messages):
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            ids = [c["id"] for c in m["tool_calls"]]
+            answers = [t["tool_call_id"] for t in messages[i + 1:i + 1 + len(ids)]]
+            assert answers == ids
+            assert len(set(ids)) == len(ids)
+
+
+def test_tutorial_scenario_end_to_end(emulator, make_client):
+    emulator.responder = demo.responder
+    client = make_client(tools=demo.build_registry(latency=0.01))
+    result = client.run(demo.PROMPT)
+    assert result.stop_reason == "completed"
+    assert "22°C" in result.content and "145 units" in result.content
+    assert [r.name for r in result.tool_runs] == ["get_weather", "check_inventory"]
+    assert all(r.status == "ok" for r in result.tool_runs)
+    assert result.iterations == 2
+    assert result.usage.total_tokens > 0
+    assert_paired(result.messages)
+    sent = emulator.chat_requests[0]
+    assert {t["function"]["name"] for t in sent["tools"]} == {"get_weather", "check_inventory"}
+
+
+def test_usage_is_summed_over_model_calls(emulator, make_client, registry):
+    emulator.script(
+        reply(tool_calls=[tool_call("get_weather", {"location": "Paris"})], usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
+        reply(content="sunny", usage={"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27}),
+    )
+    result = make_client(tools=registry).run("weather?")
+    assert result.usage == gg.Usage(30, 12, 42)
+    assert result.content == "sunny"
+    run = result.tool_runs[0]
+    assert run.arguments == {"location": "Paris", "unit": "celsius"}  # schema default applied
+    assert json.loads(run.content) == {"location": "Paris", "temperature": 22, "unit": "celsius"}
+
+
+@pytest.mark.parametrize("arguments,status,needle", [
+    ("{not json", "invalid_arguments", "JSON"),
+    ("[1, 2]", "invalid_arguments", "object"),
+    ({"unit": "kelvin", "location": "x"}, "invalid_arguments", "unit"),
+    ({}, "invalid_arguments", "location"),
+])
+def test_bad_arguments_become_tool_messages(emulator, make_client, registry, arguments, status, needle):
+    emulator.script(reply(tool_calls=[tool_call("get_weather", arguments)]), reply(content="ok"))
+    result = make_client(tools=registry).run("go")
+    run = result.tool_runs[0]
+    assert run.status == status and needle in run.content
+    assert tool_messages(result)[0]["content"] == run.content
+    assert result.stop_reason == "completed"
+
+
+def test_unknown_tool_and_handler_error(emulator, make_client, registry):
+    emulator.script(reply(tool_calls=[tool_call("nope", {}), tool_call("boom", {"reason": "kaput"})]),
+                    reply(content="ok"))
+    result = make_client(tools=registry).run("go")
+    unknown, failed = result.tool_runs
+    assert unknown.status == "unknown_tool" and "get_weather" in unknown.content
+    assert failed.status == "error" and "kaput" in failed.content
+    assert_paired(result.messages)
+
+
+def test_missing_and_duplicate_ids_stay_paired(emulator, make_client, registry):
+    calls = [tool_call("get_weather", {"location": "A"}, id="same"),
+             tool_call("get_weather", {"location": "B"}, id="same")]
+    missing = {"type": "function", "function": {"name": "get_weather", "arguments": "{\"location\": \"C\"}"}}
+    emulator.script({"choices": [{"message": {"role": "assistant", "content": None,
+                                              "tool_calls": calls + [missing]}, "finish_reason": "tool_calls"}]},
+                    reply(content="ok"))
+    result = make_client(tools=registry).run("go")
+    statuses = [r.status for r in result.tool_runs]
+    assert statuses == ["ok", "error", "error"]
+    assert "duplicate" in result.tool_runs[1].content and "no id" in result.tool_runs[2].content
+    assert_paired(result.messages)
+    assert result.stop_reason == "completed"  # the emulator (strict) accepted the repaired history
+
+
+def test_empty_tool_calls_list_is_an_answer(emulator, make_client, registry):
+    emulator.script({"choices": [{"message": {"role": "assistant", "content": "fine", "tool_calls": []}}]})
+    result = make_client(tools=registry).run("go")
+    assert result.content == "fine" and result.stop_reason == "completed"
+    assert "tool_calls" not in result.messages[-1]
+
+
+def test_max_iterations_is_a_stop_reason_not_an_answer(emulator, make_client, registry):
+    emulator.responder = lambda req: reply(tool_calls=[tool_call("get_weather", {"location": str(len(req["messages"]))})])
+    result = make_client(tools=registry, max_iterations=3).run("loop forever")
+    assert result.stop_reason == "max_iterations" and result.content is None
+    assert result.iterations == 3 and len(result.tool_runs) == 3
+    assert_paired(result.messages)
+
+
+def test_repeated_identical_calls_are_not_run(emulator, make_client):
+    count = []
+    reg = gg.ToolRegistry()
+
+    @reg.tool
+    def ping(x: int) -> int:
+        """Ping."""
+        count.append(x)
+        return x
+
+    emulator.responder = lambda req: reply(tool_calls=[tool_call("ping", {"x": 1})])
+    result = make_client(tools=reg, max_iterations=5, max_repeated_calls=3).run("go")
+    assert len(count) == 3
+    assert [r.status for r in result.tool_runs][3:] == ["repeated", "repeated"]
+    assert "repeated" in result.tool_runs[-1].content
+
+
+def test_tools_run_in_parallel(emulator, make_client):
+    barrier = threading.Barrier(4, timeout=5)
+    reg = gg.ToolRegistry()
+
+    @reg.tool
+    def meet(i: int) -> int:
+        """Wait for the others."""
+        barrier.wait()
+        return i
+
+    emulator.script(reply(tool_calls=[tool_call("meet", {"i": i}) for i in range(4)]), reply(content="met"))
+    result = make_client(tools=reg).run("go")
+    assert [r.status for r in result.tool_runs] == ["ok"] * 4
+    assert [m["content"] for m in tool_messages(result)] == ["0", "1", "2", "3"]
+
+
+def test_deadline_stops_the_run_and_clips_tools(emulator, make_client):
+    release = threading.Event()
+    reg = gg.ToolRegistry()
+
+    @reg.tool(timeout=30)
+    def hang() -> str:
+        """Hangs until released."""
+        release.wait(10)
+        return "late"
+
+    emulator.responder = lambda req: reply(tool_calls=[tool_call("hang", {})])
+    client = make_client(tools=reg)
+    try:
+        t0 = time.monotonic()
+        result = client.run("go", deadline=0.3)
+        elapsed = time.monotonic() - t0
+    finally:
+        release.set()
+    assert result.stop_reason == "deadline" and result.content is None
+    assert result.tool_runs[0].status == "timeout"
+    assert elapsed < 5
+    assert_paired(result.messages)
+
+
+def test_deadline_during_slow_model_call(emulator, make_client):
+    emulator.delay(2.0)
+    result = make_client(retry=gg.NoRetry()).run("go", deadline=0.2)
+    assert result.stop_reason == "deadline"
+
+
+def test_parameters_pass_through_and_no_empty_tools(emulator, make_client):
+    client = make_client(temperature=0.1)
+    client.run("hi", tool_choice="auto", parallel_tool_calls=False, max_tokens=9)
+    body = emulator.chat_requests[-1]
+    assert "tools" not in body and "tool_choice" not in body
+    assert body["temperature"] == 0.1 and body["max_tokens"] == 9
+
+
+def test_tool_choice_passes_with_tools(emulator, make_client, registry):
+    make_client(tools=registry).run("hi", tool_choice="required", parallel_tool_calls=True)
+    body = emulator.chat_requests[-1]
+    assert body["tool_choice"] == "required" and body["parallel_tool_calls"] is True
+
+
+def test_conversation_keeps_history_across_turns(emulator, make_client, registry):
+    emulator.script(reply(tool_calls=[tool_call("get_weather", {"location": "Oslo"})]), reply(content="cold"))
+    conv = make_client(tools=registry).conversation(system="be brief")
+    first = conv.send("weather in Oslo?")
+    second = conv.send("and tomorrow?")
+    assert first.content == "cold" and second.content == "Echo: and tomorrow?"
+    roles = [m["role"] for m in emulator.chat_requests[-1]["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert first.conversation_id == second.conversation_id == conv.id
+
+
+def test_failed_send_leaves_history_untouched(emulator, make_client):
+    conv = make_client(retry=gg.NoRetry()).conversation()
+    conv.send("one")
+    before = list(conv.messages)
+    emulator.fail(500)
+    with pytest.raises(gg.ServerError):
+        conv.send("two")
+    assert conv.messages == before
+
+
+def test_registry_changes_mid_run_are_consistent(emulator, make_client, registry):
+    def respond(req):
+        registry.unregister("boom") if "boom" in registry else None
+        if req["messages"][-1]["role"] == "tool":
+            return reply(content="done")
+        return reply(tool_calls=[tool_call("get_weather", {"location": "Rome"})])
+
+    emulator.responder = respond
+    result = make_client(tools=registry).run("go")
+    names = [[t["function"]["name"] for t in body["tools"]] for body in emulator.chat_requests]
+    assert names[0] == ["get_weather", "boom"] and names[1] == ["get_weather"]
+    assert result.stop_reason == "completed"
+
+
+def test_bad_run_input():
+    client = gg.GatewayClient(base_url="http://127.0.0.1:9", auth=gg.BearerToken("t"))
+    with pytest.raises(TypeError):
+        client.run(None)
+    with pytest.raises(gg.ConfigurationError):
+        client.run("x", deadline=-1)
+    client.close()

@@ -1,0 +1,318 @@
+"""RedisTokenStore against a real redis-server (fixtures in tests/fixtures_redis.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+redis = pytest.importorskip("redis")
+
+from genesys_gateway.errors import TokenStoreError  # noqa: E402
+from genesys_gateway.redisstore import RedisTokenStore  # noqa: E402
+from genesys_gateway.tokens import Token, store_key  # noqa: E402
+
+KEY = store_key("https://login.example.test/oauth/token", "client-1")
+FETCHES = "test:fetches"
+FETCHED_AT = "test:fetched_at"
+
+try:
+    MP = multiprocessing.get_context("fork")
+except ValueError:  # pragma: no cover - platforms without fork
+    MP = multiprocessing.get_context("spawn")
+
+
+def fresh_token(name: str, lifetime: float = 3600.0) -> Token:
+    now = time.time()
+    return Token(name, now + lifetime, now + lifetime - 60)
+
+
+def get_token(store, key, fetch):
+    """Exactly the algorithm ClientCredentials uses: get -> lock -> get -> fetch -> set."""
+    token = store.get(key)
+    if token is not None and token.usable(time.time()):
+        return token
+    with store.lock(key):
+        token = store.get(key)
+        if token is not None and token.usable(time.time()):
+            return token
+        token = fetch()
+        store.set(key, token)
+        return token
+
+
+def counting_fetch(client, hold: float):
+    """A token endpoint stand-in: counts calls in Redis and is slow while the lock is held."""
+
+    def fetch() -> Token:
+        n = client.incr(FETCHES)
+        client.set(FETCHED_AT, repr(time.time()))
+        time.sleep(hold)
+        return fresh_token(f"token-{n}")
+
+    return fetch
+
+
+# -- child processes (module level so they work with fork and spawn) -----------------------
+
+
+def _race_worker(port, barrier, results, lock_ttl):
+    client = redis.Redis(host="127.0.0.1", port=port)
+    store = RedisTokenStore(client, lock_ttl=lock_ttl, wait_timeout=20.0, poll_interval=0.01)
+    barrier.wait(timeout=30)
+    token = get_token(store, KEY, counting_fetch(client, hold=0.3))
+    results.put(token.access_token)
+
+
+def _crashing_refresher(port, locked_event, lock_ttl):
+    client = redis.Redis(host="127.0.0.1", port=port)
+    store = RedisTokenStore(client, lock_ttl=lock_ttl)
+    with store.lock(KEY):
+        locked_event.set()
+        time.sleep(60)  # "fetching" until SIGKILLed
+
+
+def _client_worker(port, base_url, token_url, barrier, results):
+    """A whole SDK client per process: ClientCredentials with a RedisTokenStore."""
+    import genesys_gateway as gg
+
+    store = RedisTokenStore(redis.Redis(host="127.0.0.1", port=port), poll_interval=0.01)
+    auth = gg.ClientCredentials("fleet-client", "fleet-secret", token_url=token_url, store=store)
+    with gg.GatewayClient(base_url=base_url, auth=auth, retry=gg.NoRetry()) as client:
+        barrier.wait(timeout=60)
+        reply = client.complete([{"role": "user", "content": "hi"}])
+    results.put((reply.message.content, store.get(store_key(token_url, "fleet-client")).access_token))
+
+
+def _run_processes(target, args_for, count):
+    procs = [MP.Process(target=target, args=args_for(i)) for i in range(count)]
+    for p in procs:
+        p.start()
+    return procs
+
+
+def _join_all(procs, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(0.1, deadline - time.monotonic()))
+    alive = [p for p in procs if p.is_alive()]
+    for p in alive:
+        p.kill()
+        p.join()
+    assert not alive, "a worker process hung"
+    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+
+
+# -- fleet behaviour ----------------------------------------------------------------------
+
+
+def test_eight_processes_refresh_once_and_share_the_token(redis_server, redis_client):
+    barrier = MP.Barrier(8)
+    results = MP.Queue()
+    procs = _run_processes(
+        _race_worker, lambda i: (redis_server.port, barrier, results, 10.0), 8
+    )
+    tokens = [results.get(timeout=30) for _ in range(8)]
+    _join_all(procs)
+    assert int(redis_client.get(FETCHES)) == 1
+    assert tokens == ["token-1"] * 8
+    assert not redis_client.exists(f"genesys_gateway:{KEY}:lock")  # released
+
+
+def test_eight_sdk_clients_in_eight_processes_make_one_token_request(redis_server, redis_client):
+    from genesys_gateway.testing import GatewayEmulator
+
+    spawn = multiprocessing.get_context("spawn")  # the emulator's threads live in this process
+    with GatewayEmulator() as em:
+        em.delay(0.3, times=8, endpoint="token")  # a slow login host widens the race
+        barrier, results = spawn.Barrier(8), spawn.Queue()
+        procs = [
+            spawn.Process(
+                target=_client_worker,
+                args=(redis_server.port, em.url, em.token_url, barrier, results),
+            )
+            for _ in range(8)
+        ]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=60) for _ in range(8)]
+        _join_all(procs, timeout=60)
+        assert em.token_requests == 1
+        assert len(em.chat_requests) == 8
+    assert {content for content, _ in outcomes} == {"Echo: hi"}
+    assert len({token for _, token in outcomes}) == 1
+
+
+def test_killed_refresher_blocks_others_only_until_lock_ttl(redis_server, redis_client):
+    lock_ttl = 0.5
+    locked = MP.Event()
+    refresher = MP.Process(target=_crashing_refresher, args=(redis_server.port, locked, lock_ttl))
+    refresher.start()
+    assert locked.wait(timeout=20), "the refresher never got the lock"
+    lock_key = f"genesys_gateway:{KEY}:lock"
+    remaining = redis_client.pttl(lock_key) / 1000
+    orphaned_until = time.time() + remaining
+    assert 0 < remaining <= lock_ttl
+    os.kill(refresher.pid, signal.SIGKILL)
+    refresher.join(timeout=10)
+    assert refresher.exitcode == -signal.SIGKILL
+
+    started = time.monotonic()
+    barrier = MP.Barrier(4)
+    results = MP.Queue()
+    waiters = _run_processes(
+        _race_worker, lambda i: (redis_server.port, barrier, results, lock_ttl), 4
+    )
+    tokens = [results.get(timeout=30) for _ in range(4)]
+    _join_all(waiters)
+    elapsed = time.monotonic() - started
+    assert tokens == ["token-1"] * 4
+    assert int(redis_client.get(FETCHES)) == 1
+    # Nobody refreshed while the dead process's lock lived, and the refresh came soon after
+    # it expired (process start-up included in the bound).
+    fetched_at = float(redis_client.get(FETCHED_AT))
+    assert orphaned_until - 0.05 <= fetched_at < orphaned_until + 2.0
+    assert elapsed < lock_ttl + 5.0
+
+
+def test_threads_in_one_process_refresh_once(redis_server, redis_client):
+    import threading
+
+    store = RedisTokenStore(redis_server.client(), poll_interval=0.01)
+    fetch = counting_fetch(redis_client, hold=0.2)
+    barrier = threading.Barrier(16)
+    seen = []
+
+    def worker():
+        barrier.wait()
+        seen.append(get_token(store, KEY, fetch).access_token)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert seen == ["token-1"] * 16
+    assert int(redis_client.get(FETCHES)) == 1
+
+
+# -- protocol details ---------------------------------------------------------------------
+
+
+def test_get_set_round_trip_with_ttl_until_expiry(redis_client):
+    store = RedisTokenStore(redis_client, key="pfx")
+    assert store.get(KEY) is None
+    token = fresh_token("abc", lifetime=120)
+    store.set(KEY, token)
+    assert store.get(KEY) == token
+    ttl = redis_client.pttl(f"pfx:{KEY}")
+    assert 110_000 < ttl <= 120_000
+    assert json.loads(redis_client.get(f"pfx:{KEY}"))["access_token"] == "abc"
+
+
+def test_expired_token_is_not_stored(redis_client):
+    store = RedisTokenStore(redis_client)
+    store.set(KEY, Token("old", time.time() - 1, time.time() - 60))
+    assert store.get(KEY) is None
+
+
+def test_invalidate_is_compare_and_delete(redis_client):
+    store = RedisTokenStore(redis_client)
+    store.set(KEY, fresh_token("new"))
+    store.invalidate(KEY, "stale")  # another refresher already replaced it
+    assert store.get(KEY).access_token == "new"
+    store.invalidate(KEY, "new")
+    assert store.get(KEY) is None
+    store.invalidate(KEY, "new")  # nothing there: no error
+
+
+def test_malformed_value_is_ignored_with_warning(redis_client, caplog):
+    store = RedisTokenStore(redis_client)
+    redis_client.set(f"genesys_gateway:{KEY}", b"not json")
+    with caplog.at_level(logging.WARNING, logger="genesys_gateway.auth"):
+        assert store.get(KEY) is None
+    assert "malformed" in caplog.text
+    redis_client.set(f"genesys_gateway:{KEY}", b'{"access_token": 5}')
+    assert store.get(KEY) is None
+    store.invalidate(KEY, "x")  # the Lua script copes with foreign data
+
+
+def test_release_only_deletes_own_lock(redis_client):
+    store = RedisTokenStore(redis_client, lock_ttl=0.2)
+    lock_key = f"genesys_gateway:{KEY}:lock"
+    with store.lock(KEY):
+        time.sleep(0.3)  # our lock expired; someone else takes it
+        assert redis_client.set(lock_key, "someone-else", nx=True, px=5000)
+    assert redis_client.get(lock_key) == b"someone-else"
+
+
+def test_waiter_returns_early_when_a_usable_token_appears(redis_client):
+    holder = RedisTokenStore(redis_client)
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:  # the holder stores its token while we wait
+            holder.set(KEY, fresh_token("from-holder"))
+
+    waiter = RedisTokenStore(redis_client, poll_interval=0.25, sleep=sleep)
+    with holder.lock(KEY):
+        with waiter.lock(KEY):  # does not hold the lock, but the token is there
+            assert waiter.get(KEY).access_token == "from-holder"
+        assert redis_client.exists(f"genesys_gateway:{KEY}:lock")  # still the holder's
+    assert sleeps == [0.25, 0.25, 0.25]
+    assert not redis_client.exists(f"genesys_gateway:{KEY}:lock")
+
+
+def test_wait_timeout_raises_token_store_error(redis_client):
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    holder = RedisTokenStore(redis_client)
+    waiter = RedisTokenStore(
+        redis_client, wait_timeout=1.0, poll_interval=0.25, sleep=sleep, clock=lambda: now[0]
+    )
+    with holder.lock(KEY):
+        with pytest.raises(TokenStoreError, match="timed out"):
+            with waiter.lock(KEY):
+                pytest.fail("must not get here")
+    assert now[0] == pytest.approx(1.0)
+
+
+def test_unreachable_redis_raises_token_store_error():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # redis-py retries a refused connection for ~3 s by default; not what this test is about.
+    client = redis.Redis(
+        host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+    store = RedisTokenStore(client)
+    with pytest.raises(TokenStoreError) as info:
+        store.get(KEY)
+    assert isinstance(info.value.__cause__, redis.exceptions.ConnectionError)
+    with pytest.raises(TokenStoreError):
+        store.set(KEY, fresh_token("x"))
+    with pytest.raises(TokenStoreError):
+        store.invalidate(KEY, "x")
+    with pytest.raises(TokenStoreError):
+        with store.lock(KEY):
+            pass
+
+
+def test_repr_does_not_show_the_client():
+    client = redis.Redis(host="127.0.0.1", port=1, password="hunter2")
+    text = repr(RedisTokenStore(client, key="pfx"))
+    assert text == "RedisTokenStore(key='pfx', lock_ttl=10)"
+    assert "hunter2" not in text
