@@ -7,9 +7,9 @@ and the tool-calling loop (``conversation.py``) on top of it.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
-import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import attrs
@@ -167,7 +167,7 @@ class GatewayClient:
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
-            "Idempotency-Key": uuid.uuid4().hex,
+            "Idempotency-Key": os.urandom(16).hex(),
         }
         http = self._http if deadline_at is None else attrs.evolve(self._http, deadline_at=deadline_at)
         attempts = 0
@@ -179,11 +179,7 @@ class GatewayClient:
 
         model = payload.get("model", self.model)
         started = self.clock()
-        with telemetry.span(
-            f"chat {model}",
-            **{"gen_ai.operation.name": "chat", "gen_ai.provider.name": telemetry.SYSTEM,
-               "gen_ai.request.model": model, "server.address": self.base_url},
-        ) as current:
+        with telemetry.chat_span(model, self.base_url) as current:
             try:
                 response = call_with_retry(self.retry, attempt, clock=self.clock, deadline_at=deadline_at)
             except GatewayError as error:
@@ -195,13 +191,8 @@ class GatewayClient:
                     correlation_id=getattr(error, "correlation_id", None),
                 )
                 raise
-            telemetry.set_attributes(
-                current,
-                **{"gen_ai.response.model": response.model, "gen_ai.response.id": response.id,
-                   "gen_ai.usage.input_tokens": response.usage.prompt_tokens,
-                   "gen_ai.usage.output_tokens": response.usage.completion_tokens,
-                   "gen_ai.response.finish_reasons": [c.finish_reason or "" for c in response.choices]},
-            )
+            if current is not None:
+                telemetry.record_response(current, response)
         if telemetry.audit_enabled():
             event = dict(
                 model=model, status="ok", attempts=attempts,
@@ -289,11 +280,13 @@ class GatewayClient:
 
 
 def _wire_messages(messages: Iterable[Mapping[str, Any] | Message]) -> list:
-    if isinstance(messages, (str, bytes)) or isinstance(messages, Mapping):
+    if isinstance(messages, (str, bytes, dict)) or isinstance(messages, Mapping):
         raise TypeError("messages must be a list of message dicts (or Message objects)")
     out = []
     for m in messages:
-        if isinstance(m, Message):
+        if type(m) is dict:
+            out.append(dict(m))
+        elif isinstance(m, Message):
             out.append(message_to_dict(m))
         elif isinstance(m, Mapping):
             out.append(dict(m))

@@ -180,14 +180,16 @@ def _tool_calls(value: Any, _type: Any) -> tuple[ToolCall, ...] | None:
     return tuple(calls)
 
 
+def _count(value: Any) -> int:
+    return value if type(value) is int else 0
+
+
 def _usage(value: Any, _type: Any) -> Usage:
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         return Usage()
-    fields = []
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        number = value.get(name, 0)
-        fields.append(number if isinstance(number, int) and not isinstance(number, bool) else 0)
-    return Usage(*fields)
+    get = value.get
+    return Usage(_count(get("prompt_tokens", 0)), _count(get("completion_tokens", 0)),
+                 _count(get("total_tokens", 0)))
 
 
 def _non_empty_tuple(item_type: type):
@@ -236,7 +238,7 @@ def parse_chat_response(body: bytes) -> ChatResponse:
     if not body:
         raise ResponseFormatError("empty response body where a chat completion was expected")
     try:
-        data = json.loads(body)
+        data = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise ResponseFormatError(f"response body is not valid JSON ({e.__class__.__name__}: {e})") from None
     if not isinstance(data, dict):

@@ -52,21 +52,53 @@ def audit(event: str, **fields: Any) -> None:
     audit_logger.info(json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")))
 
 
+_tracers: dict = {}
+
+
 def _tracer():
-    return _trace.get_tracer("genesys_gateway")
+    """This library's tracer, or ``None`` while no tracer provider is installed (the API's
+    default proxy makes only non-recording spans: skipping them keeps the hot path free)."""
+    provider = _trace.get_tracer_provider()
+    if isinstance(provider, _trace.ProxyTracerProvider):
+        return None
+    tracer = _tracers.get(id(provider))
+    if tracer is None:
+        _tracers.clear()
+        tracer = _tracers[id(provider)] = provider.get_tracer("genesys_gateway")
+    return tracer
 
 
 @contextmanager
-def _otel_span(name: str, attributes: dict) -> Iterator[Any]:
-    with _tracer().start_as_current_span(name, attributes=attributes, record_exception=True) as s:
+def _otel_span(tracer, name: str, attributes: dict) -> Iterator[Any]:
+    with tracer.start_as_current_span(name, attributes=attributes, record_exception=True) as s:
         yield s
 
 
 def span(name: str, **attributes: Any):
     """A current span (child of whatever span is current) or a no-op context."""
-    if _trace is None:
+    tracer = _tracer() if _trace is not None else None
+    if tracer is None:
         return nullcontext(None)
-    return _otel_span(name, {k: v for k, v in attributes.items() if v is not None})
+    return _otel_span(tracer, name, {k: v for k, v in attributes.items() if v is not None})
+
+
+def chat_span(model: str, server: str):
+    """The span of one model call (``chat {model}``), or a no-op context yielding None."""
+    tracer = _tracer() if _trace is not None else None
+    if tracer is None:
+        return nullcontext(None)
+    return _otel_span(tracer, f"chat {model}", {
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": SYSTEM,
+        "gen_ai.request.model": model, "server.address": server})
+
+
+def record_response(current: Any, response: Any) -> None:
+    """Response attributes of a model-call span."""
+    set_attributes(current, **{
+        "gen_ai.response.model": response.model, "gen_ai.response.id": response.id,
+        "gen_ai.usage.input_tokens": response.usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": response.usage.completion_tokens,
+        "gen_ai.response.finish_reasons": [c.finish_reason or "" for c in response.choices]})
 
 
 def set_attributes(current: Any, **attributes: Any) -> None:
@@ -89,9 +121,10 @@ def tool_span(name: str, call_id: str | None, status: str, start_ns: int, end_ns
 
     Tools run on worker threads; the span is made on the loop's thread with the measured
     start and end times so it nests under the run's span without context plumbing."""
-    if _trace is None:
+    tracer = _tracer() if _trace is not None else None
+    if tracer is None:
         return
-    s = _tracer().start_span(
+    s = tracer.start_span(
         f"execute_tool {name}",
         attributes={
             "gen_ai.operation.name": "execute_tool",

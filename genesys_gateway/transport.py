@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from contextlib import contextmanager
-from typing import Iterator, Mapping, Protocol, runtime_checkable
+from typing import Mapping, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import attrs
@@ -60,7 +59,8 @@ class HTTPRequest:
 class HTTPResponse:
     status: int
     headers: Mapping[str, str]
-    """Lower-case header names."""
+    """Looked up by lower-case name (a plain dict with lower-case keys, or a
+    case-insensitive mapping such as the transports' own header objects)."""
     body: bytes = b""
 
     def header(self, name: str, default: str | None = None) -> str | None:
@@ -139,52 +139,84 @@ class Urllib3Transport:
             self._pool = urllib3.ProxyManager(proxy_url, **kwargs)
         else:
             self._pool = urllib3.PoolManager(**kwargs)
+        self._proxied = bool(proxy_url)
+        self._routes: dict = {}
+        self._timeouts: dict = {}
         self._urllib3 = urllib3
+
+    def _route(self, url: str):
+        """The connection pool and request target for ``url``, parsed once per URL
+        (urllib3 re-parses and re-encodes a full URL on every request otherwise)."""
+        route = self._routes.get(url)
+        if route is None:
+            parts = urlsplit(url)
+            target = parts.path or "/"
+            if parts.query:
+                target += "?" + parts.query
+            pool = self._pool.connection_from_url(url)
+            route = (pool, target)
+            if len(self._routes) >= 64:
+                self._routes.clear()
+            self._routes[url] = route
+        return route
+
+    def _timeout(self, timeout: Timeout):
+        converted = self._timeouts.get(timeout)
+        if converted is None:
+            converted = self._urllib3.Timeout(connect=timeout.connect, read=timeout.read)
+            if len(self._timeouts) >= 64:
+                self._timeouts.clear()
+            self._timeouts[timeout] = converted
+        return converted
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
         urllib3 = self._urllib3
-        with _map_urllib3_errors(urllib3):
-            resp = self._pool.urlopen(
-                request.method,
-                request.url,
-                body=request.body,
-                headers=dict(request.headers),
-                redirect=False,
-                retries=False,
-                timeout=urllib3.Timeout(connect=request.timeout.connect, read=request.timeout.read),
-                preload_content=True,
-            )
-        headers = {k.lower(): v for k, v in resp.headers.items()}
-        return HTTPResponse(resp.status, headers, resp.data or b"")
+        try:
+            if self._proxied:
+                resp = self._pool.urlopen(
+                    request.method, request.url, body=request.body, headers=dict(request.headers),
+                    redirect=False, retries=False,
+                    timeout=urllib3.Timeout(connect=request.timeout.connect, read=request.timeout.read),
+                    preload_content=True,
+                )
+            else:
+                pool, target = self._route(request.url)
+                resp = pool.urlopen(
+                    request.method, target, body=request.body, headers=request.headers,
+                    redirect=False, retries=False, assert_same_host=False,
+                    timeout=self._timeout(request.timeout), preload_content=True, release_conn=True,
+                )
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise _map_urllib3_error(urllib3, e) from None
+        # urllib3's HTTPHeaderDict is case-insensitive: no copy needed
+        return HTTPResponse(resp.status, resp.headers, resp.data or b"")
 
     def close(self) -> None:
+        self._routes.clear()
         self._pool.clear()
 
     def __repr__(self) -> str:
         return "Urllib3Transport()"
 
 
-@contextmanager
-def _map_urllib3_errors(urllib3) -> Iterator[None]:
+def _map_urllib3_error(urllib3, e: BaseException) -> TransportError:
+    """The TransportError for a urllib3 (or socket) exception."""
     exc = urllib3.exceptions
-    try:
-        yield
-    except exc.ConnectTimeoutError as e:
-        raise TransportError(f"connect timeout: {e}", kind="connect") from None
-    except (exc.ReadTimeoutError, exc.TimeoutError) as e:
-        raise TransportError(f"read timeout: {e}", kind="timeout") from None
-    except exc.SSLError as e:
-        raise TransportError(f"TLS error: {e}", kind="tls") from None
-    except exc.NewConnectionError as e:
-        raise TransportError(f"connection failed: {_reason(e)}", kind="connect") from None
-    except exc.ProtocolError as e:
-        raise TransportError(f"connection closed: {_reason(e)}", kind="closed") from None
-    except exc.ProxyError as e:
-        raise TransportError(f"proxy error: {_reason(e)}", kind="connect") from None
-    except exc.HTTPError as e:
-        raise TransportError(f"HTTP error: {e}", kind="protocol") from None
-    except OSError as e:
-        raise TransportError(f"connection error: {e}", kind="connect") from None
+    if isinstance(e, exc.ConnectTimeoutError):
+        return TransportError(f"connect timeout: {e}", kind="connect")
+    if isinstance(e, (exc.ReadTimeoutError, exc.TimeoutError)):
+        return TransportError(f"read timeout: {e}", kind="timeout")
+    if isinstance(e, exc.SSLError):
+        return TransportError(f"TLS error: {e}", kind="tls")
+    if isinstance(e, exc.NewConnectionError):
+        return TransportError(f"connection failed: {_reason(e)}", kind="connect")
+    if isinstance(e, exc.ProtocolError):
+        return TransportError(f"connection closed: {_reason(e)}", kind="closed")
+    if isinstance(e, exc.ProxyError):
+        return TransportError(f"proxy error: {_reason(e)}", kind="connect")
+    if isinstance(e, exc.HTTPError):
+        return TransportError(f"HTTP error: {e}", kind="protocol")
+    return TransportError(f"connection error: {e}", kind="connect")
 
 
 def _reason(e: BaseException) -> str:
@@ -257,8 +289,8 @@ class RequestsTransport:
             raise TransportError(f"connection error: {e}", kind=kind) from None
         except requests.exceptions.RequestException as e:
             raise TransportError(f"HTTP error: {e}", kind="protocol") from None
-        headers = {k.lower(): v for k, v in resp.headers.items()}
-        return HTTPResponse(resp.status_code, headers, body or b"")
+        # requests' CaseInsensitiveDict: no copy needed
+        return HTTPResponse(resp.status_code, resp.headers, body or b"")
 
     def close(self) -> None:
         with self._lock:
