@@ -22,7 +22,7 @@ from .constants import TOKEN_EXPIRY_FRACTION, TOKEN_EXPIRY_MARGIN, USER_AGENT
 from .errors import APIError, AuthenticationError, ConfigurationError, ResponseFormatError, TokenStoreError
 from .responses import api_error
 from .retry import RetryPolicy, call_with_retry
-from .tokens import MemoryTokenStore, Token, TokenStore, store_key
+from .tokens import MemoryTokenStore, Token, TokenStore, single_flight, store_key
 from .transport import HTTPRequest, Timeout, Transport, check_url
 
 __all__ = ["Auth", "HTTPContext", "ClientCredentials", "BearerToken"]
@@ -150,16 +150,7 @@ class ClientCredentials:
         return token
 
     def _single_flight(self, store: TokenStore, key: str, http: HTTPContext) -> Token:
-        token = store.get(key)
-        if token is not None and token.usable(self._now()):
-            return token
-        with store.lock(key):
-            token = store.get(key)
-            if token is not None and token.usable(self._now()):
-                return token
-            token = self._fetch(http)
-            store.set(key, token)
-            return token
+        return single_flight(store, key, lambda: self._fetch(http), self._now)
 
     def _fetch(self, http: HTTPContext) -> Token:
         url = check_url(self._require_token_url(), allow_insecure_http=http.allow_insecure_http,

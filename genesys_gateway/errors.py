@@ -6,7 +6,7 @@ server messages, never from request headers or credentials.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
     "GatewayError",

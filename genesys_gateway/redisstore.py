@@ -25,7 +25,7 @@ import math
 import secrets
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 from .errors import TokenStoreError
 from .tokens import Token
@@ -84,6 +84,35 @@ def wait_for_lock(
         if clock() >= deadline:
             raise TokenStoreError(f"timed out after {wait_timeout:g}s waiting for {what}")
         sleep(poll_interval)
+
+
+def usable_token_check(store: Any, key: str) -> Callable[[], bool]:
+    """A check that ``store`` holds a usable token under ``key`` (another refresher's result)."""
+
+    def usable_token_exists() -> bool:
+        token = store.get(key)
+        return token is not None and token.usable(time.time())
+
+    return usable_token_exists
+
+
+@contextmanager
+def polled_lock(
+    try_acquire: Callable[[], bool],
+    release: Callable[[], None],
+    usable_token_exists: Callable[[], bool],
+    **wait: Any,
+) -> Iterator[None]:
+    """Hold a lock taken by polling ``try_acquire`` (see :func:`wait_for_lock`), released
+    with ``release``; or go on without it once a usable token appeared. Shared by the
+    Redis and Django cache stores."""
+    if not wait_for_lock(try_acquire, usable_token_exists, **wait):
+        yield
+        return
+    try:
+        yield
+    finally:
+        release()
 
 
 class RedisTokenStore:
@@ -172,8 +201,7 @@ class RedisTokenStore:
         with self._mapped("invalidate"):
             self._invalidate_script(keys=[self._token_key(key)], args=[access_token])
 
-    @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
+    def lock(self, key: str) -> ContextManager[None]:
         """Hold the fleet-wide refresh lock for ``key``, or return early without it once
         another process has stored a usable token (the caller re-checks ``get``)."""
         lock_key = self._lock_key(key)
@@ -184,26 +212,16 @@ class RedisTokenStore:
             with self._mapped("lock"):
                 return bool(self._redis.set(lock_key, value, nx=True, px=ttl_ms))
 
-        def usable_token_exists() -> bool:
-            token = self.get(key)
-            return token is not None and token.usable(time.time())
-
-        acquired = wait_for_lock(
+        return polled_lock(
             try_acquire,
-            usable_token_exists,
+            lambda: self._release(lock_key, value),
+            usable_token_check(self, key),
             wait_timeout=self.wait_timeout,
             poll_interval=self.poll_interval,
             sleep=self._sleep,
             clock=self._clock,
             what=f"the Redis token lock {lock_key}",
         )
-        if not acquired:
-            yield
-            return
-        try:
-            yield
-        finally:
-            self._release(lock_key, value)
 
     def _release(self, lock_key: str, value: str) -> None:
         try:

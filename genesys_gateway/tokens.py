@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from contextlib import contextmanager
-from typing import ContextManager, Iterator, Protocol, runtime_checkable
+from typing import Callable, ContextManager, Iterator, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Token", "TokenStore", "MemoryTokenStore", "store_key"]
+__all__ = ["Token", "TokenStore", "MemoryTokenStore", "store_key", "single_flight"]
 
 
 @attrs.frozen(repr=False)
@@ -111,3 +112,24 @@ class MemoryTokenStore:
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore({len(self._tokens)} tokens)"
+
+
+def single_flight(
+    store: TokenStore,
+    key: str,
+    fetch: Callable[[], Token],
+    now: Callable[[], float] = time.time,
+) -> Token:
+    """The usable token under ``key``, fetching one only if none is there: check, take the
+    store's lock, check again (another refresher may have finished meanwhile), fetch, store.
+    Whoever shares the store (threads, processes, a fleet) shares one refresh."""
+    token = store.get(key)
+    if token is not None and token.usable(now()):
+        return token
+    with store.lock(key):
+        token = store.get(key)
+        if token is not None and token.usable(now()):
+            return token
+        token = fetch()
+        store.set(key, token)
+        return token

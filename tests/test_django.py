@@ -48,6 +48,7 @@ from genesys_gateway.contrib.django.cache import DjangoCacheTokenStore  # noqa: 
 from genesys_gateway.errors import TokenStoreError  # noqa: E402
 from genesys_gateway.testing import GatewayEmulator  # noqa: E402
 from genesys_gateway.tokens import Token, store_key  # noqa: E402
+from tests.store_helpers import fresh_token, get_token
 
 try:
     MP = multiprocessing.get_context("fork")
@@ -237,23 +238,8 @@ def test_app_ready_validates_settings(em):
 KEY = store_key("https://login.example.test/oauth/token", "client-1")
 
 
-def fresh_token(name, lifetime=3600.0):
-    now = time.time()
-    return Token(name, now + lifetime, now + lifetime - 60)
 
 
-def get_token(store, key, fetch):
-    """Exactly the algorithm ClientCredentials uses: get -> lock -> get -> fetch -> set."""
-    token = store.get(key)
-    if token is not None and token.usable(time.time()):
-        return token
-    with store.lock(key):
-        token = store.get(key)
-        if token is not None and token.usable(time.time()):
-            return token
-        token = fetch()
-        store.set(key, token)
-        return token
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from genesys_gateway.errors import TokenStoreError
 from genesys_gateway.filestore import FileTokenStore
 from genesys_gateway.tokens import Token, store_key
+from tests.store_helpers import fresh_token, get_token
 
 KEY = store_key("https://login.example.test/oauth/token", "client-1")
 OTHER = store_key("https://login.example.test/oauth/token", "client-2")
@@ -25,23 +26,8 @@ except ValueError:  # pragma: no cover
     MP = multiprocessing.get_context("spawn")
 
 
-def fresh_token(name: str, lifetime: float = 3600.0) -> Token:
-    now = time.time()
-    return Token(name, now + lifetime, now + lifetime - 60)
 
 
-def get_token(store, key, fetch):
-    """Exactly the algorithm ClientCredentials uses: get -> lock -> get -> fetch -> set."""
-    token = store.get(key)
-    if token is not None and token.usable(time.time()):
-        return token
-    with store.lock(key):
-        token = store.get(key)
-        if token is not None and token.usable(time.time()):
-            return token
-        token = fetch()
-        store.set(key, token)
-        return token
 
 
 def _count_fetch(counter_path: str) -> int:

@@ -6,7 +6,6 @@ import threading
 from typing import Literal, Optional
 
 import attrs
-import fastjsonschema
 import pytest
 
 from genesys_gateway.errors import GatewayError, ToolArgumentsError, ToolDefinitionError

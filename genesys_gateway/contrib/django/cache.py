@@ -26,10 +26,10 @@ import math
 import secrets
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 from ...errors import TokenStoreError
-from ...redisstore import wait_for_lock
+from ...redisstore import polled_lock, usable_token_check
 from ...tokens import Token
 
 __all__ = ["DjangoCacheTokenStore"]
@@ -114,8 +114,7 @@ class DjangoCacheTokenStore:
             if current is not None and current.access_token == access_token:
                 cache.delete(key)
 
-    @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
+    def lock(self, key: str) -> ContextManager[None]:
         """Hold the refresh lock for ``key``, or return early without it once another
         worker has stored a usable token (the caller re-checks ``get``)."""
         lock_key = f"{key}:lock"
@@ -127,25 +126,7 @@ class DjangoCacheTokenStore:
             with self._mapped("lock"):
                 return bool(cache.add(lock_key, value, timeout=timeout))
 
-        def usable_token_exists() -> bool:
-            token = self.get(key)
-            return token is not None and token.usable(time.time())
-
-        acquired = wait_for_lock(
-            try_acquire,
-            usable_token_exists,
-            wait_timeout=self.wait_timeout,
-            poll_interval=self.poll_interval,
-            sleep=self._sleep,
-            clock=self._clock,
-            what=f"the token lock {lock_key} in Django cache {self.cache_alias!r}",
-        )
-        if not acquired:
-            yield
-            return
-        try:
-            yield
-        finally:
+        def release() -> None:
             try:
                 if cache.get(lock_key) == value:
                     cache.delete(lock_key)
@@ -155,3 +136,14 @@ class DjangoCacheTokenStore:
                     lock_key,
                     type(exc).__name__,
                 )
+
+        return polled_lock(
+            try_acquire,
+            release,
+            usable_token_check(self, key),
+            wait_timeout=self.wait_timeout,
+            poll_interval=self.poll_interval,
+            sleep=self._sleep,
+            clock=self._clock,
+            what=f"the token lock {lock_key} in Django cache {self.cache_alias!r}",
+        )
