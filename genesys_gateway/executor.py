@@ -10,7 +10,8 @@ calls keep occupying a worker; when every worker is hung, new calls fail fast wi
 
 The pool is a small bounded pool of *daemon* threads (not ``ThreadPoolExecutor``, whose
 non-daemon threads are joined at interpreter exit, so one hung handler would block the
-process from exiting). It hands out ordinary ``concurrent.futures.Future`` objects.
+process from exiting). It hands out ordinary ``concurrent.futures.Future`` objects; it
+and the per-call job live in :mod:`genesys_gateway.workers`.
 
 Statuses: ``"ok"``, ``"invalid_arguments"``, ``"unknown_tool"``, ``"timeout"``,
 ``"error"``, ``"invalid_output"`` (as in the design), plus ``"rejected"`` (pool saturated
@@ -19,13 +20,10 @@ by hung calls, or executor closed) and ``"repeated"`` (stopped by a :class:`Repe
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import inspect
-import itertools
 import logging
 import math
-import queue
 import threading
 import time
 from collections import Counter
@@ -39,8 +37,9 @@ from .constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
 from .errors import ConfigurationError, ToolArgumentsError
 from .guard import RepeatGuard
 from .results import ResultSerializationError, serialize_result, truncate, validate_output
-from .tools import Tool, ToolContext, ToolSet
+from .tools import ToolContext, ToolSet
 from .validation import parse_arguments
+from .workers import _DaemonPool, _Job
 
 __all__ = ["ToolRun", "ToolCallRequest", "ToolExecutor", "RepeatGuard", "ToolRunStatus"]
 
@@ -79,131 +78,6 @@ class ToolCallRequest:
     call_id: str
     name: str
     arguments_json: str | None = None
-
-
-class _DaemonPool:
-    """A bounded pool of daemon threads returning ``concurrent.futures.Future``\\ s.
-
-    Threads start lazily, up to ``max_workers``; an idle worker is reused first (the
-    same idle accounting as ``ThreadPoolExecutor``).
-    """
-
-    def __init__(self, max_workers: int, prefix: str) -> None:
-        self._max = max_workers
-        self._prefix = prefix
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
-        self._lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
-        self._numbers = itertools.count()
-        self._shutdown = False
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        with self._lock:
-            if self._shutdown:
-                raise RuntimeError("the tool pool is shut down")
-            self._queue.put((future, fn, args))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max:
-                thread = threading.Thread(target=self._work, daemon=True,
-                                          name=f"{self._prefix}_{next(self._numbers)}")
-                self._threads.add(thread)
-                thread.start()
-        return future
-
-    def _work(self) -> None:
-        try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    return
-                future, fn, args = item
-                del item
-                if future.set_running_or_notify_cancel():
-                    try:
-                        future.set_result(fn(*args))
-                    except BaseException as exc:  # delivered to the waiting caller
-                        future.set_exception(exc)
-                        del exc
-                del future, fn, args
-                if self._shutdown:
-                    return
-                self._idle.release()
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
-
-    @property
-    def thread_count(self) -> int:
-        with self._lock:
-            return len(self._threads)
-
-    def shutdown(self, wait: bool = False) -> None:
-        """Cancel queued work and let idle workers exit; never waits unless asked."""
-        with self._lock:
-            self._shutdown = True
-            threads = list(self._threads)
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item[0].cancel()
-        for _ in threads:
-            self._queue.put(None)
-        if wait:
-            for thread in threads:
-                if thread is not threading.current_thread():
-                    thread.join()
-
-
-class _Job:
-    """A validated call on its way through the pool (executor-internal, mutable)."""
-
-    __slots__ = ("index", "call", "tool", "arguments", "kwargs", "timeout", "context",
-                 "loop", "task", "cancelled", "lock", "future", "expires", "submitted")
-
-    def __init__(self, index: int, call: ToolCallRequest, tool: Tool, arguments: dict,
-                 kwargs: dict, timeout: float) -> None:
-        self.index, self.call, self.tool = index, call, tool
-        self.arguments, self.kwargs, self.timeout = arguments, kwargs, timeout
-        self.context: ToolContext | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.task: asyncio.Task | None = None
-        self.cancelled = False
-        self.lock = threading.Lock()
-        self.future: concurrent.futures.Future | None = None
-        self.expires = 0.0
-        self.submitted = 0.0
-
-    def run_awaitable(self, awaitable: Any) -> Any:
-        """Run an awaitable on a fresh event loop in this worker thread (closed after)."""
-
-        async def main() -> Any:
-            with self.lock:
-                self.loop, self.task = asyncio.get_running_loop(), asyncio.current_task()
-                cancelled = self.cancelled
-            if cancelled:
-                if inspect.iscoroutine(awaitable):
-                    awaitable.close()
-                raise asyncio.CancelledError
-            return await awaitable
-
-        return asyncio.run(main())
-
-    def cancel(self) -> None:
-        """Signal a running call to stop: set the context event, cancel an async task."""
-        if self.context is not None:
-            self.context.cancelled.set()
-        with self.lock:
-            self.cancelled = True
-            loop, task = self.loop, self.task
-        if loop is not None and task is not None:
-            try:
-                loop.call_soon_threadsafe(task.cancel)
-            except RuntimeError:  # the loop already finished
-                pass
 
 
 def _short(text: str, limit: int = MAX_TOOL_ERROR_CHARS) -> str:

@@ -26,10 +26,9 @@ import threading
 import time
 import uuid
 from typing import Any, Callable, Iterable, Optional
-from urllib.parse import parse_qs
 
 from ..constants import DEFAULT_MODEL, DEFAULT_PATH, MAX_REQUEST_BODY_BYTES
-from .emulator_auth import TokenBook, parse_basic, same_secret
+from .emulator_auth import TokenBook, token_response
 from .emulator_faults import (
     Fault,
     RecordedRequest,
@@ -38,7 +37,6 @@ from .emulator_faults import (
     genesys_error,
     merge_headers,
     normalize_headers,
-    oauth_error,
 )
 from .emulator_http import EmulatorServer, Incoming, Outgoing
 from .emulator_replies import (
@@ -378,29 +376,6 @@ class GatewayEmulator:
         return self._respond(200, payload, ctx), body
 
     def _token(self, inc: Incoming, ctx: str) -> Outgoing:
-        def oauth(status: int, error: str, description: str) -> Outgoing:
-            return self._respond(status, _dumps(oauth_error(error, description)), ctx)
-
-        if inc.body_too_large or len(inc.body) > self.max_body_bytes:
-            return oauth(413, "invalid_request", "request body too large")
-        credentials = parse_basic(inc.headers.get("authorization", ""))
-        if credentials is None:
-            return oauth(401, "invalid_client",
-                         "Client authentication is required: send the client id and secret as HTTP Basic")
-        if not (same_secret(credentials[0], self.client_id) and same_secret(credentials[1], self._client_secret)):
-            return oauth(401, "invalid_client", "Invalid client credentials")
-        ctype = inc.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if ctype != "application/x-www-form-urlencoded":
-            return oauth(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
-        form = parse_qs(inc.body.decode("utf-8", "replace"))
-        grant = form.get("grant_type", [None])[0]
-        if grant != "client_credentials":
-            return oauth(400, "unsupported_grant_type",
-                         f"grant_type must be client_credentials, got {grant!r}")
-        ttl = self.token_ttl
-        token = self.issue_token(ttl)
-        return self._respond(
-            200, _dumps({"access_token": token, "token_type": "bearer", "expires_in": ttl}), ctx,
-            headers=[("Cache-Control", "no-store")],
-        )
-
+        status, body, headers = token_response(inc, self.client_id, self._client_secret,
+                                               self.max_body_bytes, self.token_ttl, self.issue_token)
+        return self._respond(status, _dumps(body), ctx, headers=headers)
