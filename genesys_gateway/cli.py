@@ -165,8 +165,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if len(registries) > 1:
             for r in registries:
                 for tool in r:
-                    registry.register(tool.name, tool.description, tool.parameters, tool.handler,
-                                      timeout=tool.timeout, output_schema=tool.output_schema)
+                    registry.add(tool)  # keeps each tool as built (argument converter included)
     with _client(args.live, registry, None, args.model) as client:
         conversation = client.conversation(system=args.system)
         _out("type a message; an empty line or Ctrl-D ends the chat", sys.stderr)
@@ -198,28 +197,19 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         kwargs["client_secret"] = secret
     emulator = GatewayEmulator(**kwargs)
     if args.script:
-        try:
-            with open(args.script, encoding="utf-8") as f:
-                replies = json.load(f)
-        except (OSError, ValueError) as e:
-            raise CLIError(f"cannot read script {args.script}: {e}") from None
-        if not isinstance(replies, list):
-            raise CLIError(f"script {args.script} must hold a JSON list of replies")
-        from .testing import reply, tool_call
+        from .testing.emulator import load_script
 
-        for item in replies:
-            if not isinstance(item, dict):
-                raise CLIError(f"script {args.script}: each reply must be an object")
-            calls = [tool_call(c.get("name"), c.get("arguments", {}), c.get("id"))
-                     for c in item.get("tool_calls") or []]
-            emulator.script(reply(content=item.get("content"), tool_calls=calls))
+        try:
+            emulator.script(*load_script(args.script))
+        except (OSError, ValueError, TypeError) as e:
+            raise CLIError(f"cannot read script {args.script}: {e}") from None
     stop = threading.Event()
     with emulator:
-        _out(f"GatewayEmulator serving at {emulator.url}")
-        _out(f"  token URL: {emulator.token_url}")
-        _out(f"  chat URL:  {emulator.chat_url}")
-        _out("press Ctrl-C to stop")
-        try:
+        try:  # the banner inside: a Ctrl-C right after it still stops cleanly
+            _out(f"GatewayEmulator serving at {emulator.url}")
+            _out(f"  token URL: {emulator.token_url}")
+            _out(f"  chat URL:  {emulator.chat_url}")
+            _out("press Ctrl-C to stop")
             while not stop.wait(3600):
                 pass
         except KeyboardInterrupt:

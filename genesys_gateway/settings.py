@@ -6,11 +6,13 @@ message everywhere, naming the setting (and never showing a secret's value).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .auth import BearerToken, ClientCredentials
 from .errors import ConfigurationError
+from .transport import check_url
 
 if TYPE_CHECKING:
     from .client import GatewayClient
@@ -59,7 +61,7 @@ def client_from_settings(
             return None
         if not isinstance(value, str):
             raise ConfigurationError(f"{describe(key)} must be a string")
-        return value.strip()
+        return value.strip() or None  # whitespace only counts as unset
 
     region, base_url = get("REGION"), get("BASE_URL")
     if region is None and base_url is None:
@@ -104,6 +106,14 @@ def client_from_settings(
     if tools is not None:
         kwargs["tools"] = tools
     kwargs.update(overrides)
+    # check the values that came from settings here, so that errors name the setting
+    insecure = kwargs.get("allow_insecure_http") is True
+    for key, value in (("BASE_URL", base_url if "base_url" not in overrides else None),
+                       ("TOKEN_URL", get("TOKEN_URL"))):
+        if value is not None:
+            check_url(value, allow_insecure_http=insecure, what=describe(key))
+    if "path" not in overrides and get("PATH") is not None and not get("PATH").startswith("/"):
+        raise ConfigurationError(f"{describe('PATH')} must start with '/', got {get('PATH')!r}")
     try:
         return GatewayClient(**kwargs)
     except ConfigurationError as e:
@@ -113,22 +123,35 @@ def client_from_settings(
 
 
 def _coerce(option: str, value: Any, name: str) -> Any:
+    if option in _INT_OPTIONS or option in _FLOAT_OPTIONS:
+        number = value
+        if isinstance(value, str):
+            try:
+                number = int(value) if option in _INT_OPTIONS else float(value)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
+        if isinstance(number, (int, float)) and not isinstance(number, bool) and not number > 0:
+            raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+        return number
     if not isinstance(value, str):
         return value
-    try:
-        if option in _INT_OPTIONS:
-            return int(value)
-        if option in _FLOAT_OPTIONS:
-            return float(value)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
     if option in _BOOL_OPTIONS:
         if value.lower() in ("1", "true", "yes", "on"):
             return True
         if value.lower() in ("0", "false", "no", "off", ""):
             return False
         raise ConfigurationError(f"{name} must be true or false, got {value!r}")
-    return value
+    return _model_parameter(value)
+
+
+def _model_parameter(value: str) -> Any:
+    """A model parameter given as text (a config file, the environment): numbers and
+    booleans become JSON values (``"0.2"`` -> 0.2, ``"true"`` -> True); other text stays."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, (int, float, bool)) else value
 
 
 def client_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> "GatewayClient":

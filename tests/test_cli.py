@@ -1,0 +1,306 @@
+"""The ``genesys-gateway`` command, run as a user runs it: in a subprocess.
+
+Every run gets an environment without any GENESYSCLOUD_*/GENESYS_GATEWAY_* variable, so the
+developer's own credentials can neither leak into nor change a test.
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import genesys_gateway as gg
+import genesys_gateway.demo
+from genesys_gateway.testing import GatewayEmulator, reply, tool_call
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+FIXTURES = os.path.join(HERE, "cli_fixtures")
+SECRET = "cli-s3cr3t-value"
+TIMEOUT = 30
+
+
+def clean_env(*extra_path, **variables):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GENESYSCLOUD_", "GENESYS_GATEWAY_"))}
+    # the subprocess imports the same genesys_gateway as this test process
+    env["PYTHONPATH"] = os.pathsep.join([*extra_path, REPO, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONIOENCODING"] = "utf-8"
+    env.update(variables)
+    return env
+
+
+def run(*args, env=None, cwd=None, input=None, command=None):
+    command = command or [sys.executable, "-m", "genesys_gateway"]
+    return subprocess.run(
+        [*command, *args], env=env if env is not None else clean_env(), cwd=cwd, input=input,
+        capture_output=True, text=True, encoding="utf-8", timeout=TIMEOUT,
+    )
+
+
+def console_script():
+    found = shutil.which("genesys-gateway",
+                         path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+    if found is None:
+        pytest.skip("the genesys-gateway console script is not installed")
+    return [found]
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def live_env(em, *extra_path, **variables):
+    return clean_env(
+        *extra_path,
+        GENESYS_GATEWAY_BASE_URL=em.url,
+        GENESYS_GATEWAY_TOKEN_URL=em.token_url,
+        GENESYSCLOUD_OAUTHCLIENT_ID="cli-client",
+        GENESYSCLOUD_OAUTHCLIENT_SECRET=SECRET,
+        **variables,
+    )
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+def check_demo_transcript(result):
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "model call 1: asks for 2 tool call(s): get_weather, check_inventory" in out
+    weather = '  tool get_weather({"location": "London", "unit": "celsius"}) -> ok in '
+    inventory = '  tool check_inventory({"product_id": "SKU-8842", "warehouse": "EU-Central"}) -> ok in '
+    for prefix in (weather, inventory):
+        line = next((line for line in out.splitlines() if line.startswith(prefix)), None)
+        assert line is not None, out
+        assert line.endswith(" ms") and line[len(prefix):-3].isdigit(), line  # a duration
+    assert "model call 2: answers" in out
+    answer = next(line for line in out.splitlines() if line.startswith("answer: "))
+    assert "22°C" in answer and "145 units" in answer, answer
+    assert any(line.startswith("usage: ") and "tokens; 2 model call(s), stop reason completed" in line
+               for line in out.splitlines()), out
+    assert "demo-secret" not in out + result.stderr
+
+
+def test_demo_runs_on_the_embedded_emulator():
+    check_demo_transcript(run("demo"))
+
+
+def test_demo_through_the_console_script():
+    check_demo_transcript(run("demo", command=console_script()))
+
+
+@pytest.mark.parametrize("variables, names", [
+    ({}, ("GENESYSCLOUD_REGION", "GENESYS_GATEWAY_BASE_URL")),
+    ({"GENESYSCLOUD_REGION": "mars-1", "GENESYSCLOUD_OAUTHCLIENT_ID": "cli-client",
+      "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET}, ("GENESYSCLOUD_REGION", "mars-1")),
+    ({"GENESYSCLOUD_REGION": "us-east-1", "GENESYSCLOUD_OAUTHCLIENT_ID": "cli-client"},
+     ("GENESYSCLOUD_OAUTHCLIENT_SECRET",)),
+], ids=["nothing-set", "unknown-region", "no-secret"])
+def test_demo_live_misconfigured_reports_one_line(variables, names):
+    result = run("demo", "--live", env=clean_env(**variables))
+    line = assert_one_line_error(result, "configuration error", *names)
+    assert line.startswith("genesys-gateway demo: ")
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_demo_live_against_an_emulator():
+    with GatewayEmulator(responder=genesys_gateway.demo.responder) as em:
+        result = run("demo", "--live", "--model", "gpt-4o-mini", env=live_env(em))
+        token_requests = [r for r in em.requests if r.endpoint == "token"]
+        chat_requests = em.chat_requests
+    assert result.returncode == 0, result.stderr
+    assert "against a real gateway" in result.stdout
+    assert "22°C" in result.stdout and "145 units" in result.stdout
+    assert len(token_requests) == 1
+    expected = "Basic " + base64.b64encode(f"cli-client:{SECRET}".encode()).decode()
+    assert token_requests[0].headers["authorization"] == expected
+    assert len(chat_requests) == 2 and {r["model"] for r in chat_requests} == {"gpt-4o-mini"}
+    assert SECRET not in result.stdout + result.stderr
+
+
+# -- tools ---------------------------------------------------------------------------------
+
+
+def definitions_of(result):
+    assert result.returncode == 0, result.stderr
+    definitions = json.loads(result.stdout)
+    assert isinstance(definitions, list)
+    for d in definitions:
+        assert d["type"] == "function"
+        assert set(d["function"]) == {"name", "description", "parameters"}
+        assert d["function"]["parameters"]["type"] == "object"
+    return {d["function"]["name"]: d["function"] for d in definitions}
+
+
+def test_tools_module_attribute():
+    functions = definitions_of(run("tools", "gg_cli_tools:registry", env=clean_env(FIXTURES)))
+    assert list(functions) == ["get_weather", "lookup_sku"]
+    weather = functions["get_weather"]
+    assert weather["description"] == "Current weather for a city."
+    assert weather["parameters"]["required"] == ["location"]
+    assert weather["parameters"]["properties"]["unit"]["enum"] == ["celsius", "fahrenheit"]
+    assert functions["lookup_sku"]["parameters"]["required"] == ["sku"]
+
+
+def test_tools_module_name_from_the_working_directory_with_the_console_script():
+    # the console script has no script directory on sys.path: the CLI adds the working directory
+    result = run("tools", "gg_cli_tools", cwd=FIXTURES, command=console_script())
+    assert set(definitions_of(result)) == {"get_weather", "lookup_sku", "add"}
+    assert "3 tool(s) valid" in result.stderr
+
+
+def test_tools_py_file(tmp_path):
+    result = run("tools", os.path.join(FIXTURES, "gg_cli_tools.py"), cwd=str(tmp_path))
+    functions = definitions_of(result)
+    assert set(functions) == {"get_weather", "lookup_sku", "add"}
+    assert functions["add"]["parameters"]["properties"] == {"a": {"type": "integer"}, "b": {"type": "integer"}}
+
+
+@pytest.mark.parametrize("target, needles", [
+    ("gg_cli_bad_name", ("invalid tool definition", "'bad name!'", "invalid")),
+    ("gg_cli_bad_schema.py", ("invalid tool definition", "'lookup_sku'", "parameters", "'string'")),
+    ("gg_cli_import_error", ("RuntimeError", "inventory database unreachable")),
+    ("gg_cli_tools:NOT_A_REGISTRY", ("not a ToolRegistry",)),
+    ("gg_cli_tools:nothing_here", ("no attribute 'nothing_here'",)),
+    ("no_such_tools_module_xyz", ("cannot import", "no_such_tools_module_xyz")),
+    ("missing_dir/tools.py", ("no such file", "missing_dir")),
+], ids=["bad-name", "bad-schema", "import-error", "not-a-registry", "no-attribute",
+        "missing-module", "missing-file"])
+def test_tools_errors_are_one_line(target, needles):
+    result = run("tools", target, cwd=FIXTURES)
+    line = assert_one_line_error(result, *needles)
+    assert line.startswith("genesys-gateway tools: error: ")
+    assert result.stdout == ""
+
+
+# -- chat ----------------------------------------------------------------------------------
+
+
+def test_chat_on_the_embedded_emulator():
+    result = run("chat", input="hello\n\n")
+    assert result.returncode == 0, result.stderr
+    assert "assistant> Echo: hello" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_chat_with_tools_on_the_embedded_emulator():
+    result = run("chat", "--tools", "gg_cli_tools", "--system", "be brief", cwd=FIXTURES,
+                 input="hello\nsecond line\n\n")
+    assert result.returncode == 0, result.stderr
+    assert "assistant> Echo: hello" in result.stdout
+    assert "assistant> Echo: second line" in result.stdout
+
+
+def test_chat_live_runs_tools_from_every_registry_of_a_module():
+    with GatewayEmulator() as em:
+        em.script(
+            reply(tool_calls=[tool_call("get_weather", {"location": "Oslo", "unit": "fahrenheit"}),
+                              tool_call("add", {"a": 2, "b": 3})]),
+            reply("Oslo is 72F and 2+3=5"),
+        )
+        result = run("chat", "--live", "--tools", "gg_cli_tools", cwd=FIXTURES,
+                     env=live_env(em), input="weather and sum?\n")  # EOF ends the chat
+        requests = em.chat_requests
+    assert result.returncode == 0, result.stderr
+    assert "[tool get_weather -> ok," in result.stdout
+    assert "[tool add -> ok," in result.stdout
+    assert "assistant> Oslo is 72F and 2+3=5" in result.stdout
+    # the model was offered the tools of both registries, and got their results
+    assert {t["function"]["name"] for t in requests[0]["tools"]} == {"get_weather", "lookup_sku", "add"}
+    tool_results = [m["content"] for m in requests[1]["messages"] if m["role"] == "tool"]
+    assert json.loads(tool_results[0]) == {"location": "Oslo", "temperature": 72, "unit": "fahrenheit"}
+    assert tool_results[1] == "5"
+    assert SECRET not in result.stdout + result.stderr
+
+
+# -- emulator ------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX-only here")
+def test_emulator_serves_a_script_until_interrupted():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genesys_gateway", "emulator", "--port", "0",
+         "--script", os.path.join(FIXTURES, "script.json")],
+        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+        # Python turns SIGINT into KeyboardInterrupt only if SIGINT is not ignored at startup
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    watchdog = threading.Timer(TIMEOUT, proc.kill)  # never hang the suite on a stuck child
+    watchdog.start()
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("GatewayEmulator serving at http://127.0.0.1:"), first + proc.stderr.read()
+        url = first.split()[-1]
+        auth = gg.ClientCredentials("a", "b", token_url=url + "/oauth/token")
+        with gg.GatewayClient(base_url=url, auth=auth) as client:
+            response = client.complete([{"role": "user", "content": "hi"}])
+        assert response.message.content == "Scripted reply from the emulator script"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+        rest = proc.stdout.read()
+        assert "stopped" in rest
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_emulator_bad_script_files(tmp_path):
+    not_json = tmp_path / "not_json.json"
+    not_json.write_text("{not json", encoding="utf-8")
+    not_a_list = tmp_path / "object.json"
+    not_a_list.write_text('{"content": "hi"}', encoding="utf-8")
+    bad_call = tmp_path / "bad_call.json"
+    bad_call.write_text('[{"tool_calls": ["get_weather"]}]', encoding="utf-8")
+    cases = [
+        (str(not_json), "not_json.json"),
+        (str(not_a_list), "JSON list"),
+        (os.path.join(FIXTURES, "bad_script.json"), "script item 1"),
+        (str(bad_call), "script item 0: a tool call must be a mapping"),
+        (str(tmp_path / "missing.json"), "missing.json"),
+    ]
+    for path, needle in cases:
+        result = run("emulator", "--port", "0", "--script", path)
+        line = assert_one_line_error(result, "genesys-gateway emulator: error: cannot read script", needle)
+        assert "serving" not in result.stdout, line
+
+
+# -- help ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, needle", [
+    ([], "demo"),
+    (["demo"], "--live"),
+    (["chat"], "--tools"),
+    (["tools"], "TARGET"),
+    (["emulator"], "--script"),
+])
+def test_help(args, needle):
+    result = run(*args, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: genesys-gateway")
+    assert needle in result.stdout
+
+
+def test_no_subcommand_is_a_usage_error():
+    result = run()
+    assert result.returncode == 2
+    assert "usage: genesys-gateway" in result.stderr
+    assert "Traceback" not in result.stderr
