@@ -22,28 +22,26 @@ class Capture(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture
-def audit_events():
+def capture(name, level):
+    """Attach a capturing handler to logger ``name`` at ``level`` for one test."""
     handler = Capture()
-    logger = logging.getLogger("genesys_gateway.audit")
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     old = logger.level
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     yield handler
     logger.removeHandler(handler)
     logger.setLevel(old)
 
 
 @pytest.fixture
+def audit_events():
+    yield from capture("genesys_gateway.audit", logging.INFO)
+
+
+@pytest.fixture
 def all_logs():
-    handler = Capture()
-    root = logging.getLogger("genesys_gateway")
-    root.addHandler(handler)
-    old = root.level
-    root.setLevel(logging.DEBUG)
-    yield handler
-    root.removeHandler(handler)
-    root.setLevel(old)
+    yield from capture("genesys_gateway", logging.DEBUG)
 
 
 def test_audit_events_are_one_json_object_each(emulator, make_client, audit_events):
