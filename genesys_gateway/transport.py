@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import weakref
 from typing import Mapping, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -140,6 +141,7 @@ class Urllib3Transport:
         else:
             self._pool = urllib3.PoolManager(**kwargs)
         self._proxied = bool(proxy_url)
+        self._closed = False
         self._routes: dict = {}
         self._timeouts: dict = {}
         self._urllib3 = urllib3
@@ -170,6 +172,8 @@ class Urllib3Transport:
         return converted
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
+        if self._closed:
+            raise TransportError("transport is closed", kind="protocol")
         urllib3 = self._urllib3
         try:
             if self._proxied:
@@ -192,6 +196,7 @@ class Urllib3Transport:
         return HTTPResponse(resp.status, resp.headers, resp.data or b"")
 
     def close(self) -> None:
+        self._closed = True
         self._routes.clear()
         self._pool.clear()
 
@@ -226,8 +231,9 @@ def _reason(e: BaseException) -> str:
 class RequestsTransport:
     """A transport on ``requests``, for users who need its ecosystem (environment proxies,
     custom adapters). One ``Session`` per thread (``Session`` is not documented as
-    thread-safe); all are closed on ``close()``. requests' own retries and ``~/.netrc``
-    authentication are disabled.
+    thread-safe); all are closed on ``close()``. A thread that ends drops its session (only
+    weak references are kept here), so servers that start a thread per request do not
+    accumulate sessions. requests' own retries and ``~/.netrc`` authentication are disabled.
     """
 
     def __init__(self, *, pool_maxsize: int = DEFAULT_POOL_MAXSIZE, trust_env: bool = True,
@@ -239,7 +245,7 @@ class RequestsTransport:
         self._trust_env = trust_env
         self._mount = dict(mount or {})
         self._local = threading.local()
-        self._sessions: list = []
+        self._sessions: weakref.WeakSet = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -259,12 +265,14 @@ class RequestsTransport:
                 session.mount(prefix, custom)
             with self._lock:
                 if self._closed:
-                    raise TransportError("transport is closed", kind="connect")
-                self._sessions.append(session)
+                    raise TransportError("transport is closed", kind="protocol")
+                self._sessions.add(session)
             self._local.session = session
         return session
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
+        if self._closed:
+            raise TransportError("transport is closed", kind="protocol")
         requests = self._requests
         session = self._session()
         try:
@@ -295,7 +303,8 @@ class RequestsTransport:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            sessions, self._sessions = self._sessions, []
+            sessions = list(self._sessions)
+            self._sessions.clear()
         for session in sessions:
             session.close()
 

@@ -303,3 +303,30 @@ def test_mock_transport_unit(sleeps):
         assert client.complete(HI).message.content == "mocked"
     assert seen[0].url == "https://gw.example.com/api/v2/ai-builder/llm-gateway/conversations"
     assert "tok" not in repr(seen[0])
+
+
+def test_requests_transport_drops_sessions_of_finished_threads(make_client, emulator):
+    import gc
+
+    transport = gg.RequestsTransport()
+    client = make_client(transport=transport)
+    for _ in range(5):
+        t = threading.Thread(target=client.complete, args=(HI,))
+        t.start()
+        t.join()
+    client.complete(HI)
+    gc.collect()
+    assert len(transport._sessions) == 1  # only the live (main) thread's session remains
+    transport.close()
+    with pytest.raises(gg.TransportError):
+        client.complete(HI)
+
+
+def test_closed_urllib3_transport_refuses(make_client):
+    transport = gg.Urllib3Transport()
+    client = make_client(transport=transport)
+    client.complete(HI)
+    transport.close()
+    with pytest.raises(gg.TransportError) as info:
+        client.complete(HI)
+    assert "closed" in str(info.value)
