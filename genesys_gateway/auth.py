@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
+import re
 import threading
 import time
 from typing import Callable, Protocol, runtime_checkable
@@ -28,6 +30,10 @@ from .transport import HTTPRequest, Timeout, Transport, check_url
 __all__ = ["Auth", "HTTPContext", "ClientCredentials", "BearerToken"]
 
 logger = logging.getLogger("genesys_gateway.auth")
+
+# Visible ASCII only (RFC 6750's b64token is stricter): no spaces, controls or non-ASCII,
+# which could split or corrupt the Authorization header.
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 
 
 @attrs.frozen
@@ -60,6 +66,8 @@ class BearerToken:
     def __init__(self, token: str) -> None:
         if not isinstance(token, str) or not token.strip():
             raise ConfigurationError("BearerToken needs a non-empty token string")
+        if not _TOKEN_CHARS.fullmatch(token.strip()):
+            raise ConfigurationError("BearerToken: the token has characters that cannot be sent in a header")
         self._header = f"Bearer {token.strip()}"
 
     def authorization(self, http: HTTPContext) -> str:
@@ -190,10 +198,14 @@ class ClientCredentials:
             data = json.loads(body)
             access_token = data["access_token"]
             expires_in = float(data.get("expires_in", 3600))
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError, AttributeError):
             raise ResponseFormatError("token endpoint answered without a usable access_token") from None
-        if not isinstance(access_token, str) or not access_token or expires_in <= 0:
+        if not isinstance(access_token, str) or not access_token or not math.isfinite(expires_in) \
+                or expires_in <= 0:
             raise ResponseFormatError("token endpoint answered without a usable access_token")
+        if not _TOKEN_CHARS.fullmatch(access_token):
+            raise ResponseFormatError(
+                "token endpoint answered with an access_token that cannot be sent in a header")
         now = self._now()
         if expires_in > 2 * TOKEN_EXPIRY_MARGIN:
             refresh_in = expires_in - TOKEN_EXPIRY_MARGIN

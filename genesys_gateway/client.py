@@ -7,6 +7,7 @@ and the tool-calling loop (``conversation.py``) on top of it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -30,7 +31,7 @@ from .errors import ConfigurationError, GatewayError
 from .models import ChatResponse, Message, message_to_dict, parse_chat_response
 from .regions import Region, resolve_region
 from .responses import api_error
-from .retry import ExponentialBackoff, RetryPolicy, call_with_retry
+from .retry import ExponentialBackoff, NoRetry, RetryPolicy, call_with_retry
 from .transport import HTTPRequest, Timeout, Transport, Urllib3Transport, check_url
 
 if TYPE_CHECKING:
@@ -86,15 +87,19 @@ class GatewayClient:
             raise ConfigurationError(f"model must be a non-empty string, got {model!r}")
         self.model = model
         self.auth = self._bind_auth(auth)
+        if tools is not None and not callable(getattr(tools, "snapshot", None)):
+            raise ConfigurationError(f"tools must be a ToolRegistry, got {type(tools).__name__}")
         self.tools = tools
+        if transport is not None and not isinstance(transport, Transport):
+            raise ConfigurationError(
+                f"transport must have send() and close(), got {type(transport).__name__}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(
+                f"retry must be a RetryPolicy such as ExponentialBackoff(), got {type(retry).__name__}")
+        self.timeout: Timeout = _timeout(timeout)
         self._transport = transport if transport is not None else Urllib3Transport()
         self._owns_transport = transport is None
         self.retry: RetryPolicy = retry if retry is not None else ExponentialBackoff()
-        if timeout is None:
-            timeout = Timeout()
-        elif isinstance(timeout, (int, float)):
-            timeout = Timeout(float(timeout), float(timeout))
-        self.timeout: Timeout = timeout
         _positive("max_iterations", max_iterations, int)
         _positive("tool_timeout", tool_timeout, (int, float))
         _positive("tool_workers", tool_workers, int)
@@ -109,7 +114,10 @@ class GatewayClient:
         self.audit_payloads = audit_payloads
         self.clock = clock
         self.params = dict(params)
-        self._http = HTTPContext(self._transport, self.retry, self.timeout, clock,
+        # The token request runs inside a model call's attempts, which the client's policy
+        # already retries: the auth itself makes one attempt per model-call attempt, so the
+        # policy's max_attempts bounds token requests too (no attempts-squared nesting).
+        self._http = HTTPContext(self._transport, NoRetry(), self.timeout, clock,
                                  None, allow_insecure_http)
         self._executor: ToolExecutor | None = None
         self._lock = threading.Lock()
@@ -162,7 +170,7 @@ class GatewayClient:
     def _chat(self, payload: Mapping[str, Any], *, deadline_at: float | None = None) -> ChatResponse:
         if self._closed:
             raise GatewayError("client is closed")
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        body = _json_body(payload)
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -295,6 +303,31 @@ def _wire_messages(messages: Iterable[Mapping[str, Any] | Message]) -> list:
     return out
 
 
+def _timeout(value: Timeout | float | None) -> Timeout:
+    if value is None:
+        return Timeout()
+    if isinstance(value, Timeout):
+        parts = (value.connect, value.read)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        parts = (float(value), float(value))
+    else:
+        raise ConfigurationError(f"timeout must be seconds or a Timeout, got {value!r}")
+    for part in parts:
+        _positive("timeout", part, (int, float))
+    return Timeout(*parts)
+
+
+def _json_body(payload: Mapping[str, Any]) -> bytes:
+    """The request body: compact UTF-8 JSON. Text that cannot be UTF-8 (a lone surrogate
+    from a model, a tool or a terminal) is replaced rather than failing the request."""
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
 def _positive(name: str, value: Any, kind: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+    if (isinstance(value, bool) or not isinstance(value, kind) or not value > 0
+            or not math.isfinite(value)):
         raise ConfigurationError(f"{name} must be a positive number, got {value!r}")

@@ -18,7 +18,7 @@ import attrs
 from . import telemetry
 from .errors import ConfigurationError, GatewayError, TransportError
 from .executor import RepeatGuard, ToolCallRequest, ToolRun
-from .models import ToolCall, Usage, message_to_dict
+from .models import FunctionCall, ToolCall, Usage, message_to_dict
 
 if TYPE_CHECKING:
     from .client import GatewayClient
@@ -184,35 +184,44 @@ class _Run:
                 telemetry.audit("tool_call", **event)
 
 
+MISSING_NAME = "missing_tool_name"
+
+
 def _normalize_calls(tool_calls: tuple[ToolCall, ...]):
-    """Give every call a usable, unique id (the history must pair each with one tool
-    message); calls with a missing or duplicate id are answered without running."""
+    """Make every call safe to echo back to a strict server — a unique id (each must be
+    paired with one tool message), a string name, JSON-string arguments, type "function" —
+    and answer without running the calls whose id or arguments are missing or whose id
+    repeats. Calls without a name go on to be answered as unknown tools."""
     seen: set[str] = set()
     calls: list[ToolCall] = []
     requests: list[ToolCallRequest] = []
     early: dict[int, ToolRun] = {}
     for index, call in enumerate(tool_calls):
         call_id = call.id
-        problem = None
+        problem, status = None, "error"
         if not call_id:
             call_id = f"call_missing_id_{index}"
-            problem = "not run: the tool call has no id; call the tool again"
+            problem = "the tool call has no id; call the tool again"
         elif call_id in seen:
             original = call_id
             n = 2
             while f"{original}_{n}" in seen:
                 n += 1
             call_id = f"{original}_{n}"
-            problem = f"not run: duplicate tool call id {original!r}; use a unique id per call"
+            problem = f"duplicate tool call id {original!r}; use a unique id per call"
+        elif call.arguments is None:
+            problem, status = "the tool call has no arguments; send a JSON object ({} for none)", \
+                "invalid_arguments"
         seen.add(call_id)
-        if call_id != call.id:
-            call = attrs.evolve(call, id=call_id)
-        calls.append(call)
-        request = ToolCallRequest(call_id, call.name or "", call.arguments)
-        requests.append(request)
+        name = call.name or MISSING_NAME
+        echoed = ToolCall(id=call_id, type="function",
+                          function=FunctionCall(name=name, arguments=call.arguments or "{}"))
+        calls.append(echoed if echoed != call else call)
+        requests.append(ToolCallRequest(call_id, name, call.arguments))
         if problem is not None:
-            early[index] = ToolRun(call_id=call_id, name=call.name or "", arguments=None, status="error",
-                                   content=problem, error=problem, duration_s=0.0, truncated=False)
+            content = f"Error: not run: {problem}"
+            early[index] = ToolRun(call_id=call_id, name=name, arguments=None, status=status,
+                                   content=content, error=problem, duration_s=0.0, truncated=False)
     return tuple(calls), requests, early
 
 

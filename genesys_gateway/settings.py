@@ -37,6 +37,8 @@ _KNOWN = frozenset(ENV_NAMES)
 _INT_OPTIONS = frozenset({"max_iterations", "tool_workers", "max_tool_result_chars", "max_repeated_calls"})
 _FLOAT_OPTIONS = frozenset({"tool_timeout", "timeout"})
 _BOOL_OPTIONS = frozenset({"allow_insecure_http", "audit_payloads"})
+_OBJECT_OPTIONS = frozenset({"transport", "retry"})
+_OPTIONS = _INT_OPTIONS | _FLOAT_OPTIONS | _BOOL_OPTIONS | _OBJECT_OPTIONS
 
 
 def client_from_settings(
@@ -102,7 +104,14 @@ def client_from_settings(
         if key in _KNOWN or not isinstance(key, str) or value is None:
             continue
         option = key.lower()
-        kwargs[option] = _coerce(option, value, describe(key))
+        if option == "params":
+            kwargs.update(_model_parameters(value, describe(key)))
+        elif option in _OPTIONS:
+            kwargs[option] = _coerce(option, value, describe(key))
+        else:  # a typo must not become a parameter posted to the model endpoint
+            raise ConfigurationError(
+                f"{describe(key)} is not a known setting (model parameters such as temperature "
+                f"go in {describe('PARAMS')})")
     if tools is not None:
         kwargs["tools"] = tools
     kwargs.update(overrides)
@@ -141,17 +150,26 @@ def _coerce(option: str, value: Any, name: str) -> Any:
         if value.lower() in ("0", "false", "no", "off", ""):
             return False
         raise ConfigurationError(f"{name} must be true or false, got {value!r}")
-    return _model_parameter(value)
+    return value
 
 
-def _model_parameter(value: str) -> Any:
-    """A model parameter given as text (a config file, the environment): numbers and
-    booleans become JSON values (``"0.2"`` -> 0.2, ``"true"`` -> True); other text stays."""
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return value
-    return parsed if isinstance(parsed, (int, float, bool)) else value
+def _model_parameters(value: Any, name: str) -> dict:
+    """``PARAMS``: model parameters sent with every call, as a mapping or a JSON object text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a JSON object of model parameters") from None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ConfigurationError(f"{name} must be a mapping of model parameters, got {type(value).__name__}")
+    from .client import GatewayClient
+    import inspect
+
+    reserved = set(inspect.signature(GatewayClient).parameters) - {"params"}
+    clash = sorted(set(value) & reserved)
+    if clash:
+        raise ConfigurationError(f"{name} holds client options, not model parameters: {', '.join(clash)}")
+    return dict(value)
 
 
 def client_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> "GatewayClient":

@@ -192,6 +192,8 @@ class Urllib3Transport:
                 )
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise _map_urllib3_error(urllib3, e) from None
+        except ValueError as e:  # http.client refusing a header: its text would echo the value
+            raise _invalid_request(e) from None
         # urllib3's HTTPHeaderDict is case-insensitive: no copy needed
         return HTTPResponse(resp.status, resp.headers, resp.data or b"")
 
@@ -222,6 +224,13 @@ def _map_urllib3_error(urllib3, e: BaseException) -> TransportError:
     if isinstance(e, exc.HTTPError):
         return TransportError(f"HTTP error: {e}", kind="protocol")
     return TransportError(f"connection error: {e}", kind="connect")
+
+
+def _invalid_request(e: BaseException) -> TransportError:
+    """A request the HTTP library refused to send (an invalid header name or value). The
+    library's message quotes the header, which may be a credential, so it is not kept."""
+    return TransportError(f"invalid request: a header name or value cannot be sent ({type(e).__name__})",
+                          kind="protocol")
 
 
 def _reason(e: BaseException) -> str:
@@ -292,11 +301,15 @@ class RequestsTransport:
             raise TransportError(f"read timeout: {e}", kind="timeout") from None
         except requests.exceptions.SSLError as e:
             raise TransportError(f"TLS error: {e}", kind="tls") from None
+        except requests.exceptions.InvalidHeader as e:
+            raise _invalid_request(e) from None
         except requests.exceptions.ConnectionError as e:
             kind = "closed" if _is_protocol_error(e) else "connect"
             raise TransportError(f"connection error: {e}", kind=kind) from None
         except requests.exceptions.RequestException as e:
             raise TransportError(f"HTTP error: {e}", kind="protocol") from None
+        except ValueError as e:
+            raise _invalid_request(e) from None
         # requests' CaseInsensitiveDict: no copy needed
         return HTTPResponse(resp.status_code, resp.headers, body or b"")
 

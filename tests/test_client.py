@@ -330,3 +330,57 @@ def test_closed_urllib3_transport_refuses(make_client):
     with pytest.raises(gg.TransportError) as info:
         client.complete(HI)
     assert "closed" in str(info.value)
+
+
+def test_token_retries_are_not_nested_inside_call_retries(make_client, emulator, sleeps):
+    emulator.fail(503, times=1000, endpoint="token")
+    with pytest.raises(gg.ServerError):
+        make_client().complete(HI)
+    assert emulator.token_requests == 4 and len(sleeps) == 3  # max_attempts bounds everything
+
+
+@pytest.mark.parametrize("token", ["abc\r\nX-Evil: 1", "tök€n", "has space"])
+def test_unsendable_tokens_are_typed_errors_without_the_token(token):
+    from genesys_gateway.testing import MockTransport, json_response
+
+    def handler(request):
+        return json_response(200, {"access_token": token, "expires_in": 3600})
+
+    client = gg.GatewayClient(base_url="https://gw.example.com", transport=MockTransport(handler),
+                              auth=gg.ClientCredentials("id", "secret", token_url="https://login.example.com/t"),
+                              retry=gg.NoRetry())
+    with pytest.raises(gg.ResponseFormatError) as info:
+        client.complete(HI)
+    assert token not in str(info.value)
+    with pytest.raises(gg.ConfigurationError) as info:
+        gg.BearerToken(token)
+    assert token not in str(info.value)
+
+
+def test_nan_expires_in_is_refused():
+    from genesys_gateway.testing import MockTransport, json_response
+
+    handler = lambda r: json_response(200, {"access_token": "t", "expires_in": "nan"})  # noqa: E731
+    client = gg.GatewayClient(base_url="https://gw.example.com", transport=MockTransport(handler),
+                              auth=gg.ClientCredentials("id", "secret", token_url="https://login.example.com/t"),
+                              retry=gg.NoRetry())
+    with pytest.raises(gg.ResponseFormatError):
+        client.complete(HI)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"timeout": 0}, {"timeout": -1}, {"timeout": float("inf")}, {"timeout": "5"},
+    {"timeout": gg.Timeout(0, 1)}, {"tools": [print]}, {"retry": "x"}, {"transport": object()},
+    {"tool_timeout": float("nan")}, {"tool_timeout": float("inf")}, {"max_iterations": 0},
+])
+def test_bad_client_options_fail_at_construction(kwargs):
+    with pytest.raises(gg.ConfigurationError):
+        gg.GatewayClient(base_url="http://127.0.0.1:9", auth=gg.BearerToken("t"), **kwargs)
+
+
+def test_header_injection_through_a_custom_header_is_refused(make_client):
+    with pytest.raises(gg.TransportError) as info:
+        from genesys_gateway.transport import HTTPRequest
+
+        gg.Urllib3Transport().send(HTTPRequest("GET", "http://127.0.0.1:9/", {"X-Key": "secret\r\nEvil: 1"}))
+    assert "secret" not in str(info.value)

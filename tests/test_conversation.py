@@ -245,3 +245,56 @@ def test_bad_run_input():
     with pytest.raises(gg.ConfigurationError):
         client.run("x", deadline=-1)
     client.close()
+
+
+@pytest.mark.parametrize("call,status", [
+    ({"id": "a", "type": "function", "function": {"name": "get_weather"}}, "invalid_arguments"),
+    ({"id": "a", "type": "function", "function": {"arguments": "{}"}}, "unknown_tool"),
+    ({"id": "a", "type": "function", "function": {"name": 7, "arguments": "{}"}}, "unknown_tool"),
+    ({"id": "a", "type": "function"}, "invalid_arguments"),
+    ({"id": "a", "type": "weird", "function": {"name": "get_weather", "arguments": "{\"location\": \"X\"}"}}, "ok"),
+])
+def test_malformed_tool_calls_are_answered_and_echoed_validly(emulator, make_client, registry, call, status):
+    emulator.script({"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [call]}}]},
+                    reply(content="recovered"))
+    result = make_client(tools=registry).run("go")
+    assert result.stop_reason == "completed" and result.content == "recovered"  # the strict server took it
+    assert result.tool_runs[0].status == status
+    echoed = emulator.chat_requests[1]["messages"][1]["tool_calls"][0]
+    assert echoed["type"] == "function" and isinstance(echoed["function"]["name"], str)
+    assert isinstance(echoed["function"]["arguments"], str)
+    assert_paired(result.messages)
+
+
+def test_a_call_without_arguments_never_reaches_the_handler(emulator, make_client):
+    ran = []
+    reg = gg.ToolRegistry()
+
+    @reg.tool
+    def charge_card(amount: int = 5) -> str:
+        """Has a side effect."""
+        ran.append(amount)
+        return "charged"
+
+    emulator.script({"choices": [{"message": {"role": "assistant", "tool_calls": [
+        {"id": "a", "type": "function", "function": {"name": "charge_card"}}]}}]}, reply(content="ok"))
+    result = make_client(tools=reg).run("pay")
+    assert ran == [] and result.tool_runs[0].status == "invalid_arguments"
+
+
+@pytest.mark.parametrize("where", ["prompt", "model", "tool"])
+def test_lone_surrogates_do_not_break_the_run(emulator, make_client, where):
+    reg = gg.ToolRegistry()
+
+    @reg.tool
+    def echo(text: str) -> str:
+        """Echo."""
+        return "bad \udc80 result" if where == "tool" else text
+
+    prompt = "user \udcff input" if where == "prompt" else "hi"
+    if where == "model":
+        emulator.garbage(b'{"choices": [{"message": {"role": "assistant", "content": "bad \\udc80 text"}}]}')
+    emulator.script(reply(tool_calls=[tool_call("echo", {"text": "x"})]), reply(content="fine"))
+    conv = make_client(tools=reg).conversation()
+    conv.send(prompt)
+    assert conv.send("again").stop_reason == "completed"

@@ -311,10 +311,10 @@ def test_numeric_options_are_coerced_from_strings(clients):
 
 
 def test_typed_option_values_pass_through(clients):
-    client = client_from_settings({**BASE, "MAX_ITERATIONS": 4, "TEMPERATURE": 0.2})
+    client = client_from_settings({**BASE, "MAX_ITERATIONS": 4, "PARAMS": {"temperature": 0.2}})
     clients.append(client)
     assert client.max_iterations == 4
-    assert client.params == {"temperature": 0.2}  # unknown keys become model parameters
+    assert client.params == {"temperature": 0.2}  # model parameters come from PARAMS only
 
 
 @pytest.mark.parametrize("key, value, expected", [
@@ -366,11 +366,20 @@ def test_token_store_and_tools_are_passed_on(clients):
     assert client.tools is tools
 
 
-def test_text_model_parameters_become_json_values():
+def test_model_parameters_go_in_params_and_typos_are_refused():
     from genesys_gateway.settings import client_from_settings
 
-    client = client_from_settings({"BASE_URL": "http://127.0.0.1:9", "ACCESS_TOKEN": "t",
-                                   "TEMPERATURE": "0.2", "MAX_TOKENS": "64", "USER": "alice",
-                                   "LOGPROBS": "true"})
-    assert client.params == {"temperature": 0.2, "max_tokens": 64, "user": "alice", "logprobs": True}
+    base = {"BASE_URL": "http://127.0.0.1:9", "ACCESS_TOKEN": "t"}
+    client = client_from_settings({**base, "PARAMS": '{"temperature": 0.2, "max_tokens": 64}'})
+    assert client.params == {"temperature": 0.2, "max_tokens": 64}
     client.close()
+    client = client_from_settings({**base, "PARAMS": {"user": "alice"}})
+    assert client.params == {"user": "alice"}
+    client.close()
+    with pytest.raises(gg.ConfigurationError) as info:
+        client_from_settings({**base, "CLIENT_SECRT": "typo-secret-value"}, describe=lambda k: "GENESYS_GATEWAY_" + k)
+    assert "GENESYS_GATEWAY_CLIENT_SECRT" in str(info.value) and "typo-secret-value" not in str(info.value)
+    for bad in ("[1]", "{not json", {"model": "x"}):
+        with pytest.raises(gg.ConfigurationError) as info:
+            client_from_settings({**base, "PARAMS": bad})
+        assert "PARAMS" in str(info.value)
