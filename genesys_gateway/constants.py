@@ -33,3 +33,4 @@ USER_AGENT = "genesys-gateway-python/0.1.0"
 VALIDATOR_CACHE_SIZE = 1024  # distinct compiled JSON schemas kept (oldest evicted first)
 MAX_TOOL_ERROR_CHARS = 300  # error text sent to the model for a failed tool call
 TOOL_THREAD_NAME_PREFIX = "genesys-gateway-tool"
+TOOL_WORKER_IDLE_SECONDS = 60.0  # an idle tool worker thread exits after this long

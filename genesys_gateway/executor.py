@@ -33,12 +33,12 @@ import attrs
 
 from .constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
                         DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
-                        TOOL_THREAD_NAME_PREFIX)
+                        TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
 from .errors import ConfigurationError, ToolArgumentsError
 from .guard import RepeatGuard
 from .results import ResultSerializationError, serialize_result, truncate, validate_output
 from .tools import ToolContext, ToolSet
-from .validation import parse_arguments
+from .validation import NESTED_TOO_DEEPLY, parse_arguments
 from .workers import _DaemonPool, _Job
 
 __all__ = ["ToolRun", "ToolCallRequest", "ToolExecutor", "RepeatGuard", "ToolRunStatus"]
@@ -54,7 +54,8 @@ class ToolRun:
     """The outcome of one tool call. ``content`` is exactly what the model is sent.
 
     ``arguments`` are the validated arguments (schema defaults applied) when they
-    validated, the parsed model arguments otherwise, ``None`` when not a JSON object.
+    validated, the parsed model arguments otherwise, ``None`` when not a JSON object (or
+    nested too deeply to handle at all).
     """
 
     call_id: str
@@ -84,6 +85,10 @@ def _short(text: str, limit: int = MAX_TOOL_ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _too_deep(name: Any) -> str:
+    return _short(f"invalid arguments for tool {name!r}: {NESTED_TOO_DEEPLY}")
+
+
 class ToolExecutor:
     """Runs tool calls concurrently in a bounded pool of daemon threads.
 
@@ -91,22 +96,35 @@ class ToolExecutor:
     client's clock); timeouts themselves are waited for in real ``time.monotonic()``
     time, so a fake clock in tests cannot make a wait spin or hang. Safe to share
     between threads; ``close()`` never blocks on a hung handler.
+
+    A worker thread idle for ``worker_idle_timeout`` seconds exits (``None``: never) and
+    new ones start on demand; the idle workers of an executor garbage-collected without
+    ``close()`` exit as well.
     """
 
     def __init__(self, max_workers: int = DEFAULT_TOOL_WORKERS,
                  default_timeout: float = DEFAULT_TOOL_TIMEOUT,
                  max_result_chars: int = DEFAULT_MAX_TOOL_RESULT_CHARS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 worker_idle_timeout: float | None = TOOL_WORKER_IDLE_SECONDS) -> None:
         for option, value, kinds in (("max_workers", max_workers, int),
                                      ("default_timeout", default_timeout, (int, float)),
                                      ("max_result_chars", max_result_chars, int)):
             if (isinstance(value, bool) or not isinstance(value, kinds)
                     or not math.isfinite(value) or value <= 0):
                 raise ConfigurationError(f"{option} must be a positive number, got {value!r}")
+        if worker_idle_timeout is not None and (
+                isinstance(worker_idle_timeout, bool)
+                or not isinstance(worker_idle_timeout, (int, float))
+                or not math.isfinite(worker_idle_timeout) or worker_idle_timeout <= 0):
+            raise ConfigurationError("worker_idle_timeout must be None or a positive number, "
+                                     f"got {worker_idle_timeout!r}")
         self.max_workers = max_workers
         self.default_timeout = float(default_timeout)
         self.max_result_chars = max_result_chars
         self.clock = clock
+        self.worker_idle_timeout = (None if worker_idle_timeout is None
+                                    else float(worker_idle_timeout))
         self._lock = threading.Lock()
         self._pool: _DaemonPool | None = None
         self._hung: set[concurrent.futures.Future] = set()
@@ -159,7 +177,11 @@ class ToolExecutor:
         runs: list[ToolRun | None] = [None] * len(calls)
         jobs: list[_Job] = []
         for index, call in enumerate(calls):
-            prepared = self._prepare(index, toolset, call, deadline, guard)
+            try:
+                prepared = self._prepare(index, toolset, call, deadline, guard)
+            except RecursionError:  # e.g. the repeat guard keying absurdly deep arguments
+                prepared = self._fail(call, "invalid_arguments", _too_deep(call.name), None,
+                                      self.clock())
             if isinstance(prepared, _Job):
                 jobs.append(prepared)
             else:
@@ -218,6 +240,8 @@ class ToolExecutor:
         if tool.converter is not None:
             try:
                 kwargs = tool.converter(arguments)
+            except RecursionError:
+                return self._fail(call, "invalid_arguments", _too_deep(name), arguments, start)
             except Exception as exc:
                 return self._fail(call, "invalid_arguments", _short(
                     f"invalid arguments for tool {name!r}: {type(exc).__name__}: {exc}"), arguments, start)
@@ -246,7 +270,8 @@ class ToolExecutor:
                 closed = self._closed
                 saturated = self._prune_hung() >= self.max_workers
                 if not closed and not saturated and self._pool is None:
-                    self._pool = _DaemonPool(self.max_workers, TOOL_THREAD_NAME_PREFIX)
+                    self._pool = _DaemonPool(self.max_workers, TOOL_THREAD_NAME_PREFIX,
+                                             self.worker_idle_timeout)
                 pool = self._pool
             if closed or saturated or pool is None:
                 runs[job.index] = self._reject(job, start, closed or pool is None)

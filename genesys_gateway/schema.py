@@ -10,7 +10,7 @@ annotation: no constraint), ``Optional[X]`` / ``X | None``, other unions (``anyO
 Values that JSON cannot carry as-is (enum members, attrs instances, tuples, sets) are
 converted from the validated JSON arguments with cattrs before the handler is called
 (see :attr:`FunctionSchema.converter`), so a handler annotated ``unit: Unit`` receives a
-``Unit`` member.
+``Unit`` member, and one annotated ``n: int`` an ``int`` even for a model's ``2.0``.
 
 Docstrings: the first paragraph becomes the description; parameter descriptions come
 from Google (``Args:``), numpy (``Parameters`` + dashes) or Sphinx (``:param x:``) style
@@ -49,6 +49,34 @@ _SKIP_NAMES = ("self", "cls")
 _converter = cattrs.Converter()
 
 
+def _ints(value: Any, tp: Any) -> Any:
+    """``value`` with each integral float (JSON Schema's ``"integer"`` accepts ``2.0``,
+    ``1e20``) made an ``int`` where ``tp`` says ``int``; containers keep their types."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _ints(value, args[0])
+    if tp is int:
+        return int(value) if type(value) is float and value.is_integer() else value
+    if origin is Union or origin is types.UnionType:  # the one member the value can be
+        if type(value) is float:
+            return value if float in args else _ints(value, int if int in args else Any)
+        fits = [a for a in args if type(value) is (
+            list if (typing.get_origin(a) or a) in _SEQUENCES else dict
+            if (typing.get_origin(a) or a) in _MAPPINGS or typing.is_typeddict(a) else None)]
+        return _ints(value, fits[0]) if len(fits) == 1 else value
+    if type(value) is list and (origin or tp) in _SEQUENCES and args:
+        return [_ints(v, args[0]) for v in value]
+    if type(value) is dict and (origin or tp) in _MAPPINGS and len(args) == 2:
+        return {k: _ints(v, args[1]) for k, v in value.items()}
+    if type(value) is dict and typing.is_typeddict(tp):
+        hints = typing.get_type_hints(tp)
+        return {k: _ints(v, hints.get(k, Any)) for k, v in value.items()}
+    return value
+
+
+_converter.register_structure_hook(int, _ints)  # e.g. int fields of attrs classes
+
+
 @attrs.frozen
 class FunctionSchema:
     """What :func:`function_schema` derives from a handler."""
@@ -58,6 +86,9 @@ class FunctionSchema:
     #: ``converter(arguments) -> kwargs`` turning validated JSON arguments into the
     #: annotated Python types (enums, attrs instances, tuples, sets); ``None`` if not needed.
     converter: Callable[[dict[str, Any]], dict[str, Any]] | None
+    #: What a decorated tool calls: :attr:`converter`, and for parameters of plain JSON
+    #: types mentioning ``int`` an integral float (``"integer"`` accepts ``2.0``) made an int.
+    call_converter: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 # --------------------------------------------------------------------------- annotations
@@ -230,22 +261,25 @@ def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = N
     raise _unsupported(tp, where)
 
 
-def _needs_structuring(tp: Any, seen: frozenset = frozenset()) -> bool:
-    """Whether a JSON value must be converted to match ``tp`` (enum, attrs, tuple, set)."""
+def _needs_structuring(tp: Any, seen: frozenset = frozenset(), ints: bool = True) -> bool:
+    """Whether a JSON value must be converted to match ``tp`` (enum, attrs, tuple, set, and
+    with ``ints`` an ``int``, which the schema lets arrive as an integral float)."""
     if tp in seen:
         return False
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Annotated:
-        return _needs_structuring(args[0], seen)
+        return _needs_structuring(args[0], seen, ints)
     if isinstance(tp, type):
         if issubclass(tp, enum.Enum) or attrs.has(tp) or tp in (tuple, set, frozenset):
             return True
+        if tp is int:
+            return ints
         if typing.is_typeddict(tp):
             hints = typing.get_type_hints(tp)
-            return any(_needs_structuring(h, seen | {tp}) for h in hints.values())
+            return any(_needs_structuring(h, seen | {tp}, ints) for h in hints.values())
     if origin in (tuple, set, frozenset, collections.abc.Set):
         return True
-    return any(_needs_structuring(a, seen) for a in args if a is not Ellipsis)
+    return any(_needs_structuring(a, seen, ints) for a in args if a is not Ellipsis)
 
 
 # --------------------------------------------------------------------------- functions
@@ -319,6 +353,7 @@ def function_schema(func: Callable[..., Any], *, tool_name: str, skip: frozenset
     properties: dict[str, Any] = {}
     required: list[str] = []
     plan: list[tuple[str, Any]] = []
+    ints: list[tuple[str, Any]] = []
     for param in params:
         tp = hints.get(param.name, param.annotation)
         schema = annotation_schema(tp, f"tool {tool_name!r}: parameter {param.name!r}", localns)
@@ -333,7 +368,7 @@ def function_schema(func: Callable[..., Any], *, tool_name: str, skip: frozenset
         if param.name in docs and "description" not in schema:
             schema = {**schema, "description": docs[param.name]}
         properties[param.name] = schema
-        if _needs_structuring(tp):
+        if _needs_structuring(tp, ints=False):
             try:
                 _converter.get_structure_hook(tp)
             except Exception as exc:
@@ -341,20 +376,23 @@ def function_schema(func: Callable[..., Any], *, tool_name: str, skip: frozenset
                     f"tool {tool_name!r}: parameter {param.name!r}: cannot convert JSON to "
                     f"{tp!r}: {exc}"
                 ) from None
-            plan.append((param.name, tp))
+            plan.append((param.name, functools.partial(_converter.structure, cl=tp)))
+        elif _needs_structuring(tp):  # a plain JSON type: only integral floats to make ints
+            ints.append((param.name, functools.partial(_ints, tp=tp)))
     parameters: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         parameters["required"] = required
     parameters["additionalProperties"] = False
-    return FunctionSchema(summary, parameters, _make_converter(plan) if plan else None)
+    return FunctionSchema(summary, parameters, _make_converter(plan) if plan else None,
+                          _make_converter(plan + ints) if plan or ints else None)
 
 
 def _make_converter(plan: list[tuple[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     def convert(arguments: dict[str, Any]) -> dict[str, Any]:
         out = dict(arguments)
-        for name, tp in plan:
+        for name, structure in plan:
             if out.get(name) is not None:  # null passed schema validation: keep it
-                out[name] = _converter.structure(out[name], tp)
+                out[name] = structure(out[name])
         return out
 
     return convert

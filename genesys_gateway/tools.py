@@ -330,7 +330,7 @@ class ToolRegistry:
             tool = make_tool(
                 tool_name, description if description is not None else derived.description,
                 derived.parameters, f, timeout=timeout, output_schema=output_schema,
-                converter=derived.converter, localns=localns,
+                converter=derived.call_converter, localns=localns,
             )
             self.add(tool, replace=replace)
             return f

@@ -13,6 +13,9 @@ hot path:
 Remote ``$ref`` resolution is refused: fastjsonschema would otherwise fetch the URL
 with ``urllib`` at compile time.
 
+Data nested deeper than the interpreter's recursion limit allows is refused with
+``ToolArgumentsError`` (``"... nested too deeply"``), never a ``RecursionError``.
+
 Validation errors become short, model-actionable messages (see
 :func:`describe_validation_error`), e.g. ``unit: must be one of ['celsius',
 'fahrenheit'] (got 'kelvin')`` or ``missing required property 'location'``.
@@ -44,6 +47,8 @@ logger = logging.getLogger("genesys_gateway.tools")
 
 DRAFT7_URI = "http://json-schema.org/draft-07/schema#"
 _MAX_VALUE_REPR = 60
+#: The problem reported for data nested too deeply to copy, validate or serialise.
+NESTED_TOO_DEEPLY = "nested too deeply"
 
 
 class _NoRemoteRefs(dict):
@@ -160,18 +165,20 @@ class SchemaValidator:
         Raises :class:`~genesys_gateway.errors.ToolArgumentsError` whose message is
         ``"invalid <label>: <field>: <problem>"``.
         """
-        if type(data) is dict:
-            data = _copy_json(data) if self._deep else data.copy()
-        elif isinstance(data, dict):
-            data = _copy_json(dict(data)) if self._deep else dict(data)
-        elif self._deep:
-            data = _copy_json(data)
         try:
+            if type(data) is dict:
+                data = _copy_json(data) if self._deep else data.copy()
+            elif isinstance(data, dict):
+                data = _copy_json(dict(data)) if self._deep else dict(data)
+            elif self._deep:
+                data = _copy_json(data)
             return self._fn(data)
         except fastjsonschema.JsonSchemaValueException as exc:
             raise ToolArgumentsError(
                 f"invalid {label}: {describe_validation_error(exc)}"
             ) from None
+        except RecursionError:  # the deep copy, or a recursive ($ref) schema, on deep data
+            raise ToolArgumentsError(f"invalid {label}: {NESTED_TOO_DEEPLY}") from None
 
     def __repr__(self) -> str:
         return f"<SchemaValidator deep_copy={self._deep}>"
@@ -234,6 +241,8 @@ def get_validator(schema: Any, *, label: str = "schema") -> SchemaValidator:
         key = canonical_json(schema)
     except (TypeError, ValueError) as exc:
         raise ToolDefinitionError(f"{label}: schema is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise ToolDefinitionError(f"{label}: schema is {NESTED_TOO_DEEPLY}") from None
     with _cache_lock:
         validator = _cache.get(key)
     if validator is not None:
@@ -287,7 +296,7 @@ def parse_arguments(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     except json.JSONDecodeError as exc:
         return None, f"arguments are not valid JSON: {exc.msg} at char {exc.pos}"
     except RecursionError:
-        return None, "arguments are not valid JSON: nested too deeply"
+        return None, f"arguments are not valid JSON: {NESTED_TOO_DEEPLY}"
     except ValueError as exc:  # NaN/Infinity, undecodable bytes
         return None, f"arguments are not valid JSON: {exc}"
     if not isinstance(value, dict):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import errno
 import http.client
 import json
+import socket
 import threading
 import time
 
@@ -80,6 +82,35 @@ def token(em):
 
 
 # -- lifecycle and addresses -----------------------------------------------------------------
+
+
+def test_start_on_a_busy_port_raises_its_oserror_and_leaves_no_thread():
+    before = set(threading.enumerate())
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        em = GatewayEmulator(port=busy.getsockname()[1])
+        with pytest.raises(OSError) as info:
+            em.start()
+    # the bind's own error, not a follow-up AttributeError
+    assert info.value.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None))
+    assert repr(em) == "<GatewayEmulator stopped>"
+    em.close()  # nothing to close
+    assert set(threading.enumerate()) - before == set()
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"port": 99999}, "invalid port 99999"),
+    ({"port": -1}, "invalid port -1"),
+    ({"port": "80"}, "invalid port '80'"),
+    ({"host": "no-such-host.invalid"}, None),  # socket.gaierror, an OSError
+])
+def test_start_with_a_bad_address_raises_oserror(kwargs, fragment):
+    before = set(threading.enumerate())
+    em = GatewayEmulator(**kwargs)
+    with pytest.raises(OSError, match=fragment):
+        em.start()
+    assert set(threading.enumerate()) - before == set()
 
 
 def test_urls_and_close_leaves_no_threads():

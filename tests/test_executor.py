@@ -2,6 +2,7 @@
 
 import asyncio
 import enum
+import gc
 import itertools
 import json
 import re
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import textwrap
+from typing import Any, Optional, Union
 
 import attrs
 import pytest
@@ -573,3 +575,167 @@ def test_invalid_calls_do_not_count_against_the_guard(registry, executor):
                                               call("add", {"a": 5}), call("add", {"a": 5})],
                         guard=guard)
     assert [r.status for r in runs] == ["invalid_arguments", "invalid_arguments", "ok", "repeated"]
+
+
+# ------------------------------------------------------------------ absurdly deep data
+
+
+def nested(depth):
+    """A list nested ``depth`` levels deep, built without recursion."""
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEEP = 10 * sys.getrecursionlimit()
+
+
+@attrs.define
+class Options:
+    level: int = 1
+
+
+def test_deep_arguments_for_a_schema_with_nested_defaults_are_invalid(executor):
+    reg = ToolRegistry()
+    called = []
+
+    @reg.tool
+    def take(x: Any = None, options: Options = Options()) -> str:
+        called.append(1)
+        return "ran"
+
+    options_schema = reg.get("take").parameters["properties"]["options"]
+    assert options_schema["properties"]["level"]["default"] == 1  # a nested default
+    runs = executor.run(reg.snapshot(), [
+        ToolCallRequest("deep", "take", {"x": nested(DEEP)}),
+        call("take", json.dumps({"x": nested(700)}), "json"),  # the reported case
+        call("take", "[" * 100_000, "unparsable"),
+        call("take", {"x": nested(3)}, "fine")])
+    assert runs[0].status == "invalid_arguments"
+    assert runs[0].content == "Error: invalid arguments for tool 'take': nested too deeply"
+    if sys.version_info < (3, 12):  # later versions may have the stack for 700 levels
+        assert runs[1].status == "invalid_arguments"
+    assert runs[1].status == "ok" or runs[1].error.endswith("nested too deeply")
+    assert runs[2].status == "invalid_arguments" and runs[2].error.endswith("nested too deeply")
+    assert runs[3].status == "ok" and runs[3].content == "ran"
+
+
+def test_deep_arguments_the_repeat_guard_cannot_key_are_invalid(executor):
+    reg = ToolRegistry()
+
+    @reg.tool
+    def take(x: Any = None) -> str:  # no nested default: validation does not copy x
+        return "ran"
+
+    guard = RepeatGuard()
+    [run] = executor.run(reg.snapshot(), [ToolCallRequest("c", "take", {"x": nested(DEEP)})],
+                         guard=guard)
+    assert run.status == "invalid_arguments" and run.arguments is None
+    assert run.content == "Error: invalid arguments for tool 'take': nested too deeply"
+    [run] = executor.run(reg.snapshot(), [call("take", {"x": [1]})], guard=guard)
+    assert run.status == "ok"
+
+
+def test_deep_or_recursive_results_become_error_runs(executor):
+    reg = ToolRegistry()
+
+    @reg.tool
+    def deep() -> list:
+        return nested(DEEP)
+
+    @reg.tool
+    def loop() -> list:
+        value = []
+        value.append(value)
+        return value
+
+    runs = executor.run(reg.snapshot(), [call("deep"), call("loop")])
+    assert [r.status for r in runs] == ["error", "error"]
+    assert runs[0].error.startswith("tool 'deep' returned a value that cannot be sent to the "
+                                    "model: RecursionError")
+    assert "Circular reference" in runs[1].error
+
+
+# ------------------------------------------------------------------ int parameters
+
+
+def test_integral_floats_reach_int_parameters_as_ints(executor):
+    reg = ToolRegistry()
+
+    @reg.tool
+    def kinds(n: int, opt: Optional[int] = None, either: Union[int, str] = "",
+              items: list[int] = [], by_name: dict[str, int] = {}, ratio: float = 0.5,
+              number: Union[int, float] = 0) -> list:
+        values = [n, opt, either, *items, *by_name.values(), ratio, number]
+        return [[type(v).__name__, v] for v in values]
+
+    args = {"n": 2.0, "opt": 1e20, "either": 3.0, "items": [4.0, 5], "by_name": {"a": 6.0},
+            "ratio": 7.0, "number": 8.0}
+    [run] = executor.run(reg.snapshot(), [call("kinds", args)])
+    assert run.status == "ok", run.content
+    assert json.loads(run.content) == [
+        ["int", 2], ["int", 10 ** 20], ["int", 3], ["int", 4], ["int", 5], ["int", 6],
+        ["float", 7.0], ["float", 8.0]]  # float and int | float keep the float
+    assert run.arguments["n"] == 2.0  # the recorded arguments are the validated JSON
+    [run] = executor.run(reg.snapshot(), [call("kinds", {"n": 2.5})])
+    assert run.status == "invalid_arguments"  # the schema refuses non-integral values
+
+
+# ------------------------------------------------------------------ idle workers
+
+
+def test_idle_workers_exit_and_new_ones_start_on_demand():
+    reg = ToolRegistry()
+    seen = set()
+
+    @reg.tool
+    def where() -> str:
+        seen.add(threading.current_thread())
+        return "ok"
+
+    ex = ToolExecutor(max_workers=3, worker_idle_timeout=0.05)
+    try:
+        runs = ex.run(reg.snapshot(), [call("where", "{}", f"c{i}") for i in range(6)])
+        assert [r.status for r in runs] == ["ok"] * 6 and seen
+        first = set(seen)
+        for thread in first:
+            thread.join(WAIT)  # each exits after 0.05 s idle
+        assert not any(t.is_alive() for t in first)
+        assert ex.stats["threads"] == 0
+        runs = ex.run(reg.snapshot(), [call("where", "{}", f"d{i}") for i in range(3)])
+        assert [r.status for r in runs] == ["ok"] * 3
+        assert seen - first  # new workers started
+    finally:
+        ex.close()
+    for thread in seen:
+        thread.join(WAIT)
+    assert not any(t.is_alive() for t in seen)
+
+
+def test_workers_of_dropped_unclosed_executors_exit():
+    reg = ToolRegistry()
+    seen = set()
+
+    @reg.tool
+    def where() -> str:
+        seen.add(threading.current_thread())
+        return "ok"
+
+    for _ in range(20):  # the default idle timeout (60 s) is not what ends them
+        ex = ToolExecutor(max_workers=2)
+        runs = ex.run(reg.snapshot(), [call("where", "{}", f"c{i}") for i in range(2)])
+        assert [r.status for r in runs] == ["ok"] * 2
+        del ex, runs
+    gc.collect()
+    assert len(seen) >= 20
+    for thread in seen:
+        thread.join(WAIT)
+    assert not [t for t in seen if t.is_alive()]
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), True, "1"])
+def test_bad_worker_idle_timeout(bad):
+    with pytest.raises(ConfigurationError, match="worker_idle_timeout"):
+        ToolExecutor(worker_idle_timeout=bad)
+    assert ToolExecutor(worker_idle_timeout=None).worker_idle_timeout is None

@@ -238,3 +238,63 @@ def test_parse_arguments_copies_mappings():
     source = {"a": 1}
     parsed, _ = validation.parse_arguments(source)
     assert parsed == source and parsed is not source
+
+
+# ------------------------------------------------------------------ absurd nesting
+
+
+def nested(depth):
+    """A list nested ``depth`` levels deep, built without recursion."""
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEEP = 10 * sys.getrecursionlimit()  # too deep to copy or validate recursively
+
+
+@pytest.mark.parametrize("raw", ["[" * 100_000, '{"a": ' * 100_000, b"[" * 100_000])
+def test_parse_arguments_refuses_absurd_nesting(raw):
+    assert validation.parse_arguments(raw) == (
+        None, "arguments are not valid JSON: nested too deeply")
+
+
+def test_deep_data_with_nested_defaults_is_refused_not_a_recursion_error():
+    # a nested default makes the validator deep-copy its input
+    schema = {"type": "object", "properties": {
+        "x": {}, "opt": {"type": "object", "properties": {"n": {"type": "integer", "default": 1}}}}}
+    validator = get_validator(schema)
+    assert repr(validator) == "<SchemaValidator deep_copy=True>"
+    with pytest.raises(ToolArgumentsError) as info:
+        validator.validate({"x": nested(DEEP)}, label="arguments for tool 't'")
+    assert str(info.value) == "invalid arguments for tool 't': nested too deeply"
+    assert validator.validate({"x": nested(3)}) == {"x": nested(3)}  # still works
+
+
+def test_deep_data_in_a_recursive_schema_is_refused_not_a_recursion_error():
+    schema = {"type": "object", "properties": {"tree": {"$ref": "#/definitions/node"}},
+              "definitions": {"node": {"type": "array", "items": {"$ref": "#/definitions/node"}}}}
+    validator = get_validator(schema)
+    assert repr(validator) == "<SchemaValidator deep_copy=False>"  # fastjsonschema recurses
+    with pytest.raises(ToolArgumentsError, match=r"^invalid arguments: nested too deeply$"):
+        validator.validate({"tree": nested(DEEP)})
+    assert validator.validate({"tree": nested(3)}) == {"tree": nested(3)}
+
+
+def test_registry_validate_arguments_refuses_deep_arguments():
+    from genesys_gateway.tools import ToolRegistry
+
+    reg = ToolRegistry()
+    reg.register("t", "", {"type": "object", "properties": {
+        "x": {"type": "array", "items": {"type": "object", "properties": {
+            "y": {"default": 0}}}}}}, lambda **kw: kw)
+    with pytest.raises(ToolArgumentsError, match="^invalid arguments for tool 't': nested too "
+                                                 "deeply$"):
+        reg.validate_arguments("t", {"x": [{"z": nested(DEEP)}]})
+
+
+def test_absurdly_deep_schema_is_a_definition_error():
+    schema = {"type": "object", "properties": {"x": nested(DEEP)}}
+    with pytest.raises(ToolDefinitionError, match="nested too deeply"):
+        get_validator(schema, label="tool 't': parameters")

@@ -11,6 +11,7 @@ The handler only reads requests and writes responses; what to answer is decided 
 
 from __future__ import annotations
 
+import errno
 import logging
 import selectors
 import socket
@@ -154,14 +155,21 @@ class EmulatorServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], dispatch: Callable[[Incoming], Outgoing]):
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, _Handler)
+        host, port = address[0], address[1]
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise OSError(errno.EINVAL,
+                          f"invalid port {port!r}: use 0 to 65535 (0 picks a free one)")
+        if not isinstance(host, str):
+            raise OSError(errno.EINVAL, f"invalid host {host!r}: expected a string")
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.dispatch = dispatch
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, tuple[int, threading.Thread]] = {}
         self.connections_opened = 0
-        self._wake_r, self._wake_w = socket.socketpair()
         self._stopping = False
+        # before binding: a failed bind calls server_close(), which closes these too
+        self._wake_r, self._wake_w = socket.socketpair()
+        super().__init__(address, _Handler)  # a bind failure raises its OSError as-is
 
     def serve(self) -> None:
         """Accept connections until :meth:`stop`; unlike ``serve_forever`` it stops at once
