@@ -239,6 +239,8 @@ def parse_chat_response(body: bytes) -> ChatResponse:
         raise ResponseFormatError("empty response body where a chat completion was expected")
     try:
         data = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise ResponseFormatError("response body is nested too deeply to be a chat completion") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ResponseFormatError(f"response body is not valid JSON ({e.__class__.__name__}: {e})") from None
     if not isinstance(data, dict):

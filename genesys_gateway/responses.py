@@ -26,7 +26,7 @@ def decode_body(body: bytes) -> Any:
         return None
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return body.decode("utf-8", "replace")
 
 

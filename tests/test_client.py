@@ -384,3 +384,18 @@ def test_header_injection_through_a_custom_header_is_refused(make_client):
 
         gg.Urllib3Transport().send(HTTPRequest("GET", "http://127.0.0.1:9/", {"X-Key": "secret\r\nEvil: 1"}))
     assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("status,error", [(200, gg.ResponseFormatError), (500, gg.ServerError),
+                                          (400, gg.BadRequestError)])
+def test_deeply_nested_bodies_are_typed_errors(make_client, emulator, status, error):
+    deep = b"[" * 100000 + b"]" * 100000
+    emulator.garbage(deep, status=status) if status == 200 else emulator.fail(status, body=deep, times=10)
+    with pytest.raises(error):
+        make_client(retry=gg.NoRetry()).complete(HI)
+
+
+def test_deeply_nested_token_response_is_a_typed_error(make_client, emulator):
+    emulator.garbage(b"[" * 100000 + b"]" * 100000, endpoint="token")
+    with pytest.raises(gg.ResponseFormatError):
+        make_client(retry=gg.NoRetry()).complete(HI)
