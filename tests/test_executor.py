@@ -685,7 +685,8 @@ def test_integral_floats_reach_int_parameters_as_ints(executor):
 # ------------------------------------------------------------------ idle workers
 
 
-def test_idle_workers_exit_and_new_ones_start_on_demand():
+def thread_recording_registry():
+    """A registry with one tool that records which worker thread ran it."""
     reg = ToolRegistry()
     seen = set()
 
@@ -694,6 +695,11 @@ def test_idle_workers_exit_and_new_ones_start_on_demand():
         seen.add(threading.current_thread())
         return "ok"
 
+    return reg, seen
+
+
+def test_idle_workers_exit_and_new_ones_start_on_demand():
+    reg, seen = thread_recording_registry()
     ex = ToolExecutor(max_workers=3, worker_idle_timeout=0.05)
     try:
         runs = ex.run(reg.snapshot(), [call("where", "{}", f"c{i}") for i in range(6)])
@@ -714,14 +720,7 @@ def test_idle_workers_exit_and_new_ones_start_on_demand():
 
 
 def test_workers_of_dropped_unclosed_executors_exit():
-    reg = ToolRegistry()
-    seen = set()
-
-    @reg.tool
-    def where() -> str:
-        seen.add(threading.current_thread())
-        return "ok"
-
+    reg, seen = thread_recording_registry()
     for _ in range(20):  # the default idle timeout (60 s) is not what ends them
         ex = ToolExecutor(max_workers=2)
         runs = ex.run(reg.snapshot(), [call("where", "{}", f"c{i}") for i in range(2)])
