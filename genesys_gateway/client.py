@@ -11,6 +11,7 @@ import math
 import os
 import threading
 import time
+from collections import abc
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import attrs
@@ -288,15 +289,13 @@ class GatewayClient:
 
 
 def _wire_messages(messages: Iterable[Mapping[str, Any] | Message]) -> list:
-    if isinstance(messages, (str, bytes, dict)) or isinstance(messages, Mapping):
+    if isinstance(messages, (str, bytes, abc.Mapping)):
         raise TypeError("messages must be a list of message dicts (or Message objects)")
     out = []
     for m in messages:
-        if type(m) is dict:
-            out.append(dict(m))
-        elif isinstance(m, Message):
+        if isinstance(m, Message):
             out.append(message_to_dict(m))
-        elif isinstance(m, Mapping):
+        elif isinstance(m, abc.Mapping):  # collections.abc: typing's alias is slow to check
             out.append(dict(m))
         else:
             raise TypeError(f"each message must be a dict or a Message, got {type(m).__name__}")

@@ -121,8 +121,9 @@ def client_from_settings(
                        ("TOKEN_URL", get("TOKEN_URL"))):
         if value is not None:
             check_url(value, allow_insecure_http=insecure, what=describe(key))
-    if "path" not in overrides and get("PATH") is not None and not get("PATH").startswith("/"):
-        raise ConfigurationError(f"{describe('PATH')} must start with '/', got {get('PATH')!r}")
+    path = get("PATH")
+    if "path" not in overrides and path is not None and not path.startswith("/"):
+        raise ConfigurationError(f"{describe('PATH')} must start with '/', got {path!r}")
     try:
         return GatewayClient(**kwargs)
     except ConfigurationError as e:

@@ -56,8 +56,11 @@ _tracers: dict = {}
 
 
 def _tracer():
-    """This library's tracer, or ``None`` while no tracer provider is installed (the API's
-    default proxy makes only non-recording spans: skipping them keeps the hot path free)."""
+    """This library's tracer, or ``None`` without opentelemetry or while no tracer provider
+    is installed (the API's default proxy makes only non-recording spans: skipping them
+    keeps the hot path free)."""
+    if _trace is None:
+        return None
     provider = _trace.get_tracer_provider()
     if isinstance(provider, _trace.ProxyTracerProvider):
         return None
@@ -76,7 +79,7 @@ def _otel_span(tracer, name: str, attributes: dict) -> Iterator[Any]:
 
 def span(name: str, **attributes: Any):
     """A current span (child of whatever span is current) or a no-op context."""
-    tracer = _tracer() if _trace is not None else None
+    tracer = _tracer()
     if tracer is None:
         return nullcontext(None)
     return _otel_span(tracer, name, {k: v for k, v in attributes.items() if v is not None})
@@ -84,7 +87,7 @@ def span(name: str, **attributes: Any):
 
 def chat_span(model: str, server: str):
     """The span of one model call (``chat {model}``), or a no-op context yielding None."""
-    tracer = _tracer() if _trace is not None else None
+    tracer = _tracer()
     if tracer is None:
         return nullcontext(None)
     return _otel_span(tracer, f"chat {model}", {
@@ -121,7 +124,7 @@ def tool_span(name: str, call_id: str | None, status: str, start_ns: int, end_ns
 
     Tools run on worker threads; the span is made on the loop's thread with the measured
     start and end times so it nests under the run's span without context plumbing."""
-    tracer = _tracer() if _trace is not None else None
+    tracer = _tracer()
     if tracer is None:
         return
     s = tracer.start_span(

@@ -175,21 +175,14 @@ class Urllib3Transport:
         if self._closed:
             raise TransportError("transport is closed", kind="protocol")
         urllib3 = self._urllib3
+        # A proxy manager needs the full URL; otherwise go straight to the host's pool.
+        pool, target = (self._pool, request.url) if self._proxied else self._route(request.url)
         try:
-            if self._proxied:
-                resp = self._pool.urlopen(
-                    request.method, request.url, body=request.body, headers=dict(request.headers),
-                    redirect=False, retries=False,
-                    timeout=urllib3.Timeout(connect=request.timeout.connect, read=request.timeout.read),
-                    preload_content=True,
-                )
-            else:
-                pool, target = self._route(request.url)
-                resp = pool.urlopen(
-                    request.method, target, body=request.body, headers=request.headers,
-                    redirect=False, retries=False, assert_same_host=False,
-                    timeout=self._timeout(request.timeout), preload_content=True, release_conn=True,
-                )
+            resp = pool.urlopen(
+                request.method, target, body=request.body, headers=request.headers,
+                redirect=False, retries=False, assert_same_host=False,
+                timeout=self._timeout(request.timeout), preload_content=True, release_conn=True,
+            )
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise _map_urllib3_error(urllib3, e) from None
         except ValueError as e:  # http.client refusing a header: its text would echo the value
