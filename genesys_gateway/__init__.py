@@ -1,7 +1,7 @@
 """genesys_gateway: a synchronous tool-calling SDK for the Genesys Cloud AI Builder LLM
 Gateway and any OpenAI-compatible chat-completions endpoint."""
 
-from .auth import Auth, BearerToken, ClientCredentials
+from .http.auth import Auth, BearerToken, ClientCredentials
 from .client import GatewayClient
 from .conversation import Conversation, RunResult
 from .errors import (
@@ -20,15 +20,15 @@ from .errors import (
     ToolDefinitionError,
     TransportError,
 )
-from .executor import ToolExecutor, ToolRun
-from .filestore import FileTokenStore
+from .tools.executor import ToolExecutor, ToolRun
+from .http.file_store import FileTokenStore
 from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage
-from .redisstore import RedisTokenStore
+from .http.redis_store import RedisTokenStore
 from .regions import REGIONS, Region, resolve_region
-from .retry import ExponentialBackoff, NoRetry, RetryPolicy
-from .tokens import MemoryTokenStore, Token, TokenStore
-from .tools import Tool, ToolContext, ToolRegistry
-from .transport import HTTPRequest, HTTPResponse, RequestsTransport, Timeout, Transport, Urllib3Transport
+from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy
+from .http.tokens import MemoryTokenStore, Token, TokenStore
+from .tools.registry import Tool, ToolContext, ToolRegistry
+from .http.transport import HTTPRequest, HTTPResponse, RequestsTransport, Timeout, Transport, Urllib3Transport
 
 __version__ = "0.1.0"
 

@@ -36,7 +36,7 @@ def _out(text: str = "", stream: TextIO | None = None) -> None:
 def load_registries(target: str) -> list:
     """``module:attribute`` (a ToolRegistry), a module name (its ToolRegistry instances),
     or a path to a ``.py`` file (its ToolRegistry instances)."""
-    from .tools import ToolRegistry
+    from .tools.registry import ToolRegistry
 
     if target.endswith(".py") or os.sep in target:
         if not os.path.isfile(target):
@@ -93,7 +93,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _client(live: bool, tools, responder=None, model: str | None = None) -> Iterator:
-    from .auth import ClientCredentials
+    from .http.auth import ClientCredentials
     from .client import GatewayClient
 
     overrides = {"tools": tools}
@@ -158,7 +158,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         pass
     registry = None
     if args.tools:
-        from .tools import ToolRegistry
+        from .tools.registry import ToolRegistry
 
         registries = load_registries(args.tools)
         registry = registries[0] if len(registries) == 1 else ToolRegistry()

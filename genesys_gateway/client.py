@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 import attrs
 
 from . import telemetry
-from .auth import Auth, ClientCredentials, HTTPContext
+from .http.auth import Auth, ClientCredentials, HTTPContext
 from .constants import (
     DEFAULT_MAX_ITERATIONS,
     DEFAULT_MAX_REPEATED_CALLS,
@@ -31,14 +31,14 @@ from .constants import (
 from .errors import ConfigurationError, GatewayError
 from .models import ChatResponse, Message, message_to_dict, parse_chat_response
 from .regions import Region, resolve_region
-from .responses import api_error
-from .retry import ExponentialBackoff, NoRetry, RetryPolicy, call_with_retry
-from .transport import HTTPRequest, Timeout, Transport, Urllib3Transport, check_url
+from .http.error_responses import api_error
+from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy, call_with_retry
+from .http.transport import HTTPRequest, Timeout, Transport, Urllib3Transport, check_url
 
 if TYPE_CHECKING:
     from .conversation import Conversation, RunResult
-    from .executor import ToolExecutor
-    from .tools import ToolRegistry
+    from .tools.executor import ToolExecutor
+    from .tools.registry import ToolRegistry
 
 __all__ = ["GatewayClient"]
 
@@ -249,7 +249,7 @@ class GatewayClient:
     def executor(self) -> "ToolExecutor":
         """The client's tool executor (created on first use)."""
         if self._executor is None:
-            from .executor import ToolExecutor
+            from .tools.executor import ToolExecutor
 
             with self._lock:
                 if self._closed:

@@ -17,7 +17,7 @@ import attrs
 
 from . import telemetry
 from .errors import ConfigurationError, GatewayError, TransportError
-from .executor import RepeatGuard, ToolCallRequest, ToolRun
+from .tools.executor import RepeatGuard, ToolCallRequest, ToolRun
 from .models import FunctionCall, ToolCall, Usage, message_to_dict
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class _Run:
         runnable = [r for i, r in enumerate(requests) if i not in early]
         start_ns = time.time_ns()
         if toolset is None:
-            from .tools import ToolRegistry
+            from .tools.registry import ToolRegistry
 
             toolset = ToolRegistry().snapshot()
         ran = iter(executor.run(toolset, runnable, deadline=self.deadline_at, guard=self.guard))

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Literal
 
-from .tools import ToolRegistry
+from .tools.registry import ToolRegistry
 
 PROMPT = (
     "What is the weather in London, and how many units of product SKU-8842 are in the "

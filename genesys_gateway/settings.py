@@ -10,14 +10,14 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .auth import BearerToken, ClientCredentials
+from .http.auth import BearerToken, ClientCredentials
 from .errors import ConfigurationError
-from .transport import check_url
+from .http.transport import check_url
 
 if TYPE_CHECKING:
     from .client import GatewayClient
-    from .tokens import TokenStore
-    from .tools import ToolRegistry
+    from .http.tokens import TokenStore
+    from .tools.registry import ToolRegistry
 
 __all__ = ["client_from_settings", "client_from_env", "ENV_NAMES"]
 

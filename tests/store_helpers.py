@@ -2,7 +2,7 @@
 
 import time
 
-from genesys_gateway.tokens import Token, single_flight
+from genesys_gateway.http.tokens import Token, single_flight
 
 
 def fresh_token(name: str, lifetime: float = 3600.0) -> Token:

@@ -7,9 +7,9 @@ import threading
 import pytest
 
 import genesys_gateway as gg
-from genesys_gateway.auth import HTTPContext
+from genesys_gateway.http.auth import HTTPContext
 from genesys_gateway.testing import MockTransport, json_response
-from genesys_gateway.tokens import store_key
+from genesys_gateway.http.tokens import store_key
 
 
 class TokenServer:
@@ -110,7 +110,7 @@ def test_store_is_shared_between_credentials_objects():
 @pytest.mark.parametrize("body", [b"{}", b"not json", json.dumps({"access_token": ""}).encode(),
                                   json.dumps({"access_token": "x", "expires_in": -5}).encode()])
 def test_bad_token_responses_are_response_format_errors(body):
-    from genesys_gateway.transport import HTTPResponse
+    from genesys_gateway.http.transport import HTTPResponse
 
     auth = gg.ClientCredentials("id", "secret", token_url="https://login.x/oauth/token")
     http = HTTPContext(MockTransport(lambda r: HTTPResponse(200, {}, body)), gg.NoRetry())

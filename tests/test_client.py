@@ -380,7 +380,7 @@ def test_bad_client_options_fail_at_construction(kwargs):
 
 def test_header_injection_through_a_custom_header_is_refused(make_client):
     with pytest.raises(gg.TransportError) as info:
-        from genesys_gateway.transport import HTTPRequest
+        from genesys_gateway.http.transport import HTTPRequest
 
         gg.Urllib3Transport().send(HTTPRequest("GET", "http://127.0.0.1:9/", {"X-Key": "secret\r\nEvil: 1"}))
     assert "secret" not in str(info.value)

@@ -47,7 +47,7 @@ from genesys_gateway.contrib.django.apps import GenesysGatewayConfig  # noqa: E4
 from genesys_gateway.contrib.django.cache import DjangoCacheTokenStore  # noqa: E402
 from genesys_gateway.errors import TokenStoreError  # noqa: E402
 from genesys_gateway.testing import GatewayEmulator  # noqa: E402
-from genesys_gateway.tokens import Token, store_key  # noqa: E402
+from genesys_gateway.http.tokens import Token, store_key  # noqa: E402
 from tests.store_helpers import fresh_token, get_token
 
 try:

@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from genesys_gateway.errors import ConfigurationError
-from genesys_gateway.executor import RepeatGuard, ToolCallRequest, ToolExecutor, ToolRun
+from genesys_gateway.tools.executor import RepeatGuard, ToolCallRequest, ToolExecutor, ToolRun
 from genesys_gateway.tools import ToolContext, ToolRegistry
 
 WAIT = 10  # generous upper bound for events the test itself controls
@@ -510,7 +510,7 @@ def test_close_does_not_block_on_hung_threads(registry, release):
 def test_hung_thread_does_not_block_interpreter_exit():
     script = textwrap.dedent("""
         import threading
-        from genesys_gateway.executor import ToolExecutor, ToolCallRequest
+        from genesys_gateway.tools.executor import ToolExecutor, ToolCallRequest
         from genesys_gateway.tools import ToolRegistry
         reg = ToolRegistry()
         forever = threading.Event()

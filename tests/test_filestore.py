@@ -13,8 +13,8 @@ import time
 import pytest
 
 from genesys_gateway.errors import TokenStoreError
-from genesys_gateway.filestore import FileTokenStore
-from genesys_gateway.tokens import Token, store_key
+from genesys_gateway.http.file_store import FileTokenStore
+from genesys_gateway.http.tokens import Token, store_key
 from tests.store_helpers import fresh_token, get_token
 
 KEY = store_key("https://login.example.test/oauth/token", "client-1")

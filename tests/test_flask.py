@@ -13,7 +13,7 @@ from genesys_gateway.contrib import flask as gg_flask  # noqa: E402
 from genesys_gateway.contrib.flask import GenesysGateway  # noqa: E402
 from genesys_gateway.errors import ConfigurationError  # noqa: E402
 from genesys_gateway.testing import GatewayEmulator  # noqa: E402
-from genesys_gateway.tokens import store_key  # noqa: E402
+from genesys_gateway.http.tokens import store_key  # noqa: E402
 
 SECRET = "s3cr3t-flask-value"
 

@@ -15,8 +15,8 @@ import pytest
 redis = pytest.importorskip("redis")
 
 from genesys_gateway.errors import TokenStoreError  # noqa: E402
-from genesys_gateway.redisstore import RedisTokenStore  # noqa: E402
-from genesys_gateway.tokens import Token, store_key  # noqa: E402
+from genesys_gateway.http.redis_store import RedisTokenStore  # noqa: E402
+from genesys_gateway.http.tokens import Token, store_key  # noqa: E402
 from tests.store_helpers import fresh_token, get_token
 
 KEY = store_key("https://login.example.test/oauth/token", "client-1")

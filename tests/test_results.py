@@ -10,7 +10,7 @@ import uuid
 import attrs
 import pytest
 
-from genesys_gateway.results import (ResultSerializationError, format_result, serialize_result,
+from genesys_gateway.tools.serialization import (ResultSerializationError, format_result, serialize_result,
                                      truncate, validate_output)
 from genesys_gateway.tools import ToolRegistry
 

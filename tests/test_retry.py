@@ -4,7 +4,7 @@ import attrs
 import pytest
 
 import genesys_gateway as gg
-from genesys_gateway.retry import call_with_retry, is_retryable, parse_retry_after
+from genesys_gateway.http.retry import call_with_retry, is_retryable, parse_retry_after
 
 
 class Sleeps(list):

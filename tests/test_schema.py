@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from genesys_gateway.errors import ToolDefinitionError
-from genesys_gateway.schema import annotation_schema, function_schema, parse_docstring
+from genesys_gateway.tools.schema import annotation_schema, function_schema, parse_docstring
 from genesys_gateway.tools import ToolContext
 
 

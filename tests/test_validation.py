@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from genesys_gateway import validation
+from genesys_gateway.tools import validation
 from genesys_gateway.errors import ToolArgumentsError, ToolDefinitionError
-from genesys_gateway.validation import SchemaValidator, check_schema, get_validator
+from genesys_gateway.tools.validation import SchemaValidator, check_schema, get_validator
 
 WEATHER = {
     "type": "object",

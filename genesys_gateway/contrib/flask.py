@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from ..client import GatewayClient
-    from ..tools import ToolRegistry
+    from ..tools.registry import ToolRegistry
 
 __all__ = ["GenesysGateway", "CONFIG_PREFIX", "EXTENSION_NAME"]
 
@@ -146,7 +146,7 @@ def _load_tools(spec: Any) -> "ToolRegistry | None":
 
 
 def _check_registry(obj: Any, name: str) -> "ToolRegistry":
-    from ..tools import ToolRegistry
+    from ..tools.registry import ToolRegistry
 
     if not isinstance(obj, ToolRegistry):
         raise ConfigurationError(f"{name} must name a ToolRegistry, got {type(obj).__name__}")

@@ -7,7 +7,7 @@ import threading
 from typing import Any, Callable
 
 from ..errors import TransportError
-from ..transport import HTTPRequest, HTTPResponse
+from ..http.transport import HTTPRequest, HTTPResponse
 
 __all__ = ["MockTransport", "json_response"]
 

@@ -41,7 +41,7 @@ from ...errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ...client import GatewayClient
-    from ...tools import ToolRegistry
+    from ...tools.registry import ToolRegistry
 
 __all__ = ["get_client", "reset_client", "validate_settings", "SETTING"]
 
@@ -151,7 +151,7 @@ def _load_tools(spec: Any) -> "ToolRegistry | None":
                 raise ConfigurationError(
                     f"{describe('TOOLS')}: {module_name!r} has no attribute {attribute!r}"
                 ) from None
-    from ...tools import ToolRegistry
+    from ...tools.registry import ToolRegistry
 
     if not isinstance(obj, ToolRegistry):
         raise ConfigurationError(

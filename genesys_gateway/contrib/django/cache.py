@@ -29,8 +29,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterator
 
 from ...errors import TokenStoreError
-from ...redisstore import polled_lock, usable_token_check
-from ...tokens import Token
+from ...http.redis_store import polled_lock, usable_token_check
+from ...http.tokens import Token
 
 __all__ = ["DjangoCacheTokenStore"]
 

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .errors import ToolArgumentsError
+from ..errors import ToolArgumentsError
 
 if TYPE_CHECKING:
-    from .tools import Tool
+    from .registry import Tool
 
 __all__ = [
     "ResultSerializationError",

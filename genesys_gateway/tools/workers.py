@@ -18,11 +18,11 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
-from .constants import TOOL_WORKER_IDLE_SECONDS
+from ..constants import TOOL_WORKER_IDLE_SECONDS
 
 if TYPE_CHECKING:
     from .executor import ToolCallRequest
-    from .tools import Tool, ToolContext
+    from .registry import Tool, ToolContext
 
 
 class _DaemonPool:

@@ -32,7 +32,7 @@ import attrs
 import cattrs
 
 from .docstrings import parse_docstring
-from .errors import ToolDefinitionError
+from ..errors import ToolDefinitionError
 
 __all__ = ["FunctionSchema", "function_schema", "parse_docstring", "annotation_schema"]
 
@@ -343,7 +343,7 @@ def function_schema(func: Callable[..., Any], *, tool_name: str, skip: frozenset
                 )
             continue
         params.append(param)
-    from .tools import _is_context_annotation  # lazy: tools imports this module
+    from .registry import _is_context_annotation  # lazy: tools imports this module
 
     params = [p for p in params if not _is_context_annotation(p.annotation)]
     raw = {p.name: p.annotation for p in params}

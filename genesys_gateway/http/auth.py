@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 
 import attrs
 
-from .constants import TOKEN_EXPIRY_FRACTION, TOKEN_EXPIRY_MARGIN, USER_AGENT
-from .errors import APIError, AuthenticationError, ConfigurationError, ResponseFormatError, TokenStoreError
-from .responses import api_error
+from ..constants import TOKEN_EXPIRY_FRACTION, TOKEN_EXPIRY_MARGIN, USER_AGENT
+from ..errors import APIError, AuthenticationError, ConfigurationError, ResponseFormatError, TokenStoreError
+from .error_responses import api_error
 from .retry import RetryPolicy, call_with_retry
 from .tokens import MemoryTokenStore, Token, TokenStore, single_flight, store_key
 from .transport import HTTPRequest, Timeout, Transport, check_url

@@ -10,8 +10,8 @@ import threading
 from typing import Callable, Optional
 from urllib.parse import parse_qs
 
-from .emulator_faults import oauth_error
-from .emulator_http import Incoming
+from .faults import oauth_error
+from .http_server import Incoming
 
 __all__ = ["TokenBook", "parse_basic", "same_secret", "token_response"]
 

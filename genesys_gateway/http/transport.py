@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_MAXSIZE, DEFAULT_READ_TIMEOUT
-from .errors import ConfigurationError, TransportError
+from ..constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_MAXSIZE, DEFAULT_READ_TIMEOUT
+from ..errors import ConfigurationError, TransportError
 
 __all__ = [
     "Timeout",

@@ -30,7 +30,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from .errors import TokenStoreError
+from ..errors import TokenStoreError
 from .tokens import Token
 
 __all__ = ["FileTokenStore"]

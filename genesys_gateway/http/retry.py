@@ -15,14 +15,14 @@ from typing import Callable, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from .constants import (
+from ..constants import (
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_DELAY,
     DEFAULT_MAX_RETRY_AFTER,
     RETRY_STATUSES,
 )
-from .errors import APIError, GatewayError, RateLimitError, TransportError
+from ..errors import APIError, GatewayError, RateLimitError, TransportError
 
 __all__ = [
     "RetryPolicy",

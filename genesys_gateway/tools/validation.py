@@ -30,8 +30,8 @@ from typing import Any, Callable, Mapping
 
 import fastjsonschema
 
-from .constants import VALIDATOR_CACHE_SIZE
-from .errors import ToolArgumentsError, ToolDefinitionError
+from ..constants import VALIDATOR_CACHE_SIZE
+from ..errors import ToolArgumentsError, ToolDefinitionError
 
 __all__ = [
     "SchemaValidator",

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any, Callable
 
-from .errors import APIError, RateLimitError, error_for_status
+from ..errors import APIError, RateLimitError, error_for_status
 from .retry import parse_retry_after
 from .transport import HTTPResponse
 

@@ -31,13 +31,13 @@ from typing import Any, Callable, Literal, Sequence
 
 import attrs
 
-from .constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
+from ..constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
                         DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
                         TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
-from .errors import ConfigurationError, ToolArgumentsError
+from ..errors import ConfigurationError, ToolArgumentsError
 from .guard import RepeatGuard
-from .results import ResultSerializationError, serialize_result, truncate, validate_output
-from .tools import ToolContext, ToolSet
+from .serialization import ResultSerializationError, serialize_result, truncate, validate_output
+from .registry import ToolContext, ToolSet
 from .validation import NESTED_TOO_DEEPLY, parse_arguments
 from .workers import _DaemonPool, _Job
 

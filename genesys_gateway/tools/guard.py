@@ -6,8 +6,8 @@ import threading
 from collections import Counter
 from typing import Any
 
-from .constants import DEFAULT_MAX_REPEATED_CALLS
-from .errors import ConfigurationError
+from ..constants import DEFAULT_MAX_REPEATED_CALLS
+from ..errors import ConfigurationError
 from .validation import canonical_json
 
 __all__ = ["RepeatGuard"]

@@ -27,7 +27,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterator
 
-from .errors import TokenStoreError
+from ..errors import TokenStoreError
 from .tokens import Token
 
 __all__ = ["RedisTokenStore"]

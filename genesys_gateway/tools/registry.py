@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import attrs
 
-from .errors import ToolArgumentsError, ToolDefinitionError
+from ..errors import ToolArgumentsError, ToolDefinitionError
 from .schema import _hint_target, function_schema
 from .validation import SchemaValidator, get_validator
 

@@ -27,9 +27,9 @@ import time
 import uuid
 from typing import Any, Callable, Iterable, Optional
 
-from ..constants import DEFAULT_MODEL, DEFAULT_PATH, MAX_REQUEST_BODY_BYTES
-from .emulator_auth import TokenBook, token_response
-from .emulator_faults import (
+from ...constants import DEFAULT_MODEL, DEFAULT_PATH, MAX_REQUEST_BODY_BYTES
+from .auth import TokenBook, token_response
+from .faults import (
     Fault,
     RecordedRequest,
     default_fault_body,
@@ -38,8 +38,8 @@ from .emulator_faults import (
     merge_headers,
     normalize_headers,
 )
-from .emulator_http import EmulatorServer, Incoming, Outgoing
-from .emulator_replies import (
+from .http_server import EmulatorServer, Incoming, Outgoing
+from .replies import (
     Responder,
     ScriptItem,
     coerce_reply,
@@ -49,18 +49,9 @@ from .emulator_replies import (
     reply,
     tool_call,
 )
-from .emulator_validation import RequestInvalid, parse_json_object, validate_chat_request
+from .validation import RequestInvalid, parse_json_object, validate_chat_request
 
-__all__ = [
-    "Fault",
-    "GatewayEmulator",
-    "RecordedRequest",
-    "Responder",
-    "ScriptItem",
-    "load_script",
-    "reply",
-    "tool_call",
-]
+__all__ = ["GatewayEmulator"]
 
 logger = logging.getLogger("genesys_gateway.testing")
 
