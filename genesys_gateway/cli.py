@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import importlib.util
 import json
 import os
 import sys
 import threading
+from types import ModuleType
 from typing import Iterator, TextIO
 
 from .errors import ConfigurationError, GatewayError, ToolDefinitionError
+from .tools.loading import import_tools_module, load_registry
+from .tools.registry import ToolRegistry
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -33,50 +35,47 @@ def _out(text: str = "", stream: TextIO | None = None) -> None:
 # -- tools loading ---------------------------------------------------------------------
 
 
-def load_registries(target: str) -> list:
+def load_registries(target: str) -> list[ToolRegistry]:
     """``module:attribute`` (a ToolRegistry), a module name (its ToolRegistry instances),
     or a path to a ``.py`` file (its ToolRegistry instances)."""
-    from .tools.registry import ToolRegistry
-
-    if target.endswith(".py") or os.sep in target:
-        if not os.path.isfile(target):
-            raise CLIError(f"no such file: {target}")
-        name = "_genesys_gateway_tools_" + os.path.splitext(os.path.basename(target))[0]
-        spec = importlib.util.spec_from_file_location(name, target)
-        if spec is None or spec.loader is None:
-            raise CLIError(f"cannot load {target}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        _exec_tools_module(lambda: spec.loader.exec_module(module), target)
-        attribute = None
-    else:
-        module_name, _, attribute = target.partition(":")
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        module = _exec_tools_module(lambda: importlib.import_module(module_name), module_name)
-    if attribute:
-        try:
-            value = getattr(module, attribute)
-        except AttributeError:
-            raise CLIError(f"{target}: module has no attribute {attribute!r}") from None
-        if not isinstance(value, ToolRegistry):
-            raise CLIError(f"{target} is a {type(value).__name__}, not a ToolRegistry")
-        return [value]
+    try:
+        if target.endswith(".py") or os.sep in target:
+            module = _load_file(target)
+        elif ":" in target:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            return [load_registry(target, what=target)]
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = import_tools_module(target, what=target)
+    except ToolDefinitionError as e:
+        raise CLIError(f"invalid tool definition in {target}: {e}") from None
+    except ConfigurationError as e:
+        raise CLIError(str(e)) from None
     registries = [v for v in vars(module).values() if isinstance(v, ToolRegistry)]
     if not registries:
         raise CLIError(f"{target} defines no ToolRegistry")
     return registries
 
 
-def _exec_tools_module(load, label: str):
+def _load_file(path: str) -> ModuleType:
+    """Execute the ``.py`` file at ``path`` as a module."""
+    if not os.path.isfile(path):
+        raise CLIError(f"no such file: {path}")
+    name = "_genesys_gateway_tools_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CLIError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     try:
-        return load()
-    except ToolDefinitionError as e:
-        raise CLIError(f"invalid tool definition in {label}: {e}") from None
-    except ModuleNotFoundError as e:
-        raise CLIError(f"cannot import {label}: {e}") from None
-    except Exception as e:  # the user's module failed to import: one line, no traceback
-        raise CLIError(f"error importing {label}: {type(e).__name__}: {e}") from None
+        spec.loader.exec_module(module)
+    except ToolDefinitionError:
+        raise
+    except Exception as e:  # the user's file failed while running: one line, no traceback
+        raise CLIError(f"error importing {path}: {type(e).__name__}: {e}") from None
+    return module
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -158,8 +157,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
         pass
     registry = None
     if args.tools:
-        from .tools.registry import ToolRegistry
-
         registries = load_registries(args.tools)
         registry = registries[0] if len(registries) == 1 else ToolRegistry()
         if len(registries) > 1:

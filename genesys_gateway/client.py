@@ -1,55 +1,75 @@
 """GatewayClient: configuration, ``complete()``, ``run()``, ``conversation()``.
 
-The client composes the other concerns: auth -> retry -> transport for one model call,
-and the tool-calling loop (``conversation.py``) on top of it.
+The client composes the other concerns: auth -> retry -> transport for one model call
+(:meth:`GatewayClient.complete`, its one public model call), and the tool-calling loop
+(:mod:`genesys_gateway.loop`), which it hands that call, the tools and the executor.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
+import uuid
 from collections import abc
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import attrs
 
 from . import telemetry
-from .http.auth import Auth, ClientCredentials, HTTPContext
-from .constants import (
-    DEFAULT_MAX_ITERATIONS,
-    DEFAULT_MAX_REPEATED_CALLS,
-    DEFAULT_MAX_TOOL_RESULT_CHARS,
-    DEFAULT_MODEL,
-    DEFAULT_PATH,
-    DEFAULT_TOOL_TIMEOUT,
-    DEFAULT_TOOL_WORKERS,
-    USER_AGENT,
-)
+from .checks import check_positive
+from .constants import USER_AGENT
 from .errors import ConfigurationError, GatewayError
-from .models import ChatResponse, Message, message_to_dict, parse_chat_response
-from .regions import Region, resolve_region
+from .http.auth import Auth, ClientCredentials, HTTPContext
 from .http.error_responses import api_error
 from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy, call_with_retry
 from .http.transport import HTTPRequest, Timeout, Transport, Urllib3Transport, check_url
-
-if TYPE_CHECKING:
-    from .conversation import Conversation, RunResult
-    from .tools.executor import ToolExecutor
-    from .tools.registry import ToolRegistry
+from .conversation import Conversation
+from .loop import Loop, LoopOptions, RunOptions, RunResult
+from .models import ChatResponse, Message, message_to_dict, parse_chat_response
+from .options import CLIENT_ARGUMENTS, ClientOptions
+from .params import check_extra, check_model_params
+from .regions import Region, resolve_region
+from .settings import client_kwargs, env_settings, settings_errors
+from .tools.executor import ToolExecutor
+from .tools.registry import ToolRegistry, ToolSet
 
 __all__ = ["GatewayClient"]
+
+_COMPLETE_ARGUMENTS = frozenset({"tools", "deadline", "extra_body", "extra_headers"})
 
 
 class GatewayClient:
     """A synchronous client for the Genesys Cloud LLM Gateway (or any OpenAI-compatible
     chat-completions endpoint). Thread-safe: share one per process.
 
-    Give ``region`` (``"us-east-1"``, ``"mypurecloud.com"`` or an API URL) or ``base_url``.
-    Extra keyword arguments (``temperature=0.2``, ``max_tokens=...``) are model parameters
-    sent with every call unless a call overrides them.
+    Args:
+        region: a Genesys Cloud region (``"us-east-1"``, ``"mypurecloud.com"`` or an API
+            URL); gives the API host and the OAuth token URL.
+        base_url: the API host, overriding the region's (any OpenAI-compatible server).
+        auth: ``ClientCredentials``, ``BearerToken``, any ``Auth``, or ``None`` (no
+            ``Authorization`` header, for local servers).
+        tools: the ``ToolRegistry`` whose tools runs may call.
+        model: the model name (default ``gpt-4o``).
+        path: the chat-completions path (default the LLM Gateway's).
+        transport: ``Urllib3Transport()`` (default), ``RequestsTransport()`` or any
+            ``Transport``.
+        retry: ``ExponentialBackoff()`` (default) or ``NoRetry()``.
+        timeout: seconds, or a ``Timeout(connect, read)``, for one HTTP request.
+        max_iterations: model calls allowed in one run (default 5).
+        tool_timeout: seconds a tool call may take unless its tool says otherwise.
+        tool_workers: threads running tool calls.
+        max_tool_result_chars: longer tool results are cut with a visible marker.
+        max_repeated_calls: identical tool calls allowed per run before they are refused.
+        allow_insecure_http: allow ``http://`` to hosts other than loopback.
+        audit_payloads: include messages, arguments and results in audit events.
+        clock: a monotonic clock (injectable for tests).
+        extra_body: merged verbatim into every request body.
+        extra_headers: added to every request.
+        **params: model parameters sent with every call (``temperature=0.2``...); only
+            names of the chat-completions request are accepted, a misspelt one is a
+            ``TypeError`` naming it.
     """
 
     def __init__(
@@ -58,68 +78,69 @@ class GatewayClient:
         region: str | None = None,
         base_url: str | None = None,
         auth: Auth | None = None,
-        tools: "ToolRegistry | None" = None,
-        model: str = DEFAULT_MODEL,
-        path: str = DEFAULT_PATH,
+        tools: ToolRegistry | None = None,
+        model: str = ClientOptions().model,
+        path: str = ClientOptions().path,
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | float | None = None,
-        max_iterations: int = DEFAULT_MAX_ITERATIONS,
-        tool_timeout: float = DEFAULT_TOOL_TIMEOUT,
-        tool_workers: int = DEFAULT_TOOL_WORKERS,
-        max_tool_result_chars: int = DEFAULT_MAX_TOOL_RESULT_CHARS,
-        max_repeated_calls: int = DEFAULT_MAX_REPEATED_CALLS,
+        max_iterations: int = ClientOptions().max_iterations,
+        tool_timeout: float = ClientOptions().tool_timeout,
+        tool_workers: int = ClientOptions().tool_workers,
+        max_tool_result_chars: int = ClientOptions().max_tool_result_chars,
+        max_repeated_calls: int = ClientOptions().max_repeated_calls,
         allow_insecure_http: bool = False,
         audit_payloads: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         **params: Any,
     ) -> None:
-        self.region: Region | None = resolve_region(region) if region is not None else None
+        params = check_model_params(params, where="GatewayClient", also_known=CLIENT_ARGUMENTS)
+        self.options = ClientOptions(
+            model=model, path=path, timeout=timeout, max_iterations=max_iterations,
+            tool_timeout=tool_timeout, tool_workers=tool_workers,
+            max_tool_result_chars=max_tool_result_chars, max_repeated_calls=max_repeated_calls,
+            allow_insecure_http=allow_insecure_http, audit_payloads=audit_payloads,
+            params=params, extra_body=extra_body, extra_headers=extra_headers)
+        try:
+            self.region: Region | None = resolve_region(region) if region is not None else None
+        except ConfigurationError as e:
+            raise ConfigurationError(str(e), option="region") from None
         if base_url is None:
             if self.region is None:
-                raise ConfigurationError("GatewayClient needs region= or base_url=")
+                raise ConfigurationError("GatewayClient needs region= or base_url=", option="region")
             base_url = self.region.api_url
-        self.base_url = check_url(base_url, allow_insecure_http=allow_insecure_http, what="base_url")
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ConfigurationError(f"path must start with '/', got {path!r}")
-        self.path = path
+        try:
+            self.base_url = check_url(base_url, allow_insecure_http=allow_insecure_http,
+                                      what="base_url")
+        except ConfigurationError as e:
+            raise ConfigurationError(str(e), option="base_url") from None
         self.url = self.base_url + path
-        if not isinstance(model, str) or not model:
-            raise ConfigurationError(f"model must be a non-empty string, got {model!r}")
-        self.model = model
         self.auth = self._bind_auth(auth)
-        if tools is not None and not callable(getattr(tools, "snapshot", None)):
-            raise ConfigurationError(f"tools must be a ToolRegistry, got {type(tools).__name__}")
+        if tools is not None and not isinstance(tools, ToolRegistry):
+            raise ConfigurationError(f"tools must be a ToolRegistry, got {type(tools).__name__}",
+                                     option="tools")
         self.tools = tools
         if transport is not None and not isinstance(transport, Transport):
             raise ConfigurationError(
-                f"transport must have send() and close(), got {type(transport).__name__}")
+                f"transport must have send() and close(), got {type(transport).__name__}",
+                option="transport")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError(
-                f"retry must be a RetryPolicy such as ExponentialBackoff(), got {type(retry).__name__}")
-        self.timeout: Timeout = _timeout(timeout)
-        self._transport = transport if transport is not None else Urllib3Transport()
+                f"retry must be a RetryPolicy such as ExponentialBackoff(), got {type(retry).__name__}",
+                option="retry")
+        self._transport: Transport = transport if transport is not None else Urllib3Transport()
         self._owns_transport = transport is None
         self.retry: RetryPolicy = retry if retry is not None else ExponentialBackoff()
-        _positive("max_iterations", max_iterations, int)
-        _positive("tool_timeout", tool_timeout, (int, float))
-        _positive("tool_workers", tool_workers, int)
-        _positive("max_tool_result_chars", max_tool_result_chars, int)
-        _positive("max_repeated_calls", max_repeated_calls, int)
-        self.max_iterations = max_iterations
-        self.tool_timeout = float(tool_timeout)
-        self.tool_workers = tool_workers
-        self.max_tool_result_chars = max_tool_result_chars
-        self.max_repeated_calls = max_repeated_calls
-        self.allow_insecure_http = allow_insecure_http
-        self.audit_payloads = audit_payloads
         self.clock = clock
-        self.params = dict(params)
         # The token request runs inside a model call's attempts, which the client's policy
         # already retries: the auth itself makes one attempt per model-call attempt, so the
         # policy's max_attempts bounds token requests too (no attempts-squared nesting).
-        self._http = HTTPContext(self._transport, NoRetry(), self.timeout, clock,
+        self._http = HTTPContext(self._transport, NoRetry(), self.options.timeout, clock,
                                  None, allow_insecure_http)
+        self._loop_options = LoopOptions(model, max_iterations, max_repeated_calls,
+                                         audit_payloads, clock)
         self._executor: ToolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -134,41 +155,128 @@ class GatewayClient:
                 return auth.with_token_url(self.base_url + "/oauth/token")
         if auth is not None and not isinstance(auth, Auth):
             raise ConfigurationError(
-                f"auth must be ClientCredentials, BearerToken or an Auth, got {type(auth).__name__}"
-            )
+                f"auth must be ClientCredentials, BearerToken or an Auth, got {type(auth).__name__}",
+                option="auth")
         return auth
+
+    # -- options, read-only ---------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self.options.model
+
+    @property
+    def path(self) -> str:
+        return self.options.path
+
+    @property
+    def timeout(self) -> Timeout:
+        return self.options.timeout
+
+    @property
+    def max_iterations(self) -> int:
+        return self.options.max_iterations
+
+    @property
+    def tool_timeout(self) -> float:
+        return self.options.tool_timeout
+
+    @property
+    def tool_workers(self) -> int:
+        return self.options.tool_workers
+
+    @property
+    def max_tool_result_chars(self) -> int:
+        return self.options.max_tool_result_chars
+
+    @property
+    def max_repeated_calls(self) -> int:
+        return self.options.max_repeated_calls
+
+    @property
+    def allow_insecure_http(self) -> bool:
+        return self.options.allow_insecure_http
+
+    @property
+    def audit_payloads(self) -> bool:
+        return self.options.audit_payloads
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """Model parameters sent with every call."""
+        return self.options.params
 
     # -- construction helpers -------------------------------------------------------------
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "GatewayClient":
-        """A client configured from ``GENESYSCLOUD_*`` / ``GENESYS_GATEWAY_*`` variables."""
-        from .settings import client_from_env
+    def from_settings(cls, values: Mapping[str, Any], *,
+                      describe: Callable[[str], str] = lambda key: key,
+                      token_store: Any = None, tools: ToolRegistry | None = None,
+                      **overrides: Any) -> GatewayClient:
+        """A client from upper-case settings keys (``REGION``/``BASE_URL``, ``CLIENT_ID``,
+        ``CLIENT_SECRET`` or ``ACCESS_TOKEN``, ``TOKEN_URL``, ``MODEL``, ``PATH``,
+        ``PARAMS``, and client options such as ``MAX_ITERATIONS``); errors name the setting
+        through ``describe(key)``. See :mod:`genesys_gateway.settings`."""
+        kwargs = client_kwargs(values, describe=describe, token_store=token_store, tools=tools)
+        from_settings = set(kwargs)
+        kwargs.update(overrides)
+        with settings_errors(describe, from_settings - set(overrides)):
+            return cls(**kwargs)
 
-        return client_from_env(environ, **overrides)
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> GatewayClient:
+        """A client configured from ``GENESYSCLOUD_*`` / ``GENESYS_GATEWAY_*`` variables
+        (``environ`` defaults to ``os.environ``); keywords override them."""
+        values, describe = env_settings(os.environ if environ is None else environ)
+        return cls.from_settings(values, describe=describe, **overrides)
 
     # -- one model call -------------------------------------------------------------------
 
-    def complete(self, messages: Iterable[Mapping[str, Any] | Message], **params: Any) -> ChatResponse:
-        """One chat-completions call, no tool execution."""
-        payload = self._payload(_wire_messages(messages), None, params)
-        return self._chat(payload)
+    def complete(self, messages: Iterable[Mapping[str, Any] | Message], *,
+                 tools: Sequence[Mapping[str, Any]] | ToolRegistry | ToolSet | None = None,
+                 deadline: float | None = None,
+                 extra_body: Mapping[str, Any] | None = None,
+                 extra_headers: Mapping[str, str] | None = None,
+                 **params: Any) -> ChatResponse:
+        """One chat-completions call, no tool execution.
 
-    def _payload(self, messages: list, tool_definitions: list | None, params: Mapping[str, Any]) -> dict:
-        payload: dict[str, Any] = {"model": self.model, "messages": messages}
-        if tool_definitions:
-            payload["tools"] = tool_definitions
-        if self.params:
-            payload.update(self.params)
+        ``messages`` are OpenAI-format dicts (or ``Message`` objects); ``tools`` are tool
+        definitions (or a registry, or a snapshot of one) offered to the model;
+        ``deadline`` (seconds) bounds the call with its retries; other keywords are model
+        parameters (a misspelt one is a ``TypeError``).
+        """
+        if params:
+            params = check_model_params(params, where="complete", also_known=_COMPLETE_ARGUMENTS)
+        deadline_at = None if deadline is None else self.clock() + check_positive("deadline", deadline)
+        if isinstance(tools, ToolRegistry):
+            tools = tools.snapshot()
+        if isinstance(tools, ToolSet):
+            tools = tools.definitions
+        payload = self._payload(_wire_messages(messages), tools, params,
+                                check_extra("extra_body", extra_body))
+        return self._chat(payload, deadline_at, check_extra("extra_headers", extra_headers))
+
+    def _payload(self, messages: list[dict[str, Any]], tools: Sequence[Mapping[str, Any]] | None,
+                 params: Mapping[str, Any], extra_body: Mapping[str, Any] | None) -> dict[str, Any]:
+        options = self.options
+        payload: dict[str, Any] = {"model": options.model, "messages": messages}
+        if tools:
+            payload["tools"] = list(tools)
+        if options.params:
+            payload.update(options.params)
         if params:
             payload.update(params)
-        if not payload.get("tools"):
-            payload.pop("tools", None)
+        if not tools:
             payload.pop("tool_choice", None)
             payload.pop("parallel_tool_calls", None)
+        if options.extra_body:
+            payload.update(options.extra_body)
+        if extra_body:
+            payload.update(extra_body)
         return payload
 
-    def _chat(self, payload: Mapping[str, Any], *, deadline_at: float | None = None) -> ChatResponse:
+    def _chat(self, payload: Mapping[str, Any], deadline_at: float | None,
+              extra_headers: Mapping[str, str] | None) -> ChatResponse:
         if self._closed:
             raise GatewayError("client is closed")
         body = _json_body(payload)
@@ -178,6 +286,9 @@ class GatewayClient:
             "User-Agent": USER_AGENT,
             "Idempotency-Key": os.urandom(16).hex(),
         }
+        for extra in (self.options.extra_headers, extra_headers):
+            if extra:
+                headers.update(extra)
         http = self._http if deadline_at is None else attrs.evolve(self._http, deadline_at=deadline_at)
         attempts = 0
 
@@ -186,7 +297,7 @@ class GatewayClient:
             attempts += 1
             return self._send_once(body, headers, http)
 
-        model = payload.get("model", self.model)
+        model = str(payload.get("model", self.options.model))
         started = self.clock()
         with telemetry.chat_span(model, self.base_url) as current:
             try:
@@ -203,19 +314,19 @@ class GatewayClient:
             if current is not None:
                 telemetry.record_response(current, response)
         if telemetry.audit_enabled():
-            event = dict(
+            event: dict[str, Any] = dict(
                 model=model, status="ok", attempts=attempts,
                 latency_ms=round((self.clock() - started) * 1000, 3),
                 finish_reason=response.finish_reason,
                 usage=attrs.asdict(response.usage),
                 tool_calls=len(response.message.tool_calls or ()),
             )
-            if self.audit_payloads:
+            if self.options.audit_payloads:
                 event["response"] = message_to_dict(response.message)
             telemetry.audit("model_call", **event)
         return response
 
-    def _send_once(self, body: bytes, headers: dict, http: HTTPContext) -> ChatResponse:
+    def _send_once(self, body: bytes, headers: Mapping[str, str], http: HTTPContext) -> ChatResponse:
         replayed = False
         while True:
             request_headers = dict(headers)
@@ -224,41 +335,53 @@ class GatewayClient:
                 authorization = self.auth.authorization(http)
                 request_headers["Authorization"] = authorization
             remaining = None if http.deadline_at is None else http.deadline_at - self.clock()
-            request = HTTPRequest("POST", self.url, request_headers, body, self.timeout.clip(remaining))
+            request = HTTPRequest("POST", self.url, request_headers, body,
+                                  self.options.timeout.clip(remaining))
             response = self._transport.send(request)
             if response.status < 300:
                 return parse_chat_response(response.body)
-            if (response.status == 401 and not replayed and authorization is not None
-                    and self.auth.invalidate(authorization)):
+            if (response.status == 401 and not replayed and self.auth is not None
+                    and authorization is not None and self.auth.invalidate(authorization)):
                 replayed = True  # a fresh token, one replay
                 continue
             raise api_error(response)
 
     # -- the tool-calling loop ------------------------------------------------------------
 
-    def run(self, prompt: str, *, deadline: float | None = None, **params: Any) -> "RunResult":
-        """Send ``prompt`` and run tools until the model answers (or a bound is hit)."""
-        return self.conversation().send(prompt, deadline=deadline, **params)
+    def run(self, prompt: str, *, deadline: float | None = None, max_iterations: int | None = None,
+            extra_body: Mapping[str, Any] | None = None,
+            extra_headers: Mapping[str, str] | None = None, **params: Any) -> RunResult:
+        """Send ``prompt`` and run tools until the model answers (or a bound is hit).
 
-    def conversation(self, system: str | None = None) -> "Conversation":
+        ``deadline`` (seconds) bounds the whole run; ``max_iterations`` overrides the
+        client's; other keywords are model parameters for this run (a misspelt one is a
+        ``TypeError``)."""
+        if not isinstance(prompt, str):
+            raise TypeError(f"the prompt must be a string, got {type(prompt).__name__}")
+        run = RunOptions.build("run", deadline=deadline, max_iterations=max_iterations,
+                               extra_body=extra_body, extra_headers=extra_headers, **params)
+        return self._loop().run(str(uuid.uuid4()), [{"role": "user", "content": prompt}], run)
+
+    def conversation(self, system: str | None = None) -> Conversation:
         """A multi-turn conversation that keeps its history (including tool rounds)."""
-        from .conversation import Conversation
+        return Conversation(self._loop(), system=system)
 
-        return Conversation(self, system=system)
+    def _loop(self) -> Loop:
+        registry = self.tools
+        return Loop(self.complete, registry.snapshot if registry is not None else _no_tools,
+                    self.executor, self._loop_options)
 
-    def executor(self) -> "ToolExecutor":
+    def executor(self) -> ToolExecutor:
         """The client's tool executor (created on first use)."""
         if self._executor is None:
-            from .tools.executor import ToolExecutor
-
             with self._lock:
                 if self._closed:
                     raise GatewayError("client is closed")
                 if self._executor is None:
                     self._executor = ToolExecutor(
-                        max_workers=self.tool_workers,
-                        default_timeout=self.tool_timeout,
-                        max_result_chars=self.max_tool_result_chars,
+                        max_workers=self.options.tool_workers,
+                        default_timeout=self.options.tool_timeout,
+                        max_result_chars=self.options.max_tool_result_chars,
                         clock=self.clock,
                     )
         return self._executor
@@ -277,7 +400,7 @@ class GatewayClient:
         if self._owns_transport:
             self._transport.close()
 
-    def __enter__(self) -> "GatewayClient":
+    def __enter__(self) -> GatewayClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -288,7 +411,11 @@ class GatewayClient:
                 f"transport={self._transport!r})")
 
 
-def _wire_messages(messages: Iterable[Mapping[str, Any] | Message]) -> list:
+def _no_tools() -> None:
+    return None
+
+
+def _wire_messages(messages: Iterable[Mapping[str, Any] | Message]) -> list[dict[str, Any]]:
     if isinstance(messages, (str, bytes, abc.Mapping)):
         raise TypeError("messages must be a list of message dicts (or Message objects)")
     out = []
@@ -302,20 +429,6 @@ def _wire_messages(messages: Iterable[Mapping[str, Any] | Message]) -> list:
     return out
 
 
-def _timeout(value: Timeout | float | None) -> Timeout:
-    if value is None:
-        return Timeout()
-    if isinstance(value, Timeout):
-        parts = (value.connect, value.read)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        parts = (float(value), float(value))
-    else:
-        raise ConfigurationError(f"timeout must be seconds or a Timeout, got {value!r}")
-    for part in parts:
-        _positive("timeout", part, (int, float))
-    return Timeout(*parts)
-
-
 def _json_body(payload: Mapping[str, Any]) -> bytes:
     """The request body: compact UTF-8 JSON. Text that cannot be UTF-8 (a lone surrogate
     from a model, a tool or a terminal) is replaced rather than failing the request."""
@@ -324,9 +437,3 @@ def _json_body(payload: Mapping[str, Any]) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return text.encode("utf-8", "replace")
-
-
-def _positive(name: str, value: Any, kind: Any) -> None:
-    if (isinstance(value, bool) or not isinstance(value, kind) or not value > 0
-            or not math.isfinite(value)):
-        raise ConfigurationError(f"{name} must be a positive number, got {value!r}")

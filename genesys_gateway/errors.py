@@ -32,7 +32,23 @@ class GatewayError(Exception):
 
 
 class ConfigurationError(GatewayError, ValueError):
-    """A bad option given at construction (region, URL, setting, environment variable)."""
+    """A bad option given at construction (region, URL, setting, environment variable).
+
+    ``option`` names the client option at fault (``"max_iterations"``), when there is
+    one, so that a settings loader can name its own setting instead.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_configuration_error, (self.__class__, str(self), self.option))
+
+
+def _rebuild_configuration_error(cls: type[ConfigurationError], message: str,
+                                 option: str | None) -> ConfigurationError:
+    return cls(message, option=option)
 
 
 class TransportError(GatewayError):

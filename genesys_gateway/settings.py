@@ -1,25 +1,30 @@
-"""Build a client from settings: environment variables, Flask config, Django settings.
+"""Client keyword arguments from settings: environment variables, Flask config, Django
+settings.
 
 One code path for all three, so that a missing or malformed value gets the same clear
-message everywhere, naming the setting (and never showing a secret's value).
+message everywhere, naming the setting (and never showing a secret's value). This module
+turns settings into ``GatewayClient(**kwargs)`` arguments and never imports the client:
+the client validates its options once, and :func:`settings_errors` renames the option in
+its :class:`ConfigurationError` to the setting it came from.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping
 
-from .http.auth import BearerToken, ClientCredentials
+import attrs
+
 from .errors import ConfigurationError
+from .http.auth import BearerToken, ClientCredentials
+from .http.tokens import TokenStore
 from .http.transport import check_url
+from .options import CLIENT_ARGUMENTS, ClientOptions
+from .params import MODEL_PARAMETERS
+from .tools.registry import ToolRegistry
 
-if TYPE_CHECKING:
-    from .client import GatewayClient
-    from .http.tokens import TokenStore
-    from .tools.registry import ToolRegistry
-
-__all__ = ["client_from_settings", "client_from_env", "ENV_NAMES"]
+__all__ = ["client_kwargs", "env_settings", "settings_errors", "ENV_NAMES"]
 
 # settings key -> environment variable (Genesys's own tools' names where they exist)
 ENV_NAMES = {
@@ -34,28 +39,33 @@ ENV_NAMES = {
 }
 
 _KNOWN = frozenset(ENV_NAMES)
-_INT_OPTIONS = frozenset({"max_iterations", "tool_workers", "max_tool_result_chars", "max_repeated_calls"})
-_FLOAT_OPTIONS = frozenset({"tool_timeout", "timeout"})
-_BOOL_OPTIONS = frozenset({"allow_insecure_http", "audit_payloads"})
+#: Client options a setting may give (``MAX_ITERATIONS`` -> ``max_iterations``), with the
+#: type a text value is read as; ``transport``/``retry`` only as objects.
+_TEXT_OPTIONS: dict[str, type] = {
+    field.name: {"int": int, "float": float, "bool": bool}.get(str(field.type), float)
+    for field in attrs.fields(ClientOptions)
+    if field.name in ("timeout", "max_iterations", "tool_timeout", "tool_workers",
+                      "max_tool_result_chars", "max_repeated_calls", "allow_insecure_http",
+                      "audit_payloads")
+}
 _OBJECT_OPTIONS = frozenset({"transport", "retry"})
-_OPTIONS = _INT_OPTIONS | _FLOAT_OPTIONS | _BOOL_OPTIONS | _OBJECT_OPTIONS
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
-def client_from_settings(
+def client_kwargs(
     values: Mapping[str, Any],
     *,
     describe: Callable[[str], str] = lambda key: key,
-    token_store: "TokenStore | None" = None,
-    tools: "ToolRegistry | None" = None,
-    **overrides: Any,
-) -> "GatewayClient":
-    """A client from upper-case keys (``BASE_URL``/``REGION``, ``TOKEN_URL``, ``CLIENT_ID``,
-    ``CLIENT_SECRET`` or ``ACCESS_TOKEN``, ``MODEL``, ``PATH``; any other key is a client
-    option, lower-cased: ``MAX_ITERATIONS`` -> ``max_iterations``).
+    token_store: TokenStore | None = None,
+    tools: ToolRegistry | None = None,
+) -> dict[str, Any]:
+    """``GatewayClient`` keyword arguments from upper-case keys: ``BASE_URL``/``REGION``,
+    ``TOKEN_URL``, ``CLIENT_ID``, ``CLIENT_SECRET`` or ``ACCESS_TOKEN``, ``MODEL``,
+    ``PATH``, ``PARAMS`` (model parameters), and client options (``MAX_ITERATIONS`` ->
+    ``max_iterations``). Any other key is refused, so a typo is never a silent no-op.
 
     ``describe(key)`` names a key in error messages (``GENESYS_GATEWAY_CLIENT_ID``,
     ``settings.GENESYS_GATEWAY['CLIENT_ID']``...)."""
-    from .client import GatewayClient
 
     def get(key: str) -> str | None:
         value = values.get(key)
@@ -69,22 +79,13 @@ def client_from_settings(
     if region is None and base_url is None:
         raise ConfigurationError(f"set {describe('REGION')} or {describe('BASE_URL')}")
     kwargs: dict[str, Any] = {}
-    try:
-        if region is not None:
-            kwargs["region"] = region
-            from .regions import resolve_region
-
-            resolve_region(region)
-    except ConfigurationError as e:
-        raise ConfigurationError(f"{describe('REGION')}: {e}") from None
-    if base_url is not None:
-        kwargs["base_url"] = base_url
-    for key in ("MODEL", "PATH"):
+    for key in ("REGION", "BASE_URL", "MODEL", "PATH"):
         if get(key) is not None:
             kwargs[key.lower()] = get(key)
 
     access_token = get("ACCESS_TOKEN")
     client_id, client_secret = get("CLIENT_ID"), values.get("CLIENT_SECRET") or None
+    token_url = get("TOKEN_URL")
     if access_token is not None:
         kwargs["auth"] = BearerToken(access_token)
     elif client_id is None and client_secret is None:
@@ -98,7 +99,7 @@ def client_from_settings(
     elif not isinstance(client_secret, str):
         raise ConfigurationError(f"{describe('CLIENT_SECRET')} must be a string")
     else:
-        kwargs["auth"] = ClientCredentials(client_id, client_secret, get("TOKEN_URL"), store=token_store)
+        kwargs["auth"] = ClientCredentials(client_id, client_secret, token_url, store=token_store)
 
     for key, value in values.items():
         if key in _KNOWN or not isinstance(key, str) or value is None:
@@ -106,55 +107,51 @@ def client_from_settings(
         option = key.lower()
         if option == "params":
             kwargs.update(_model_parameters(value, describe(key)))
-        elif option in _OPTIONS:
-            kwargs[option] = _coerce(option, value, describe(key))
+        elif option in _TEXT_OPTIONS:
+            kwargs[option] = _coerce(_TEXT_OPTIONS[option], value, describe(key))
+        elif option in _OBJECT_OPTIONS:
+            kwargs[option] = value
         else:  # a typo must not become a parameter posted to the model endpoint
             raise ConfigurationError(
                 f"{describe(key)} is not a known setting (model parameters such as temperature "
                 f"go in {describe('PARAMS')})")
     if tools is not None:
         kwargs["tools"] = tools
-    kwargs.update(overrides)
-    # check the values that came from settings here, so that errors name the setting
-    insecure = kwargs.get("allow_insecure_http") is True
-    for key, value in (("BASE_URL", base_url if "base_url" not in overrides else None),
-                       ("TOKEN_URL", get("TOKEN_URL"))):
-        if value is not None:
-            check_url(value, allow_insecure_http=insecure, what=describe(key))
-    path = get("PATH")
-    if "path" not in overrides and path is not None and not path.startswith("/"):
-        raise ConfigurationError(f"{describe('PATH')} must start with '/', got {path!r}")
+    if token_url is not None:  # the client checks it only when a token is first needed
+        check_url(token_url, allow_insecure_http=kwargs.get("allow_insecure_http") is True,
+                  what=describe("TOKEN_URL"))
+    return kwargs
+
+
+@contextmanager
+def settings_errors(describe: Callable[[str], str], from_settings: set[str]) -> Iterator[None]:
+    """Re-raise the client's :class:`ConfigurationError` about an option that came from
+    settings (``from_settings``: the keyword names) as one naming the setting."""
     try:
-        return GatewayClient(**kwargs)
+        yield
     except ConfigurationError as e:
-        raise ConfigurationError(f"invalid settings: {e}") from None
-    except TypeError as e:
-        raise ConfigurationError(f"invalid settings: {e}") from None
+        if e.option is not None and e.option in from_settings:
+            raise ConfigurationError(f"{describe(e.option.upper())}: {e}", option=e.option) from None
+        raise
 
 
-def _coerce(option: str, value: Any, name: str) -> Any:
-    if option in _INT_OPTIONS or option in _FLOAT_OPTIONS:
-        number = value
-        if isinstance(value, str):
-            try:
-                number = int(value) if option in _INT_OPTIONS else float(value)
-            except ValueError:
-                raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
-        if isinstance(number, (int, float)) and not isinstance(number, bool) and not number > 0:
-            raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
-        return number
+def _coerce(kind: type, value: Any, name: str) -> Any:
+    """A setting's value as ``kind``: text is parsed, other values are left to the client."""
     if not isinstance(value, str):
         return value
-    if option in _BOOL_OPTIONS:
-        if value.lower() in ("1", "true", "yes", "on"):
+    if kind is bool:
+        if value.lower() in _TRUE:
             return True
-        if value.lower() in ("0", "false", "no", "off", ""):
+        if value.lower() in _FALSE:
             return False
         raise ConfigurationError(f"{name} must be true or false, got {value!r}")
-    return value
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
 
 
-def _model_parameters(value: Any, name: str) -> dict:
+def _model_parameters(value: Any, name: str) -> dict[str, Any]:
     """``PARAMS``: model parameters sent with every call, as a mapping or a JSON object text."""
     if isinstance(value, str):
         try:
@@ -163,20 +160,22 @@ def _model_parameters(value: Any, name: str) -> dict:
             raise ConfigurationError(f"{name} must be a JSON object of model parameters") from None
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ConfigurationError(f"{name} must be a mapping of model parameters, got {type(value).__name__}")
-    from .client import GatewayClient
-    import inspect
-
-    reserved = set(inspect.signature(GatewayClient).parameters) - {"params"}
-    clash = sorted(set(value) & reserved)
-    if clash:
-        raise ConfigurationError(f"{name} holds client options, not model parameters: {', '.join(clash)}")
+    options = sorted(set(value) & CLIENT_ARGUMENTS)
+    if options:
+        raise ConfigurationError(f"{name} holds client options, not model parameters: "
+                                 f"{', '.join(options)} (each has a setting of its own)")
+    unknown = sorted(set(value) - MODEL_PARAMETERS)
+    if unknown:
+        raise ConfigurationError(f"{name}: {', '.join(map(repr, unknown))} "
+                                 f"{'is not a model parameter' if len(unknown) == 1 else 'are not model parameters'} "
+                                 "(client options have settings of their own; others go in extra_body)")
     return dict(value)
 
 
-def client_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> "GatewayClient":
-    """A client from ``GENESYSCLOUD_OAUTHCLIENT_ID``/``_SECRET``, ``GENESYSCLOUD_REGION``,
-    ``GENESYSCLOUD_ACCESS_TOKEN`` and ``GENESYS_GATEWAY_BASE_URL``/``_TOKEN_URL``/``_MODEL``/
-    ``_PATH``. ``GENESYSCLOUD_REGION`` may be a key, a domain or an API URL."""
-    env = os.environ if environ is None else environ
-    values = {key: env.get(var) for key, var in ENV_NAMES.items()}
-    return client_from_settings(values, describe=lambda key: ENV_NAMES.get(key, key), **overrides)
+def env_settings(environ: Mapping[str, str]) -> tuple[dict[str, Any], Callable[[str], str]]:
+    """The settings in ``environ`` (``GENESYSCLOUD_OAUTHCLIENT_ID``/``_SECRET``,
+    ``GENESYSCLOUD_REGION``, ``GENESYSCLOUD_ACCESS_TOKEN`` and
+    ``GENESYS_GATEWAY_BASE_URL``/``_TOKEN_URL``/``_MODEL``/``_PATH``), and how errors name
+    them (by their variable)."""
+    values = {key: environ.get(var) for key, var in ENV_NAMES.items()}
+    return values, lambda key: ENV_NAMES.get(key, key)

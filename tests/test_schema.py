@@ -187,19 +187,40 @@ def test_annotated_description_and_docstring_description():
     assert p["b"] == {"type": "integer", "description": "the b value"}
 
 
-def test_skips_self_varargs_kwargs_and_context():
+def test_skips_self_varargs_kwargs_and_the_names_it_is_given():
     class K:
         def method(self, x: int, *args, ctx: ToolContext, **kwargs):
             pass
 
-    assert props(K.method) == {"x": {"type": "integer"}}
-    assert props(K().method) == {"x": {"type": "integer"}}
+    skip = frozenset({"ctx"})  # the registry passes the handler's ToolContext parameter
+    assert params(K.method, skip=skip)["properties"] == {"x": {"type": "integer"}}
+    assert params(K().method, skip=skip)["properties"] == {"x": {"type": "integer"}}
 
     def g(a: int, context: "ToolContext", other: str = ""):
         pass
 
-    assert list(props(g)) == ["a", "other"]
-    assert list(params(g, skip=frozenset({"other"}))["properties"]) == ["a"]
+    assert list(params(g, skip=frozenset({"context"}))["properties"]) == ["a", "other"]
+    assert list(params(g, skip=frozenset({"context", "other"}))["properties"]) == ["a"]
+
+
+def test_the_registry_leaves_the_context_parameter_out_of_the_schema():
+    from genesys_gateway.tools import ToolRegistry
+
+    registry = ToolRegistry()
+
+    class K:
+        def method(self, x: int, *args, ctx: ToolContext, **kwargs):
+            pass
+
+    def g(a: int, context: "ToolContext", other: str = ""):
+        pass
+
+    registry.tool(K().method, name="m")
+    registry.tool(g)
+    assert registry.get("m").parameters["properties"] == {"x": {"type": "integer"}}
+    assert registry.get("m").context_param == "ctx"
+    assert list(registry.get("g").parameters["properties"]) == ["a", "other"]
+    assert registry.get("g").context_param == "context"
 
 
 def test_non_serialisable_default_is_not_recorded():

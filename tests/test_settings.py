@@ -7,7 +7,9 @@ import pytest
 import genesys_gateway as gg
 from genesys_gateway import BearerToken, ClientCredentials, ConfigurationError, GatewayClient
 from genesys_gateway.constants import DEFAULT_MODEL, DEFAULT_PATH
-from genesys_gateway.settings import ENV_NAMES, client_from_settings
+from genesys_gateway.settings import ENV_NAMES
+
+client_from_settings = GatewayClient.from_settings
 from genesys_gateway.testing import GatewayEmulator
 
 SECRET = "env-s3cr3t-value"
@@ -321,8 +323,8 @@ def test_typed_option_values_pass_through(clients):
     ("MAX_ITERATIONS", "seven", "must be a number, got 'seven'"),
     ("MAX_ITERATIONS", "7.5", "must be a number"),
     ("TOOL_TIMEOUT", "soon", "must be a number"),
-    ("MAX_ITERATIONS", "0", "must be a positive number"),
-    ("TOOL_WORKERS", -2, "must be a positive number"),
+    ("MAX_ITERATIONS", "0", "must be a positive integer"),
+    ("TOOL_WORKERS", -2, "must be a positive integer"),
     ("TIMEOUT", "-1", "must be a positive number"),
     ("TOOL_TIMEOUT", "nan", "must be a positive number"),
 ])
@@ -367,7 +369,6 @@ def test_token_store_and_tools_are_passed_on(clients):
 
 
 def test_model_parameters_go_in_params_and_typos_are_refused():
-    from genesys_gateway.settings import client_from_settings
 
     base = {"BASE_URL": "http://127.0.0.1:9", "ACCESS_TOKEN": "t"}
     client = client_from_settings({**base, "PARAMS": '{"temperature": 0.2, "max_tokens": 64}'})

@@ -8,7 +8,7 @@
 
     def create_app():
         app = Flask(__name__)
-        app.config.from_prefixed_env()            # GENESYS_GATEWAY_* from the environment
+        app.config.from_prefixed_env()            # FLASK_GENESYS_GATEWAY_* variables
         gateway.init_app(app)
         return app
 
@@ -36,13 +36,11 @@ configuration key, at start-up rather than on the first request.
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
-from ..settings import client_from_settings
+from ..tools.loading import load_registry
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -82,10 +80,14 @@ class GenesysGateway:
             if isinstance(key, str) and key.startswith(CONFIG_PREFIX)
         }
         tools_spec = values.pop("TOOLS", None)
-        tools = self._tools if self._tools is not None else _load_tools(tools_spec)
+        tools = self._tools
+        if tools is None and tools_spec not in (None, ""):
+            tools = load_registry(tools_spec, what=CONFIG_PREFIX + "TOOLS")
         kwargs = dict(self._client_kwargs)
         token_store = kwargs.pop("token_store", None)
-        client = client_from_settings(
+        from ..client import GatewayClient
+
+        client = GatewayClient.from_settings(
             values,
             describe=lambda key: CONFIG_PREFIX + key,
             token_store=token_store,
@@ -121,36 +123,6 @@ class GenesysGateway:
 
     def __repr__(self) -> str:
         return f"GenesysGateway(apps={len(self._apps)})"
-
-
-def _load_tools(spec: Any) -> "ToolRegistry | None":
-    """``GENESYS_GATEWAY_TOOLS``: a ToolRegistry, or ``"package.module:attribute"``."""
-    if spec is None or spec == "":
-        return None
-    name = CONFIG_PREFIX + "TOOLS"
-    if not isinstance(spec, str):
-        return _check_registry(spec, name)
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise ConfigurationError(f"{name} must look like 'package.module:attribute', got {spec!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigurationError(f"{name}: cannot import {module_name!r}: {e}") from e
-    for part in attribute.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigurationError(f"{name}: {module_name!r} has no attribute {attribute!r}") from None
-    return _check_registry(obj, name)
-
-
-def _check_registry(obj: Any, name: str) -> "ToolRegistry":
-    from ..tools.registry import ToolRegistry
-
-    if not isinstance(obj, ToolRegistry):
-        raise ConfigurationError(f"{name} must name a ToolRegistry, got {type(obj).__name__}")
-    return obj
 
 
 def _close_at_exit(client: "GatewayClient") -> None:

@@ -10,7 +10,14 @@ ToolRun and their statuses), ``serialization`` (tool results to text), ``executo
 Nothing here imports the client, the loop or the HTTP wing.
 """
 
+from .calls import ToolCallRequest, ToolRun, ToolRunStatus, plan_calls
+from .context import ToolContext
 from .executor import ToolExecutor
-from .registry import Tool, ToolContext, ToolRegistry, ToolSet, make_tool
+from .guard import RepeatGuard
+from .loading import load_registry
+from .registry import Tool, ToolRegistry, ToolSet, make_tool
 
-__all__ = ["Tool", "ToolContext", "ToolExecutor", "ToolRegistry", "ToolSet", "make_tool"]
+__all__ = [
+    "RepeatGuard", "Tool", "ToolCallRequest", "ToolContext", "ToolExecutor", "ToolRegistry",
+    "ToolRun", "ToolRunStatus", "ToolSet", "load_registry", "make_tool", "plan_calls",
+]

@@ -10,8 +10,12 @@ calls keep occupying a worker; when every worker is hung, new calls fail fast wi
 
 The pool is a small bounded pool of *daemon* threads (not ``ThreadPoolExecutor``, whose
 non-daemon threads are joined at interpreter exit, so one hung handler would block the
-process from exiting). It hands out ordinary ``concurrent.futures.Future`` objects; it
-and the per-call job live in :mod:`genesys_gateway.workers`.
+process from exiting): :mod:`.pool`. Each validated call travels through it as a
+:class:`~.job.ToolJob`.
+
+Every call gets its :class:`ToolRun`, including the calls :func:`~.calls.plan_calls`
+marked as not runnable (no id, a repeated id, no arguments): the executor answers those
+through the same failure path, so the loop only appends results.
 
 Statuses: ``"ok"``, ``"invalid_arguments"``, ``"unknown_tool"``, ``"timeout"``,
 ``"error"``, ``"invalid_output"`` (as in the design), plus ``"rejected"`` (pool saturated
@@ -23,62 +27,31 @@ from __future__ import annotations
 import concurrent.futures
 import inspect
 import logging
-import math
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Sequence
 
-import attrs
-
+from ..checks import check_optional_positive, check_positive, check_positive_int
 from ..constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
-                        DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
-                        TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
-from ..errors import ConfigurationError, ToolArgumentsError
+                         DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
+                         TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
+from ..errors import ToolArgumentsError
+from .calls import ToolCallRequest, ToolRun, ToolRunStatus
+from .context import ToolContext
 from .guard import RepeatGuard
+from .job import ToolJob
+from .pool import DaemonPool
+from .registry import ToolSet
 from .serialization import ResultSerializationError, serialize_result, truncate, validate_output
-from .registry import ToolContext, ToolSet
 from .validation import NESTED_TOO_DEEPLY, parse_arguments
-from .workers import _DaemonPool, _Job
 
-__all__ = ["ToolRun", "ToolCallRequest", "ToolExecutor", "RepeatGuard", "ToolRunStatus"]
+__all__ = ["ToolExecutor"]
 
 logger = logging.getLogger("genesys_gateway.tools")
 
-ToolRunStatus = Literal["ok", "invalid_arguments", "unknown_tool", "timeout", "error",
-                        "invalid_output", "rejected", "repeated"]
 
-
-@attrs.frozen
-class ToolRun:
-    """The outcome of one tool call. ``content`` is exactly what the model is sent.
-
-    ``arguments`` are the validated arguments (schema defaults applied) when they
-    validated, the parsed model arguments otherwise, ``None`` when not a JSON object (or
-    nested too deeply to handle at all).
-    """
-
-    call_id: str
-    name: str
-    arguments: dict[str, Any] | None
-    status: str
-    content: str
-    error: str | None = None
-    duration_s: float = 0.0
-    truncated: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
-@attrs.frozen
-class ToolCallRequest:
-    """One tool call from the model. ``arguments_json`` is the raw string (may be invalid)."""
-
-    call_id: str
-    name: str
-    arguments_json: str | None = None
+_NO_TOOLS = ToolSet()
 
 
 def _short(text: str, limit: int = MAX_TOOL_ERROR_CHARS) -> str:
@@ -107,26 +80,14 @@ class ToolExecutor:
                  max_result_chars: int = DEFAULT_MAX_TOOL_RESULT_CHARS,
                  clock: Callable[[], float] = time.monotonic,
                  worker_idle_timeout: float | None = TOOL_WORKER_IDLE_SECONDS) -> None:
-        for option, value, kinds in (("max_workers", max_workers, int),
-                                     ("default_timeout", default_timeout, (int, float)),
-                                     ("max_result_chars", max_result_chars, int)):
-            if (isinstance(value, bool) or not isinstance(value, kinds)
-                    or not math.isfinite(value) or value <= 0):
-                raise ConfigurationError(f"{option} must be a positive number, got {value!r}")
-        if worker_idle_timeout is not None and (
-                isinstance(worker_idle_timeout, bool)
-                or not isinstance(worker_idle_timeout, (int, float))
-                or not math.isfinite(worker_idle_timeout) or worker_idle_timeout <= 0):
-            raise ConfigurationError("worker_idle_timeout must be None or a positive number, "
-                                     f"got {worker_idle_timeout!r}")
-        self.max_workers = max_workers
-        self.default_timeout = float(default_timeout)
-        self.max_result_chars = max_result_chars
+        self.max_workers = check_positive_int("max_workers", max_workers)
+        self.default_timeout = check_positive("default_timeout", default_timeout)
+        self.max_result_chars = check_positive_int("max_result_chars", max_result_chars)
         self.clock = clock
-        self.worker_idle_timeout = (None if worker_idle_timeout is None
-                                    else float(worker_idle_timeout))
+        self.worker_idle_timeout = check_optional_positive("worker_idle_timeout",
+                                                           worker_idle_timeout)
         self._lock = threading.Lock()
-        self._pool: _DaemonPool | None = None
+        self._pool: DaemonPool | None = None
         self._hung: set[concurrent.futures.Future] = set()
         self._closed = False
         self._stats: Counter[str] = Counter()
@@ -169,28 +130,33 @@ class ToolExecutor:
     def closed(self) -> bool:
         return self._closed
 
-    def run(self, toolset: ToolSet, calls: Sequence[ToolCallRequest], *,
+    def run(self, toolset: ToolSet | None, calls: Sequence[ToolCallRequest], *,
             deadline: float | None = None, guard: RepeatGuard | None = None) -> list[ToolRun]:
         """One :class:`ToolRun` per call, in the order of ``calls``. Never raises for a
-        bad call: problems become statuses the model can read and correct."""
+        bad call: problems (including those :func:`~.calls.plan_calls` noted) become
+        statuses the model can read and correct. ``toolset=None`` means no tools."""
         calls = list(calls)
+        if toolset is None:
+            toolset = _NO_TOOLS
         runs: list[ToolRun | None] = [None] * len(calls)
-        jobs: list[_Job] = []
+        jobs: list[ToolJob] = []
         for index, call in enumerate(calls):
             try:
                 prepared = self._prepare(index, toolset, call, deadline, guard)
             except RecursionError:  # e.g. the repeat guard keying absurdly deep arguments
                 prepared = self._fail(call, "invalid_arguments", _too_deep(call.name), None,
                                       self.clock())
-            if isinstance(prepared, _Job):
+            if isinstance(prepared, ToolJob):
                 jobs.append(prepared)
             else:
                 runs[index] = prepared
         if jobs:
             self._execute(jobs, runs)
+        done = [run for run in runs if run is not None]
+        assert len(done) == len(calls), "every call gets exactly one ToolRun"
         with self._lock:
-            self._stats.update(run.status for run in runs if run is not None)
-        return runs  # type: ignore[return-value]  # every slot is filled
+            self._stats.update(run.status for run in done)
+        return done
 
     def close(self, wait: bool = False) -> None:
         """Stop the pool: queued calls are cancelled, idle workers exit. Hung handler
@@ -211,7 +177,7 @@ class ToolExecutor:
 
     # ------------------------------------------------------------------ internals
 
-    def _fail(self, call: ToolCallRequest, status: str, message: str, arguments: Any,
+    def _fail(self, call: ToolCallRequest, status: ToolRunStatus, message: str, arguments: Any,
               start: float, content: str | None = None) -> ToolRun:
         content, truncated = truncate(content if content is not None else f"Error: {message}",
                                       self.max_result_chars)
@@ -219,10 +185,13 @@ class ToolExecutor:
                        max(0.0, self.clock() - start), truncated)
 
     def _prepare(self, index: int, toolset: ToolSet, call: ToolCallRequest,
-                 deadline: float | None, guard: RepeatGuard | None) -> ToolRun | _Job:
+                 deadline: float | None, guard: RepeatGuard | None) -> ToolRun | ToolJob:
         start = self.clock()
+        if call.problem is not None:  # no id, a repeated id, no arguments: never run
+            return self._fail(call, call.problem_status, call.problem, None, start,
+                              content=f"Error: not run: {call.problem}")
         name = call.name
-        tool = toolset.get(name) if isinstance(name, str) else None
+        tool = toolset.get(name)
         arguments, problem = parse_arguments(call.arguments_json)
         if tool is None:
             return self._fail(call, "unknown_tool", toolset.unknown_tool_message(name),
@@ -252,9 +221,9 @@ class ToolExecutor:
                 return self._fail(call, "timeout", f"tool {name!r} was not run: the run's "
                                   "deadline has passed", arguments, start)
             timeout = min(timeout, left)
-        return _Job(index, call, tool, arguments, kwargs, timeout)
+        return ToolJob(index, call, tool, arguments, kwargs, timeout)
 
-    def _reject(self, job: _Job, start: float, closed: bool) -> ToolRun:
+    def _reject(self, job: ToolJob, start: float, closed: bool) -> ToolRun:
         if closed:
             message = f"tool {job.call.name!r} was not run: the tool executor is closed"
         else:
@@ -262,15 +231,15 @@ class ToolExecutor:
                        "are busy with earlier calls that timed out; try again later")
         return self._fail(job.call, "rejected", message, job.arguments, start)
 
-    def _execute(self, jobs: list[_Job], runs: list[ToolRun | None]) -> None:
-        pending: dict[concurrent.futures.Future, _Job] = {}
+    def _execute(self, jobs: list[ToolJob], runs: list[ToolRun | None]) -> None:
+        pending: dict[concurrent.futures.Future, ToolJob] = {}
         for job in jobs:
             start = self.clock()
             with self._lock:
                 closed = self._closed
                 saturated = self._prune_hung() >= self.max_workers
                 if not closed and not saturated and self._pool is None:
-                    self._pool = _DaemonPool(self.max_workers, TOOL_THREAD_NAME_PREFIX,
+                    self._pool = DaemonPool(self.max_workers, TOOL_THREAD_NAME_PREFIX,
                                              self.worker_idle_timeout)
                 pool = self._pool
             if closed or saturated or pool is None:
@@ -300,7 +269,7 @@ class ToolExecutor:
                 concurrent.futures.wait(pending, timeout=max(0.0, wait_s),
                                         return_when=concurrent.futures.FIRST_COMPLETED)
 
-    def _time_out(self, job: _Job) -> ToolRun:
+    def _time_out(self, job: ToolJob) -> ToolRun:
         future, name = job.future, job.call.name
         assert future is not None
         start = job.submitted
@@ -325,7 +294,7 @@ class ToolExecutor:
             remaining = self._prune_hung()
         logger.info("a timed-out tool call finished; %d still hung", remaining)
 
-    def _collect(self, job: _Job) -> ToolRun:
+    def _collect(self, job: ToolJob) -> ToolRun:
         future = job.future
         assert future is not None
         if future.cancelled():  # the pool was shut down before the call started
@@ -335,11 +304,11 @@ class ToolExecutor:
         except BaseException as exc:  # a BaseException escaped the handler
             return self._error(job, exc, self.clock())
 
-    def _error(self, job: _Job, exc: BaseException, start: float) -> ToolRun:
+    def _error(self, job: ToolJob, exc: BaseException, start: float) -> ToolRun:
         text = _short(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         return self._fail(job.call, "error", text, job.arguments, start, content=f"Error: {text}")
 
-    def _call(self, job: _Job) -> ToolRun:
+    def _call(self, job: ToolJob) -> ToolRun:
         """Run one handler in a worker thread and turn its outcome into a ToolRun."""
         start = self.clock()
         tool, call = job.tool, job.call

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from ..constants import DEFAULT_MAX_REPEATED_CALLS
-from ..errors import ConfigurationError
+from ..checks import check_positive_int
 from .validation import canonical_json
 
 __all__ = ["RepeatGuard"]
@@ -22,9 +22,7 @@ class RepeatGuard:
     """
 
     def __init__(self, max_repeats: int = DEFAULT_MAX_REPEATED_CALLS) -> None:
-        if isinstance(max_repeats, bool) or not isinstance(max_repeats, int) or max_repeats < 1:
-            raise ConfigurationError(f"max_repeats must be an integer >= 1, got {max_repeats!r}")
-        self.max_repeats = max_repeats
+        self.max_repeats = check_positive_int("max_repeats", max_repeats)
         self._counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
 

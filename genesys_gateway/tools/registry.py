@@ -19,46 +19,22 @@ import math
 import re
 import sys
 import threading
-import time
 import types
-import typing
 from typing import Any, Callable, Iterator, Mapping
 
 import attrs
 
 from ..errors import ToolArgumentsError, ToolDefinitionError
-from .schema import _hint_target, function_schema
+from .context import ToolContext, find_context_param
+from .schema import function_schema
 from .validation import SchemaValidator, get_validator
 
-__all__ = ["Tool", "ToolContext", "ToolSet", "ToolRegistry", "make_tool"]
+__all__ = ["Tool", "ToolContext", "ToolSet", "ToolRegistry", "make_tool"]  # ToolContext: re-export
 
 logger = logging.getLogger("genesys_gateway.tools")
 
 TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _MAX_LISTED_NAMES = 20
-
-
-@attrs.frozen
-class ToolContext:
-    """Per-call information for handlers that declare a ``ToolContext`` parameter.
-
-    ``deadline`` is a ``time.monotonic()`` value (the executor's clock) after which the
-    call counts as timed out, or ``None``. ``cancelled`` is set when the call times out
-    or is abandoned: long-running handlers should check it and return early, since a
-    Python thread cannot be killed.
-    """
-
-    call_id: str
-    deadline: float | None = None
-    cancelled: threading.Event = attrs.field(factory=threading.Event, eq=False)
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self.cancelled.is_set()
-
-    def time_left(self) -> float | None:
-        """Seconds until :attr:`deadline` (may be negative), or ``None`` without one."""
-        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
 @attrs.frozen(eq=False)
@@ -87,50 +63,6 @@ class Tool:
     def validate_arguments(self, arguments: Any) -> dict[str, Any]:
         """A validated copy of ``arguments`` with defaults applied, or ``ToolArgumentsError``."""
         return self.validator.validate(arguments, label=self.label)
-
-
-def _is_context_annotation(ann: Any) -> bool:
-    if ann is ToolContext:
-        return True
-    if isinstance(ann, str):
-        text = ann.strip().strip("'\"")
-        return text == "ToolContext" or text.endswith(".ToolContext")
-    origin = typing.get_origin(ann)
-    if origin is typing.Annotated:
-        return _is_context_annotation(typing.get_args(ann)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        members = [a for a in typing.get_args(ann) if a is not type(None)]
-        return len(members) == 1 and _is_context_annotation(members[0])
-    return False
-
-
-def find_context_param(handler: Callable[..., Any], *, tool_name: str,
-                       localns: Mapping[str, Any] | None = None) -> str | None:
-    """The name of the handler's ``ToolContext`` parameter, or ``None``."""
-    try:
-        signature = inspect.signature(handler)
-    except (TypeError, ValueError):
-        return None
-    try:
-        hints = typing.get_type_hints(_hint_target(handler), localns=dict(localns or {}))
-    except Exception:
-        hints = {}  # fall back to the raw (possibly string) annotations
-    found = [p for p in signature.parameters.values()
-             if _is_context_annotation(hints.get(p.name, p.annotation))]
-    if not found:
-        return None
-    if len(found) > 1:
-        raise ToolDefinitionError(
-            f"tool {tool_name!r}: handler has more than one ToolContext parameter "
-            f"({', '.join(p.name for p in found)})"
-        )
-    param = found[0]
-    if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
-        raise ToolDefinitionError(
-            f"tool {tool_name!r}: the ToolContext parameter {param.name!r} must accept a "
-            "keyword argument"
-        )
-    return param.name
 
 
 def _is_async(handler: Any) -> bool:
@@ -162,6 +94,23 @@ def make_tool(
     Raises :class:`ToolDefinitionError` naming the tool and the offending part.
     """
     _check_name(name)
+    context_param = find_context_param(handler, tool_name=name, localns=localns)
+    return _build_tool(name, description, parameters, handler, timeout=timeout,
+                       output_schema=output_schema, converter=converter,
+                       context_param=context_param)
+
+
+def _build_tool(
+    name: str,
+    description: str,
+    parameters: dict[str, Any],
+    handler: Callable[..., Any],
+    *,
+    timeout: float | None,
+    output_schema: dict[str, Any] | None,
+    converter: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    context_param: str | None,
+) -> Tool:
     where = f"tool {name!r}"
     if not callable(handler):
         raise ToolDefinitionError(f"{where}: handler must be callable, got {type(handler).__name__}")
@@ -189,7 +138,6 @@ def make_tool(
         output_validator = get_validator(output_schema, label=f"{where}: output_schema")
         output_schema = copy.deepcopy(output_schema)
     parameters = copy.deepcopy(parameters)  # later edits of the caller's dict change nothing
-    context_param = find_context_param(handler, tool_name=name, localns=localns)
     definition = {"type": "function",
                   "function": {"name": name, "description": description, "parameters": parameters}}
     return Tool(
@@ -326,11 +274,13 @@ class ToolRegistry:
             if tool_name is None:
                 raise ToolDefinitionError(f"{f!r} has no __name__: pass name=... to @tool")
             _check_name(tool_name)
-            derived = function_schema(f, tool_name=tool_name, localns=localns)
-            tool = make_tool(
+            context_param = find_context_param(f, tool_name=tool_name, localns=localns)
+            derived = function_schema(f, tool_name=tool_name, localns=localns,
+                                      skip=frozenset({context_param} if context_param else ()))
+            tool = _build_tool(
                 tool_name, description if description is not None else derived.description,
                 derived.parameters, f, timeout=timeout, output_schema=output_schema,
-                converter=derived.call_converter, localns=localns,
+                converter=derived.call_converter, context_param=context_param,
             )
             self.add(tool, replace=replace)
             return f

@@ -31,6 +31,7 @@ from typing import Any, Callable, Literal, Mapping, Union
 import attrs
 import cattrs
 
+from .context import hint_target
 from .docstrings import parse_docstring
 from ..errors import ToolDefinitionError
 
@@ -285,18 +286,9 @@ def _needs_structuring(tp: Any, seen: frozenset = frozenset(), ints: bool = True
 # --------------------------------------------------------------------------- functions
 
 
-def _hint_target(func: Any) -> Any:
-    while isinstance(func, functools.partial):
-        func = func.func
-    if inspect.isfunction(func) or inspect.ismethod(func):
-        return func
-    call = getattr(type(func), "__call__", None)
-    return call if call is not None else func
-
-
 def _resolve_hints(func: Any, names: list[str], localns: Mapping[str, Any] | None,
                    tool_name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    target = _hint_target(func)
+    target = hint_target(func)
     try:
         return typing.get_type_hints(target, localns=dict(localns or {}), include_extras=True)
     except Exception:
@@ -321,8 +313,8 @@ def function_schema(func: Callable[..., Any], *, tool_name: str, skip: frozenset
                     localns: Mapping[str, Any] | None = None) -> FunctionSchema:
     """Derive the description, parameters schema and argument converter of ``func``.
 
-    Parameters annotated ``ToolContext`` are left out, as are those named in ``skip``,
-    ``self``/``cls``, ``*args`` and ``**kwargs``. ``localns`` resolves annotations that
+    Parameters named in ``skip`` (the registry passes the handler's ``ToolContext``
+    parameter) are left out, as are ``self``/``cls``, ``*args`` and ``**kwargs``. ``localns`` resolves annotations that
     name classes local to the decorating scope.
     """
     try:
@@ -343,12 +335,8 @@ def function_schema(func: Callable[..., Any], *, tool_name: str, skip: frozenset
                 )
             continue
         params.append(param)
-    from .registry import _is_context_annotation  # lazy: tools imports this module
-
-    params = [p for p in params if not _is_context_annotation(p.annotation)]
     raw = {p.name: p.annotation for p in params}
     hints = _resolve_hints(func, [p.name for p in params], localns, tool_name, raw)
-    params = [p for p in params if not _is_context_annotation(hints.get(p.name))]
     summary, docs = parse_docstring(inspect.getdoc(func))
     properties: dict[str, Any] = {}
     required: list[str] = []

@@ -29,7 +29,6 @@ settings raise ``ImproperlyConfigured`` naming the key, never showing a secret's
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import threading
 from typing import TYPE_CHECKING, Any, Mapping
@@ -38,10 +37,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from ...errors import ConfigurationError
+from ...tools.loading import load_registry
 
 if TYPE_CHECKING:
     from ...client import GatewayClient
-    from ...tools.registry import ToolRegistry
 
 __all__ = ["get_client", "reset_client", "validate_settings", "SETTING"]
 
@@ -102,7 +101,7 @@ setting_changed.connect(_on_setting_changed, dispatch_uid="genesys_gateway.reset
 def _build_client() -> "GatewayClient":
     from django.conf import settings
 
-    from ...settings import client_from_settings
+    from ...client import GatewayClient
     from .cache import DjangoCacheTokenStore
 
     raw = getattr(settings, SETTING, None)
@@ -121,40 +120,10 @@ def _build_client() -> "GatewayClient":
             f"{describe('CACHE_ALIAS')} is {alias!r}, which is not a key of settings.CACHES"
         )
     try:
-        tools = _load_tools(values.pop("TOOLS", None))
-        return client_from_settings(
+        spec = values.pop("TOOLS", None)
+        tools = None if spec in (None, "") else load_registry(spec, what=describe("TOOLS"))
+        return GatewayClient.from_settings(
             values, describe=describe, token_store=DjangoCacheTokenStore(alias), tools=tools
         )
     except ConfigurationError as e:
         raise ImproperlyConfigured(str(e)) from e
-
-
-def _load_tools(spec: Any) -> "ToolRegistry | None":
-    """``TOOLS``: a ToolRegistry, or ``"package.module:attribute"`` naming one."""
-    if spec is None or spec == "":
-        return None
-    obj: Any = spec
-    if isinstance(spec, str):
-        module_name, _, attribute = spec.partition(":")
-        if not module_name or not attribute:
-            raise ConfigurationError(
-                f"{describe('TOOLS')} must look like 'package.module:attribute', got {spec!r}"
-            )
-        try:
-            obj = importlib.import_module(module_name)
-        except ImportError as e:
-            raise ConfigurationError(f"{describe('TOOLS')}: cannot import {module_name!r}: {e}") from e
-        for part in attribute.split("."):
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                raise ConfigurationError(
-                    f"{describe('TOOLS')}: {module_name!r} has no attribute {attribute!r}"
-                ) from None
-    from ...tools.registry import ToolRegistry
-
-    if not isinstance(obj, ToolRegistry):
-        raise ConfigurationError(
-            f"{describe('TOOLS')} must name a ToolRegistry, got {type(obj).__name__}"
-        )
-    return obj

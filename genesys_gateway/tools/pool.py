@@ -1,31 +1,25 @@
-"""The tool executor's workers: a bounded pool of daemon threads and the job each call
-becomes on its way through it.
+"""A bounded pool of daemon threads handing out ``concurrent.futures.Future`` objects.
 
-The pool is not ``ThreadPoolExecutor``, whose non-daemon threads are joined at interpreter
-exit, so one hung handler would block the process from exiting. It hands out ordinary
-``concurrent.futures.Future`` objects. A :class:`_Job` runs an ``async def`` handler on a
-fresh event loop in its worker thread and can be cancelled from the waiting thread.
+Not ``ThreadPoolExecutor``, whose non-daemon threads are joined at interpreter exit, so one
+hung task would block the process from exiting. The pool knows nothing of tools: it runs
+callables.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import inspect
 import itertools
 import queue
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ..constants import TOOL_WORKER_IDLE_SECONDS
 
-if TYPE_CHECKING:
-    from .executor import ToolCallRequest
-    from .registry import Tool, ToolContext
+__all__ = ["DaemonPool"]
 
 
-class _DaemonPool:
+class DaemonPool:
     """A bounded pool of daemon threads returning ``concurrent.futures.Future``\\ s.
 
     Threads start lazily, up to ``max_workers``, when no idle worker is waiting for the
@@ -160,51 +154,3 @@ def _work(pool_ref: weakref.ref, work: queue.SimpleQueue, idle_timeout: float | 
         pool = pool_ref()
         if pool is not None:
             pool._exited(me)
-
-
-class _Job:
-    """A validated call on its way through the pool (executor-internal, mutable)."""
-
-    __slots__ = ("index", "call", "tool", "arguments", "kwargs", "timeout", "context",
-                 "loop", "task", "cancelled", "lock", "future", "expires", "submitted")
-
-    def __init__(self, index: int, call: ToolCallRequest, tool: Tool, arguments: dict,
-                 kwargs: dict, timeout: float) -> None:
-        self.index, self.call, self.tool = index, call, tool
-        self.arguments, self.kwargs, self.timeout = arguments, kwargs, timeout
-        self.context: ToolContext | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.task: asyncio.Task | None = None
-        self.cancelled = False
-        self.lock = threading.Lock()
-        self.future: concurrent.futures.Future | None = None
-        self.expires = 0.0
-        self.submitted = 0.0
-
-    def run_awaitable(self, awaitable: Any) -> Any:
-        """Run an awaitable on a fresh event loop in this worker thread (closed after)."""
-
-        async def main() -> Any:
-            with self.lock:
-                self.loop, self.task = asyncio.get_running_loop(), asyncio.current_task()
-                cancelled = self.cancelled
-            if cancelled:
-                if inspect.iscoroutine(awaitable):
-                    awaitable.close()
-                raise asyncio.CancelledError
-            return await awaitable
-
-        return asyncio.run(main())
-
-    def cancel(self) -> None:
-        """Signal a running call to stop: set the context event, cancel an async task."""
-        if self.context is not None:
-            self.context.cancelled.set()
-        with self.lock:
-            self.cancelled = True
-            loop, task = self.loop, self.task
-        if loop is not None and task is not None:
-            try:
-                loop.call_soon_threadsafe(task.cancel)
-            except RuntimeError:  # the loop already finished
-                pass

@@ -1,0 +1,85 @@
+"""Checks of configuration values, written once: plain functions for code that checks an
+argument, and the same rules as attrs validators for frozen option classes.
+
+Every failure is a :class:`~genesys_gateway.errors.ConfigurationError` whose ``option``
+names the offending option, so that settings loaders can name the setting instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "check_positive",
+    "check_positive_int",
+    "check_optional_positive",
+    "check_bool",
+    "check_non_empty_str",
+    "positive",
+    "positive_int",
+    "optional_positive",
+    "boolean",
+    "non_empty_str",
+]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_positive(option: str, value: Any) -> float:
+    """``value`` as a float when it is a finite number > 0; else ``ConfigurationError``."""
+    if not _is_number(value) or not math.isfinite(value) or not value > 0:
+        raise ConfigurationError(f"{option} must be a positive number, got {value!r}", option=option)
+    return float(value)
+
+
+def check_positive_int(option: str, value: Any) -> int:
+    """``value`` when it is an ``int`` > 0 (``bool`` is not); else ``ConfigurationError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"{option} must be a positive integer, got {value!r}", option=option)
+    return value
+
+
+def check_optional_positive(option: str, value: Any) -> float | None:
+    """``None``, or a finite number > 0 (as a float)."""
+    return None if value is None else check_positive(option, value)
+
+
+def check_bool(option: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{option} must be True or False, got {value!r}", option=option)
+    return value
+
+
+def check_non_empty_str(option: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{option} must be a non-empty string, got {value!r}", option=option)
+    return value
+
+
+# attrs validators: the same rules, named after the field they check.
+
+def positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_positive(attribute.name, value)
+
+
+def positive_int(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_positive_int(attribute.name, value)
+
+
+def optional_positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_optional_positive(attribute.name, value)
+
+
+def boolean(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_bool(attribute.name, value)
+
+
+def non_empty_str(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_non_empty_str(attribute.name, value)

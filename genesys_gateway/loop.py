@@ -1,0 +1,251 @@
+"""The tool-calling loop: one engine that any caller drives with explicit inputs.
+
+A :class:`Loop` gets everything it needs from whoever builds it (the client): the model
+call, a provider of the current tools, the tool executor and frozen options. It imports
+nothing from the client. Each iteration takes a consistent snapshot of the tools, calls the
+model, has the executor answer every tool call of the turn (in parallel, one
+``role: tool`` message per call id, in the order of the calls), and appends the results,
+so the history sent next is always well paired.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
+
+import attrs
+
+from . import checks, telemetry
+from .errors import GatewayError, TransportError
+from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
+from .params import check_extra, check_model_params
+from .tools.calls import ToolRun, plan_calls
+from .tools.executor import ToolExecutor
+from .tools.guard import RepeatGuard
+from .tools.registry import ToolSet
+
+__all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "RunResult", "StopReason"]
+
+StopReason = Literal["completed", "max_iterations", "deadline"]
+"""Why a run ended: ``"completed"`` (the model answered), ``"max_iterations"`` (the bound
+on model calls was hit), ``"deadline"`` (the run's deadline passed)."""
+
+#: The keyword arguments of ``run()``/``send()`` besides model parameters.
+RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers"})
+
+
+@attrs.frozen
+class RunResult:
+    """The outcome of one run: one user message and every model and tool round it caused.
+
+    Attributes:
+        content: the final answer's text; ``None`` when the run did not complete.
+        stop_reason: why the run ended (:data:`StopReason`); a bound is never an answer.
+        messages: the whole history after the run, in OpenAI wire format.
+        tool_runs: every tool call of the run, in order.
+        iterations: model calls made.
+        usage: token counts summed over every model call of the run.
+        conversation_id: the conversation the run belongs to.
+    """
+
+    content: str | None
+    stop_reason: StopReason
+    messages: list[dict[str, Any]]
+    tool_runs: tuple[ToolRun, ...]
+    iterations: int
+    usage: Usage
+    conversation_id: str
+
+    @property
+    def completed(self) -> bool:
+        """``stop_reason == "completed"``."""
+        return self.stop_reason == "completed"
+
+
+class ModelCall(Protocol):
+    """One chat-completions call (``GatewayClient.complete`` has this shape)."""
+
+    def __call__(self, messages: Sequence[Mapping[str, Any]], *,
+                 tools: Sequence[Mapping[str, Any]] | None = None,
+                 deadline: float | None = None,
+                 extra_body: Mapping[str, Any] | None = None,
+                 extra_headers: Mapping[str, str] | None = None,
+                 **params: Any) -> ChatResponse: ...
+
+
+@attrs.frozen
+class LoopOptions:
+    """The loop's side of the client's options."""
+
+    model: str = attrs.field(validator=checks.non_empty_str)
+    max_iterations: int = attrs.field(validator=checks.positive_int)
+    max_repeated_calls: int = attrs.field(validator=checks.positive_int)
+    audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False)
+
+
+@attrs.frozen
+class RunOptions:
+    """What one ``run()``/``send()`` asked for, checked once: a ``deadline`` in seconds,
+    a ``max_iterations`` overriding the client's, model parameters, ``extra_body`` and
+    ``extra_headers``."""
+
+    deadline: float | None = attrs.field(default=None, validator=checks.optional_positive)
+    max_iterations: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(checks.positive_int))
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    extra_body: Mapping[str, Any] | None = None
+    extra_headers: Mapping[str, str] | None = None
+
+    @classmethod
+    def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
+              extra_body: Mapping[str, Any] | None = None,
+              extra_headers: Mapping[str, str] | None = None, **params: Any) -> RunOptions:
+        """Checked options; an unknown keyword is a ``TypeError`` naming it."""
+        return cls(deadline, max_iterations,
+                   check_model_params(params, where=where, also_known=RUN_ARGUMENTS),
+                   check_extra("extra_body", extra_body), check_extra("extra_headers", extra_headers))
+
+
+@attrs.frozen
+class Loop:
+    """The engine: ``complete`` calls the model, ``tools()`` gives the current tools (or
+    ``None``), ``executor()`` the tool executor."""
+
+    complete: ModelCall
+    tools: Callable[[], ToolSet | None]
+    executor: Callable[[], ToolExecutor]
+    options: LoopOptions
+
+    def run(self, conversation_id: str, messages: list[dict[str, Any]],
+            run: RunOptions = RunOptions()) -> RunResult:
+        """Drive the loop from ``messages`` (ending with the user's) to a :class:`RunResult`.
+        ``messages`` is extended in place; a failed model call raises its error."""
+        return _Run(self, conversation_id, messages, run).execute()
+
+
+class _Run:
+    """The state of one run."""
+
+    def __init__(self, loop: Loop, conversation_id: str, messages: list[dict[str, Any]],
+                 run: RunOptions) -> None:
+        self.loop = loop
+        self.options = loop.options
+        self.run = run
+        self.conversation_id = conversation_id
+        self.messages = messages
+        self.clock = loop.options.clock
+        self.max_iterations = run.max_iterations or loop.options.max_iterations
+        self.deadline_at = None if run.deadline is None else self.clock() + run.deadline
+        self.guard = RepeatGuard(loop.options.max_repeated_calls)
+        self.usage = Usage()
+        self.tool_runs: list[ToolRun] = []
+        self.iterations = 0
+
+    def execute(self) -> RunResult:
+        model = self.options.model
+        telemetry.audit("run_start", conversation_id=self.conversation_id, model=model,
+                        max_iterations=self.max_iterations)
+        with telemetry.span("invoke_agent genesys_gateway",
+                            **{"gen_ai.operation.name": "invoke_agent",
+                               "gen_ai.provider.name": telemetry.SYSTEM,
+                               "gen_ai.request.model": model,
+                               "gen_ai.conversation.id": self.conversation_id}) as current:
+            try:
+                result = self._loop()
+            except GatewayError as error:
+                telemetry.set_error(current, error)
+                telemetry.audit("run_end", conversation_id=self.conversation_id, stop_reason="error",
+                                error=type(error).__name__, iterations=self.iterations)
+                raise
+            telemetry.set_attributes(current, **{
+                "gen_ai.usage.input_tokens": result.usage.prompt_tokens,
+                "gen_ai.usage.output_tokens": result.usage.completion_tokens,
+                "genesys_gateway.stop_reason": result.stop_reason,
+            })
+        telemetry.audit("run_end", conversation_id=self.conversation_id, stop_reason=result.stop_reason,
+                        iterations=result.iterations, tool_calls=len(result.tool_runs),
+                        usage=attrs.asdict(result.usage))
+        return result
+
+    def _remaining(self) -> float | None:
+        """Seconds left before the deadline (``None``: no deadline; ``<= 0``: passed)."""
+        return None if self.deadline_at is None else self.deadline_at - self.clock()
+
+    def _expired(self) -> bool:
+        remaining = self._remaining()
+        return remaining is not None and remaining <= 0
+
+    def _result(self, stop_reason: StopReason, content: str | None) -> RunResult:
+        return RunResult(content, stop_reason, self.messages, tuple(self.tool_runs),
+                         self.iterations, self.usage, self.conversation_id)
+
+    def _loop(self) -> RunResult:
+        run = self.run
+        while self.iterations < self.max_iterations:
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                return self._result("deadline", None)
+            toolset = self.loop.tools()
+            try:
+                response = self.loop.complete(
+                    self.messages, tools=toolset.definitions if toolset is not None else None,
+                    deadline=remaining, extra_body=run.extra_body, extra_headers=run.extra_headers,
+                    **run.params)
+            except TransportError as error:
+                if self.deadline_at is not None and (self._expired() or error.kind == "timeout"):
+                    return self._result("deadline", None)
+                raise
+            except GatewayError:
+                if self._expired():
+                    return self._result("deadline", None)
+                raise
+            self.iterations += 1
+            self.usage = self.usage + response.usage
+            message = response.message
+            if not message.tool_calls:
+                self.messages.append(message_to_dict(message))
+                return self._result("completed", _text(message.content))
+            requests = plan_calls((c.id, c.name, c.arguments) for c in message.tool_calls)
+            echoed = tuple(ToolCall(id=r.call_id, type="function", function=FunctionCall(
+                name=r.name, arguments=r.arguments_json if r.arguments_json is not None else "{}"))
+                for r in requests)
+            self.messages.append(message_to_dict(attrs.evolve(message, tool_calls=echoed)))
+            start_ns = time.time_ns()
+            runs = self.loop.executor().run(toolset, requests, deadline=self.deadline_at,
+                                            guard=self.guard)
+            self._record(runs, start_ns)
+            if self._expired():
+                return self._result("deadline", None)
+        return self._result("max_iterations", None)
+
+    def _record(self, runs: list[ToolRun], start_ns: int) -> None:
+        """Append one tool message per run, in call order, with its span and audit event."""
+        for run in runs:
+            self.messages.append({"role": "tool", "tool_call_id": run.call_id, "content": run.content})
+            self.tool_runs.append(run)
+            telemetry.tool_span(run.name, run.call_id, run.status, start_ns,
+                                start_ns + int(run.duration_s * 1e9))
+            if telemetry.audit_enabled():
+                event: dict[str, Any] = dict(
+                    conversation_id=self.conversation_id, tool=run.name, call_id=run.call_id,
+                    status=run.status, duration_ms=round(run.duration_s * 1000, 3),
+                    truncated=run.truncated, error=run.error)
+                if self.options.audit_payloads:
+                    event.update(arguments=run.arguments, content=run.content)
+                telemetry.audit("tool_call", **event)
+
+
+def _text(content: Any) -> str:
+    """The text of a message's content (a string, or a list of text parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            parts.append(part["text"])
+        elif isinstance(part, str):
+            parts.append(part)
+    return "".join(parts)
