@@ -7,12 +7,10 @@ The client composes the other concerns: auth -> retry -> transport for one model
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 import uuid
-from collections import abc
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import attrs
@@ -28,6 +26,7 @@ from .http.transport import HTTPRequest, Timeout, Transport, Urllib3Transport, c
 from .conversation import Conversation
 from .loop import Loop, LoopOptions, RunOptions, RunResult
 from .models import ChatResponse, Message, message_to_dict, parse_chat_response
+from .payload import build_payload, json_body, wire_messages
 from .options import CLIENT_ARGUMENTS, ClientOptions
 from .params import check_extra, check_model_params
 from .regions import Region, resolve_region
@@ -252,34 +251,15 @@ class GatewayClient:
             tools = tools.snapshot()
         if isinstance(tools, ToolSet):
             tools = tools.definitions
-        payload = self._payload(_wire_messages(messages), tools, params,
+        payload = build_payload(self.options, wire_messages(messages), tools, params,
                                 check_extra("extra_body", extra_body))
         return self._chat(payload, deadline_at, check_extra("extra_headers", extra_headers))
-
-    def _payload(self, messages: list[dict[str, Any]], tools: Sequence[Mapping[str, Any]] | None,
-                 params: Mapping[str, Any], extra_body: Mapping[str, Any] | None) -> dict[str, Any]:
-        options = self.options
-        payload: dict[str, Any] = {"model": options.model, "messages": messages}
-        if tools:
-            payload["tools"] = list(tools)
-        if options.params:
-            payload.update(options.params)
-        if params:
-            payload.update(params)
-        if not tools:
-            payload.pop("tool_choice", None)
-            payload.pop("parallel_tool_calls", None)
-        if options.extra_body:
-            payload.update(options.extra_body)
-        if extra_body:
-            payload.update(extra_body)
-        return payload
 
     def _chat(self, payload: Mapping[str, Any], deadline_at: float | None,
               extra_headers: Mapping[str, str] | None) -> ChatResponse:
         if self._closed:
             raise GatewayError("client is closed")
-        body = _json_body(payload)
+        body = json_body(payload)
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -413,27 +393,3 @@ class GatewayClient:
 
 def _no_tools() -> None:
     return None
-
-
-def _wire_messages(messages: Iterable[Mapping[str, Any] | Message]) -> list[dict[str, Any]]:
-    if isinstance(messages, (str, bytes, abc.Mapping)):
-        raise TypeError("messages must be a list of message dicts (or Message objects)")
-    out = []
-    for m in messages:
-        if isinstance(m, Message):
-            out.append(message_to_dict(m))
-        elif isinstance(m, abc.Mapping):  # collections.abc: typing's alias is slow to check
-            out.append(dict(m))
-        else:
-            raise TypeError(f"each message must be a dict or a Message, got {type(m).__name__}")
-    return out
-
-
-def _json_body(payload: Mapping[str, Any]) -> bytes:
-    """The request body: compact UTF-8 JSON. Text that cannot be UTF-8 (a lone surrogate
-    from a model, a tool or a terminal) is replaced rather than failing the request."""
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace")

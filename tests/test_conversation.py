@@ -298,3 +298,70 @@ def test_lone_surrogates_do_not_break_the_run(emulator, make_client, where):
     conv = make_client(tools=reg).conversation()
     conv.send(prompt)
     assert conv.send("again").stop_reason == "completed"
+
+
+def test_repaired_ids_are_unique_against_every_id_in_the_turn(emulator, make_client, registry):
+    """A model id that looks like a repaired one (call_missing_id_1) next to an id-less call
+    at index 1: the repair must not reuse it, or the strict server refuses the next request."""
+    calls = [tool_call("get_weather", {"location": "A"}, id="call_missing_id_1"),
+             {"type": "function", "function": {"name": "get_weather", "arguments": "{\"location\": \"B\"}"}},
+             tool_call("get_weather", {"location": "C"}, id="x"),
+             tool_call("get_weather", {"location": "D"}, id="x"),
+             tool_call("get_weather", {"location": "E"}, id="x_2")]
+    emulator.script({"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": calls},
+                                  "finish_reason": "tool_calls"}]},
+                    reply(content="ok"))
+    result = make_client(tools=registry).run("go")
+    ids = [r.call_id for r in result.tool_runs]
+    assert len(set(ids)) == 5 and ids[0] == "call_missing_id_1" and ids[2] == "x" and ids[4] == "x_2"
+    assert ids[1] not in ("call_missing_id_1",) and ids[3] not in ("x", "x_2")
+    assert [r.status for r in result.tool_runs] == ["ok", "error", "ok", "error", "ok"]
+    assert_paired(result.messages)
+    assert result.stop_reason == "completed"  # the strict emulator accepted the history
+
+
+def test_max_iterations_per_run_overrides_the_client(emulator, make_client, registry):
+    emulator.responder = lambda req: reply(tool_calls=[tool_call("get_weather", {"location": str(len(req["messages"]))})])
+    client = make_client(tools=registry, max_iterations=5)
+    assert client.run("loop", max_iterations=2).iterations == 2
+    assert client.conversation().send("loop", max_iterations=1).iterations == 1
+    assert client.run("loop").iterations == 5
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.run("x", max_iteration=1),
+    lambda c: c.run("x", tempreature=0.1),
+    lambda c: c.conversation().send("x", max_tokns=5),
+    lambda c: c.complete([{"role": "user", "content": "x"}], tempreature=0.1),
+], ids=["run-option", "run-param", "send-param", "complete-param"])
+def test_misspelt_keywords_are_type_errors_and_never_posted(emulator, make_client, call):
+    client = make_client()
+    with pytest.raises(TypeError) as info:
+        call(client)
+    message = str(info.value)
+    assert "unexpected keyword argument" in message and "did you mean" in message
+    assert emulator.chat_requests == []  # nothing was sent
+
+
+def test_misspelt_client_option_names_the_closest_option():
+    with pytest.raises(TypeError, match=r"'max_iteration'.*did you mean 'max_iterations'"):
+        gg.GatewayClient(base_url="http://127.0.0.1:9", max_iteration=2)
+    with pytest.raises(TypeError, match=r"'temprature'.*did you mean 'temperature'"):
+        gg.GatewayClient(base_url="http://127.0.0.1:9", temprature=0.2)
+    with pytest.raises(TypeError, match=r"'flux_capacitor'.*extra_body"):
+        gg.GatewayClient(base_url="http://127.0.0.1:9", flux_capacitor=1)
+
+
+def test_extra_body_and_extra_headers_reach_the_server(emulator, make_client):
+    client = make_client(extra_body={"vendor_flag": True}, extra_headers={"X-Team": "a"},
+                         temperature=0.5)
+    client.run("hi", extra_body={"other": [1, 2]}, extra_headers={"X-Run": "r1"}, top_p=0.9)
+    body = emulator.chat_requests[-1]
+    assert body["vendor_flag"] is True and body["other"] == [1, 2]
+    assert body["temperature"] == 0.5 and body["top_p"] == 0.9
+    headers = {k.lower(): v for k, v in emulator.requests[-1].headers.items()}
+    assert headers["x-team"] == "a" and headers["x-run"] == "r1"
+    with pytest.raises(gg.ConfigurationError, match="extra_headers"):
+        make_client(extra_headers={"Authorization": "Bearer mine"})
+    with pytest.raises(gg.ConfigurationError, match="extra_body"):
+        client.run("hi", extra_body=["not", "a", "mapping"])

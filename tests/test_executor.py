@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from genesys_gateway.errors import ConfigurationError
-from genesys_gateway.tools.executor import RepeatGuard, ToolCallRequest, ToolExecutor, ToolRun
+from genesys_gateway.tools import RepeatGuard, ToolCallRequest, ToolExecutor, ToolRun, plan_calls
 from genesys_gateway.tools import ToolContext, ToolRegistry
 
 WAIT = 10  # generous upper bound for events the test itself controls
@@ -431,10 +431,18 @@ def test_queued_call_times_out_without_running(release):
 
 def test_saturated_pool_fails_fast(registry, release):
     ex = ToolExecutor(max_workers=2)
+
+    # 0.5 s, not block's 0.05 s: both calls must have started (a call that times out
+    # before a worker takes it is cancelled, not hung), even on a loaded machine
+    @registry.tool(timeout=0.5)
+    def block_long(ctx: ToolContext) -> str:
+        release.wait(WAIT)
+        return "late"
+
     try:
         snap = registry.snapshot()
-        assert [r.status for r in ex.run(snap, [call("block", "{}", "a"), call("block", "{}", "b")])] \
-            == ["timeout", "timeout"]
+        runs = ex.run(snap, [call("block_long", "{}", "a"), call("block_long", "{}", "b")])
+        assert [r.status for r in runs] == ["timeout", "timeout"]
         assert ex.hung_count == 2
         [run] = ex.run(snap, [call("add", {"a": 1})])
         assert run.status == "rejected"
@@ -738,3 +746,39 @@ def test_bad_worker_idle_timeout(bad):
     with pytest.raises(ConfigurationError, match="worker_idle_timeout"):
         ToolExecutor(worker_idle_timeout=bad)
     assert ToolExecutor(worker_idle_timeout=None).worker_idle_timeout is None
+
+
+def test_plan_calls_gives_every_call_a_unique_id_and_notes_unrunnable_ones():
+    planned = plan_calls([
+        ("a", "t", "{}"),               # kept
+        (None, "t", "{}"),              # no id -> call_missing_id_1, not run
+        ("a", "t", "{}"),               # duplicate -> a_2 is taken by the model: a_3
+        ("a_2", None, "{}"),            # kept; no name -> missing_tool_name
+        ("call_missing_id_4", "t", None),   # kept id; no arguments, not run
+        ("", "t", "{}"),                # empty id counts as missing; avoids the model's id
+    ])
+    ids = [p.call_id for p in planned]
+    assert ids == ["a", "call_missing_id_1", "a_3", "a_2", "call_missing_id_4", "call_missing_id_5"]
+    assert len(set(ids)) == len(ids)
+    assert [p.problem is not None for p in planned] == [False, True, True, False, True, True]
+    assert planned[2].problem.startswith("duplicate tool call id 'a'")
+    assert planned[3].name == "missing_tool_name"
+    assert planned[4].problem_status == "invalid_arguments" and planned[1].problem_status == "error"
+
+
+def test_the_executor_answers_unrunnable_calls_in_order_without_running_them(registry, executor):
+    ran = []
+    registry.register("probe", "records calls", {"type": "object"}, lambda: ran.append(1) or "ran")
+    planned = plan_calls([("x", "probe", "{}"), (None, "probe", "{}"), ("x", "probe", "{}"),
+                          ("y", "probe", None), ("z", "probe", "{}")])
+    runs = executor.run(registry.snapshot(), planned)
+    assert [r.call_id for r in runs] == [p.call_id for p in planned]
+    assert [r.status for r in runs] == ["ok", "error", "error", "invalid_arguments", "ok"]
+    assert len(ran) == 2
+    assert runs[1].content.startswith("Error: not run: the tool call has no id")
+    assert runs[3].arguments is None and "no arguments" in runs[3].content
+
+
+def test_no_toolset_means_every_call_is_an_unknown_tool(executor):
+    runs = executor.run(None, [ToolCallRequest("c1", "anything", "{}")])
+    assert runs[0].status == "unknown_tool" and "no tools are available" in runs[0].content
