@@ -3,7 +3,8 @@ Gateway and any OpenAI-compatible chat-completions endpoint."""
 
 from .http.auth import Auth, BearerToken, ClientCredentials
 from .client import GatewayClient
-from .conversation import Conversation, RunResult
+from .conversation import Conversation
+from .loop import RunResult, StopReason
 from .errors import (
     APIError,
     AuthenticationError,
@@ -20,25 +21,27 @@ from .errors import (
     ToolDefinitionError,
     TransportError,
 )
-from .tools.executor import ToolExecutor, ToolRun
+from .tools.calls import ToolRun, ToolRunStatus
+from .tools.context import ToolContext
+from .tools.executor import ToolExecutor
 from .http.file_store import FileTokenStore
 from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage
 from .http.redis_store import RedisTokenStore
 from .regions import REGIONS, Region, resolve_region
 from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy
 from .http.tokens import MemoryTokenStore, Token, TokenStore
-from .tools.registry import Tool, ToolContext, ToolRegistry
+from .tools.registry import Tool, ToolRegistry
 from .http.transport import HTTPRequest, HTTPResponse, RequestsTransport, Timeout, Transport, Urllib3Transport
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Auth", "BearerToken", "ClientCredentials",
-    "GatewayClient", "Conversation", "RunResult",
+    "GatewayClient", "Conversation", "RunResult", "StopReason",
     "APIError", "AuthenticationError", "BadRequestError", "ConfigurationError", "GatewayError",
     "NotFoundError", "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "ServerError",
     "TokenStoreError", "ToolArgumentsError", "ToolDefinitionError", "TransportError",
-    "ToolExecutor", "ToolRun",
+    "ToolExecutor", "ToolRun", "ToolRunStatus",
     "FileTokenStore", "RedisTokenStore", "MemoryTokenStore", "Token", "TokenStore",
     "ChatResponse", "Choice", "FunctionCall", "Message", "ToolCall", "Usage",
     "REGIONS", "Region", "resolve_region",

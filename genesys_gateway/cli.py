@@ -14,11 +14,16 @@ import os
 import sys
 import threading
 from types import ModuleType
-from typing import Iterator, TextIO
+from typing import TYPE_CHECKING, Any, Iterator, TextIO
 
 from .errors import ConfigurationError, GatewayError, ToolDefinitionError
 from .tools.loading import import_tools_module, load_registry
 from .tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from .client import GatewayClient
+    from .loop import RunResult
+    from .testing.emulator import Responder
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -91,11 +96,12 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _client(live: bool, tools, responder=None, model: str | None = None) -> Iterator:
-    from .http.auth import ClientCredentials
+def _client(live: bool, tools: ToolRegistry | None, responder: Responder | None = None,
+            model: str | None = None) -> Iterator[GatewayClient]:
     from .client import GatewayClient
+    from .http.auth import ClientCredentials
 
-    overrides = {"tools": tools}
+    overrides: dict[str, Any] = {"tools": tools}
     if model:
         overrides["model"] = model
     if live:
@@ -110,7 +116,7 @@ def _client(live: bool, tools, responder=None, model: str | None = None) -> Iter
             yield client
 
 
-def _print_run(result, stream: TextIO) -> None:
+def _print_run(result: RunResult, stream: TextIO) -> None:
     runs = iter(result.tool_runs)
     model_calls = 0
     for message in result.messages:
@@ -259,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except CLIError as e:
         _out(f"genesys-gateway {args.command}: error: {e}", sys.stderr)
     except ConfigurationError as e:

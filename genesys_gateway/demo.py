@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from .tools.registry import ToolRegistry
 
@@ -24,7 +24,7 @@ def build_registry(latency: float = 0.1) -> ToolRegistry:
     registry = ToolRegistry()
 
     @registry.tool(timeout=5.0)
-    def get_weather(location: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> dict:
+    def get_weather(location: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> dict[str, Any]:
         """Retrieve current weather conditions for a specified location.
 
         Args:
@@ -36,7 +36,7 @@ def build_registry(latency: float = 0.1) -> ToolRegistry:
         return {"location": location, "temperature": temperature, "unit": unit, "condition": "clear"}
 
     @registry.tool(timeout=5.0)
-    def check_inventory(product_id: str, warehouse: str) -> dict:
+    def check_inventory(product_id: str, warehouse: str) -> dict[str, Any]:
         """Check stock levels for a product in a specific warehouse.
 
         Args:
@@ -49,7 +49,7 @@ def build_registry(latency: float = 0.1) -> ToolRegistry:
     return registry
 
 
-def responder(request: dict) -> dict:
+def responder(request: dict[str, Any]) -> dict[str, Any]:
     """Play the model: call both tools for a user question, then answer from the results."""
     from .testing import reply, tool_call
 

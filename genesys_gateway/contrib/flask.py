@@ -68,7 +68,7 @@ class GenesysGateway:
                  **client_kwargs: Any) -> None:
         self._tools = tools
         self._client_kwargs = client_kwargs
-        self._apps: list[weakref.ref] = []
+        self._apps: list[weakref.ref[Flask]] = []
         if app is not None:
             self.init_app(app)
 
@@ -109,12 +109,13 @@ class GenesysGateway:
         from flask import current_app, has_app_context
 
         if has_app_context():
-            client = current_app.extensions.get(EXTENSION_NAME)
+            client: GatewayClient | None = current_app.extensions.get(EXTENSION_NAME)
             if client is not None:
                 return client
         apps = [app for app in (ref() for ref in self._apps) if app is not None]
         if len(apps) == 1:
-            return apps[0].extensions[EXTENSION_NAME]
+            only: GatewayClient = apps[0].extensions[EXTENSION_NAME]
+            return only
         if not apps:
             raise RuntimeError("GenesysGateway.init_app(app) has not been called")
         raise RuntimeError(

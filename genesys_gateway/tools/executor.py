@@ -88,7 +88,7 @@ class ToolExecutor:
                                                            worker_idle_timeout)
         self._lock = threading.Lock()
         self._pool: DaemonPool | None = None
-        self._hung: set[concurrent.futures.Future] = set()
+        self._hung: set[concurrent.futures.Future[ToolRun]] = set()
         self._closed = False
         self._stats: Counter[str] = Counter()
 
@@ -232,7 +232,7 @@ class ToolExecutor:
         return self._fail(job.call, "rejected", message, job.arguments, start)
 
     def _execute(self, jobs: list[ToolJob], runs: list[ToolRun | None]) -> None:
-        pending: dict[concurrent.futures.Future, ToolJob] = {}
+        pending: dict[concurrent.futures.Future[ToolRun], ToolJob] = {}
         for job in jobs:
             start = self.clock()
             with self._lock:
@@ -288,7 +288,7 @@ class ToolExecutor:
                            "running", name, job.call.call_id, job.timeout)
         return self._fail(job.call, "timeout", message, job.arguments, start)
 
-    def _forget_hung(self, future: concurrent.futures.Future) -> None:
+    def _forget_hung(self, future: concurrent.futures.Future[ToolRun]) -> None:
         with self._lock:
             self._hung.discard(future)
             remaining = self._prune_hung()

@@ -12,11 +12,15 @@ import itertools
 import queue
 import threading
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from ..constants import TOOL_WORKER_IDLE_SECONDS
 
 __all__ = ["DaemonPool"]
+
+T = TypeVar("T")
+#: A queued call: its future, the function and its arguments (``None`` tells a worker to exit).
+_Item = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
 
 class DaemonPool:
@@ -33,7 +37,7 @@ class DaemonPool:
         self._max = max_workers
         self._prefix = prefix
         self._idle_timeout = idle_timeout
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
         self._numbers = itertools.count()
@@ -42,8 +46,8 @@ class DaemonPool:
         self._waiting = 0  # workers waiting for a call (or about to)
         weakref.finalize(self, _release_workers, self._queue, self._threads).atexit = False
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
+    def submit(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("the tool pool is shut down")
@@ -111,13 +115,14 @@ class DaemonPool:
                     thread.join()
 
 
-def _release_workers(work: queue.SimpleQueue, threads: set[threading.Thread]) -> None:
+def _release_workers(work: queue.SimpleQueue[_Item | None], threads: set[threading.Thread]) -> None:
     """The pool was garbage-collected: one exit sentinel per worker (never the pool itself)."""
     for _ in range(len(threads)):
         work.put(None)
 
 
-def _work(pool_ref: weakref.ref, work: queue.SimpleQueue, idle_timeout: float | None) -> None:
+def _work(pool_ref: weakref.ref[DaemonPool], work: queue.SimpleQueue[_Item | None],
+          idle_timeout: float | None) -> None:
     """A worker's loop. It holds the pool only briefly (a weak reference otherwise), so an
     idle worker never keeps an abandoned pool, and the executor behind it, alive."""
     me = threading.current_thread()

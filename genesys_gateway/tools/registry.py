@@ -20,7 +20,7 @@ import re
 import sys
 import threading
 import types
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar, overload
 
 import attrs
 
@@ -32,6 +32,8 @@ from .validation import SchemaValidator, get_validator
 __all__ = ["Tool", "ToolContext", "ToolSet", "ToolRegistry", "make_tool"]  # ToolContext: re-export
 
 logger = logging.getLogger("genesys_gateway.tools")
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _MAX_LISTED_NAMES = 20
@@ -50,9 +52,9 @@ class Tool:
     description: str
     parameters: dict[str, Any] = attrs.field(repr=False)
     handler: Callable[..., Any]
+    validator: SchemaValidator = attrs.field(repr=False)
     timeout: float | None = None
     output_schema: dict[str, Any] | None = attrs.field(default=None, repr=False)
-    validator: SchemaValidator = attrs.field(default=None, repr=False)
     output_validator: SchemaValidator | None = attrs.field(default=None, repr=False)
     context_param: str | None = None
     is_async: bool = False
@@ -62,7 +64,8 @@ class Tool:
 
     def validate_arguments(self, arguments: Any) -> dict[str, Any]:
         """A validated copy of ``arguments`` with defaults applied, or ``ToolArgumentsError``."""
-        return self.validator.validate(arguments, label=self.label)
+        validated: dict[str, Any] = self.validator.validate(arguments, label=self.label)
+        return validated
 
 
 def _is_async(handler: Any) -> bool:
@@ -201,7 +204,7 @@ class ToolSet:
         tool = self._index.get(name)
         if tool is None:
             raise ToolArgumentsError(self.unknown_tool_message(name))
-        return tool.validator.validate(arguments, label=tool.label)
+        return tool.validate_arguments(arguments)
 
 
 class ToolRegistry:
@@ -250,9 +253,18 @@ class ToolRegistry:
             self._toolset = ToolSet(tools, current.version + 1)
         logger.debug("registered tool %r", tool.name)
 
+    @overload
+    def tool(self, func: F, /) -> F: ...
+
+    @overload
+    def tool(self, func: None = None, /, *, name: str | None = None,
+             description: str | None = None, timeout: float | None = None,
+             output_schema: dict[str, Any] | None = None,
+             replace: bool = False) -> Callable[[F], F]: ...
+
     def tool(
         self,
-        func: Callable[..., Any] | None = None,
+        func: F | None = None,
         /,
         *,
         name: str | None = None,
@@ -260,7 +272,7 @@ class ToolRegistry:
         timeout: float | None = None,
         output_schema: dict[str, Any] | None = None,
         replace: bool = False,
-    ) -> Any:
+    ) -> F | Callable[[F], F]:
         """Decorator: ``@registry.tool`` or ``@registry.tool(name=..., timeout=...)``.
 
         The schema comes from the type hints, the description from the docstring's first
@@ -269,7 +281,7 @@ class ToolRegistry:
         """
         localns = sys._getframe(1).f_locals  # resolves classes local to the defining scope
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        def decorate(f: F) -> F:
             tool_name = name if name is not None else getattr(f, "__name__", None)
             if tool_name is None:
                 raise ToolDefinitionError(f"{f!r} has no __name__: pass name=... to @tool")

@@ -165,7 +165,7 @@ def _enum_schema(values: list[Any], tp: Any, where: str) -> dict[str, Any]:
 
 
 def _object_schema(cls: Any, where: str, localns: Mapping[str, Any] | None,
-                   seen: frozenset) -> dict[str, Any]:
+                   seen: frozenset[Any]) -> dict[str, Any]:
     if cls in seen:
         raise ToolDefinitionError(f"{where}: recursive type {cls.__qualname__} is not supported")
     seen = seen | {cls}
@@ -208,7 +208,7 @@ def _object_schema(cls: Any, where: str, localns: Mapping[str, Any] | None,
 
 
 def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = None,
-                      seen: frozenset = frozenset()) -> dict[str, Any]:
+                      seen: frozenset[Any] = frozenset()) -> dict[str, Any]:
     """The JSON schema of one type annotation (``where`` names it in errors)."""
     if tp is inspect.Parameter.empty or tp is Any or tp is object:
         return {}
@@ -217,6 +217,7 @@ def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = N
     if isinstance(tp, type) and tp in _PRIMITIVES:
         return {"type": _PRIMITIVES[tp]}
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    schema: dict[str, Any]
     if origin is typing.Annotated:
         schema = annotation_schema(args[0], where, localns, seen)
         notes = [a for a in args[1:] if isinstance(a, str)]
@@ -246,7 +247,7 @@ def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = N
         return {"type": "array", "items": items, "additionalItems": False,
                 "minItems": len(items), "maxItems": len(items)}
     if container in _SEQUENCES or container in _SETS:
-        schema: dict[str, Any] = {"type": "array"}
+        schema = {"type": "array"}
         if args:
             schema["items"] = annotation_schema(args[0], where, localns, seen)
         if container in _SETS:
@@ -262,7 +263,7 @@ def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = N
     raise _unsupported(tp, where)
 
 
-def _needs_structuring(tp: Any, seen: frozenset = frozenset(), ints: bool = True) -> bool:
+def _needs_structuring(tp: Any, seen: frozenset[Any] = frozenset(), ints: bool = True) -> bool:
     """Whether a JSON value must be converted to match ``tp`` (enum, attrs, tuple, set, and
     with ``ints`` an ``int``, which the schema lets arrive as an integral float)."""
     if tp in seen:

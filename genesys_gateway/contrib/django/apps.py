@@ -18,7 +18,6 @@ class GenesysGatewayConfig(AppConfig):
     name = "genesys_gateway.contrib.django"
     label = "genesys_gateway"
     verbose_name = "Genesys Cloud LLM Gateway"
-    default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
         from . import validate_settings
