@@ -1,0 +1,116 @@
+"""A user's script that uses every documented call. It is type-checked, not run:
+``mypy --strict tests/typing/user_script.py`` and ``pyright tests/typing/user_script.py``
+must both be clean; ``.ci/run`` runs both."""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from typing import Any, Literal
+
+import attrs
+
+import genesys_gateway as gg
+from genesys_gateway.testing import GatewayEmulator, MockTransport, json_response, reply, tool_call
+
+registry = gg.ToolRegistry()
+
+
+class Unit(enum.Enum):
+    C = "celsius"
+    F = "fahrenheit"
+
+
+@attrs.frozen
+class Place:
+    city: str
+    country: str = "GB"
+
+
+@registry.tool
+def get_weather(location: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> dict[str, Any]:
+    """Retrieve current weather conditions for a specified location."""
+    return {"location": location, "unit": unit}
+
+
+@registry.tool(timeout=5.0, name="where")
+def where(place: Place, unit: Unit = Unit.C, ctx: gg.ToolContext | None = None) -> str:
+    """Describe a place."""
+    left: float | None = ctx.time_left() if ctx is not None else None
+    return f"{place.city} {unit.value} {left}"
+
+
+# the decorator keeps the function's type: a direct call type-checks as the function
+weather: dict[str, Any] = get_weather("London")
+text: str = where(Place("Paris"))
+
+tool: gg.Tool = registry.register(
+    name="check_inventory", description="Check stock.",
+    parameters={"type": "object", "properties": {"sku": {"type": "string"}}, "required": ["sku"]},
+    handler=lambda sku: {"sku": sku, "quantity": 1}, timeout=None, output_schema=None)
+names: list[str] = registry.names()
+checked: dict[str, Any] = registry.validate_arguments("check_inventory", {"sku": "A"})
+definitions: list[dict[str, Any]] = registry.definitions()
+registry.unregister("check_inventory")
+
+retry_policies: list[gg.RetryPolicy] = [
+    gg.ExponentialBackoff(max_attempts=4, base_delay=0.5, max_delay=8.0, max_retry_after=60.0,
+                          deadline=None, sleep=time.sleep),
+    gg.NoRetry(),
+]
+
+with GatewayEmulator() as emulator:
+    emulator.script(reply(tool_calls=[tool_call("get_weather", {"location": "London"})]),
+                    reply(content="22 degrees"))
+    store: gg.TokenStore = gg.FileTokenStore(os.path.join("/tmp", "gg-typing", "token.json"))
+    with gg.GatewayClient(
+        base_url=emulator.url,
+        auth=gg.ClientCredentials("id", "secret", token_url=emulator.token_url, store=store),
+        tools=registry, model="gpt-4o", transport=gg.Urllib3Transport(),
+        retry=gg.ExponentialBackoff(max_attempts=4), timeout=gg.Timeout(connect=5, read=30),
+        max_iterations=5, tool_timeout=5.0, tool_workers=8, max_tool_result_chars=4096,
+        temperature=0.2, extra_body={"vendor": 1}, extra_headers={"X-Team": "a"},
+    ) as client:
+        result: gg.RunResult = client.run("What is the weather in London?", deadline=30,
+                                          max_iterations=3, tool_choice="auto")
+        stop: gg.StopReason = result.stop_reason
+        content: str | None = result.content
+        messages: list[dict[str, Any]] = result.messages
+        usage: gg.Usage = result.usage
+        total: int = usage.total_tokens + result.iterations
+        for run in result.tool_runs:
+            status: gg.ToolRunStatus = run.status
+            arguments: dict[str, Any] | None = run.arguments
+            print(run.call_id, run.name, status, arguments, run.content, run.error,
+                  run.duration_s, run.truncated, run.ok)
+        conversation: gg.Conversation = client.conversation(system="You are helpful.")
+        first: gg.RunResult = conversation.send("first question", deadline=10.0)
+        history: list[dict[str, Any]] = conversation.messages
+        response: gg.ChatResponse = client.complete([{"role": "user", "content": "hi"}],
+                                                    tools=registry.definitions(), deadline=5.0,
+                                                    max_tokens=16)
+        message: gg.Message = response.message
+        reason: str | None = response.finish_reason
+        executor: gg.ToolExecutor = client.executor()
+
+with gg.GatewayClient(region="us-east-1", auth=gg.BearerToken("token"),
+                      transport=gg.RequestsTransport(), retry=gg.NoRetry()) as other:
+    region: gg.Region | None = other.region
+
+mock = MockTransport(lambda request: json_response(200, {"choices": []}))
+env_client: gg.GatewayClient = gg.GatewayClient.from_env({"GENESYSCLOUD_REGION": "us-east-1",
+                                                          "GENESYSCLOUD_ACCESS_TOKEN": "t"})
+env_client.close()
+
+try:
+    pass
+except gg.RateLimitError as error:
+    wait: float | None = error.retry_after
+except gg.APIError as error:
+    details: tuple[int, str, str | None, str | None] = (error.status, error.message, error.code,
+                                                        error.correlation_id)
+except gg.TransportError as error:
+    kind: str = error.kind
+except gg.GatewayError:
+    pass
