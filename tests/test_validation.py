@@ -65,9 +65,9 @@ def test_cache_evicts_oldest_when_full(monkeypatch):
     monkeypatch.setattr(validation, "VALIDATOR_CACHE_SIZE", 2)
     first = get_validator({"type": "object", "title": "one"})
     get_validator({"type": "object", "title": "two"})
-    get_validator({"type": "object", "title": "three"})
-    assert len(validation._cache) == 2
-    assert get_validator({"type": "object", "title": "one"}) is not first
+    third = get_validator({"type": "object", "title": "three"})
+    assert get_validator({"type": "object", "title": "three"}) is third  # still cached
+    assert get_validator({"type": "object", "title": "one"}) is not first  # evicted
 
 
 def test_defaults_are_applied_and_input_not_mutated():
@@ -93,18 +93,37 @@ def test_nested_defaults_do_not_mutate_nested_input():
     assert nested == {} and data == {"opts": {}}
 
 
-def test_deep_copy_only_when_nested_defaults_exist():
-    assert not validation._needs_deep_copy(WEATHER)
-    assert not validation._needs_deep_copy(
-        {"type": "object", "properties": {"u": {"type": "string", "default": "c"}}})
-    assert validation._needs_deep_copy(
-        {"type": "object", "properties": {"o": {"type": "object", "properties": {
-            "d": {"default": 1}}}}})
-    assert validation._needs_deep_copy(
-        {"type": "object", "properties": {"a": {"type": "array", "items": {
-            "type": "object", "properties": {"d": {"default": 1}}}}}})
-    assert validation._needs_deep_copy(
-        {"type": "object", "definitions": {"x": {"properties": {"d": {"default": 1}}}}})
+@pytest.mark.parametrize("schema, data, expected", [
+    ({"type": "object", "properties": {"o": {"type": "object", "properties": {
+        "d": {"default": 1}}}}},
+     {"o": {}}, {"o": {"d": 1}}),
+    ({"type": "object", "properties": {"a": {"type": "array", "items": {
+        "type": "object", "properties": {"d": {"default": 1}}}}}},
+     {"a": [{}, {"d": 2}]}, {"a": [{"d": 1}, {"d": 2}]}),
+    ({"type": "object", "definitions": {"x": {"properties": {"d": {"default": 1}}}},
+      "properties": {"r": {"$ref": "#/definitions/x"}}},
+     {"r": {}}, {"r": {"d": 1}}),
+    ({"type": "object", "properties": {"o": {"allOf": [{"properties": {"d": {"default": 1}}}]}}},
+     {"o": {}}, {"o": {"d": 1}}),
+])
+def test_nested_defaults_never_mutate_the_callers_data(schema, data, expected):
+    before = copy.deepcopy(data)
+    validator = get_validator(schema)
+    assert validator.validate(data) == expected
+    assert data == before  # the caller's nested dicts did not receive the defaults
+    assert repr(validator) == "<SchemaValidator deep_copy=True>"
+
+
+@pytest.mark.parametrize("schema", [
+    WEATHER,
+    {"type": "object", "properties": {"u": {"type": "string", "default": "c"}}},
+])
+def test_top_level_defaults_only_need_a_shallow_copy(schema):
+    validator = get_validator(schema)
+    assert repr(validator) == "<SchemaValidator deep_copy=False>"
+    data = {"location": "x", "nested": {"k": [1]}}
+    assert validator.validate(data) is not data
+    assert data == {"location": "x", "nested": {"k": [1]}}
 
 
 def test_shallow_copy_path_keeps_nested_objects_unmodified():
