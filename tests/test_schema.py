@@ -6,11 +6,11 @@ from typing import (Annotated, Any, Dict, List, Literal, NotRequired, Optional, 
                     TypedDict, Union)
 
 import attrs
-import jsonschema
 import pytest
 
 from genesys_gateway.errors import ToolDefinitionError
 from genesys_gateway.tools.schema import annotation_schema, function_schema, parse_docstring
+from genesys_gateway.tools.validation import check_schema
 from genesys_gateway.tools import ToolContext
 
 
@@ -72,7 +72,7 @@ def test_primitives_and_required():
         "required": ["s", "i", "n", "b"],
         "additionalProperties": False,
     }
-    jsonschema.Draft7Validator.check_schema(schema)
+    check_schema(schema)
 
 
 def test_no_parameters_has_no_required_key():
@@ -160,7 +160,7 @@ def test_nested_attrs_class():
     assert address["properties"]["zip"] == {"type": "string", "default": "00000",
                                             "description": "Postal code"}
     assert address["properties"]["tags"] == {"type": "array"}  # factory default: not recorded
-    jsonschema.Draft7Validator.check_schema(params(f))
+    check_schema(params(f))
 
 
 def test_typeddict():

@@ -89,8 +89,10 @@ def test_good_timeout_is_float():
     ("{}", "parameters must be a JSON schema dict"),
     ({"type": "array"}, 'parameters must be a schema of "type": "object"'),
     ({"properties": {}}, 'parameters must be a schema of "type": "object"'),
-    ({"type": "object", "properties": {"a": {"type": "strin"}}}, "tool 'x': parameters"),
-    ({"type": "object", "required": "a"}, "tool 'x': parameters"),
+    ({"type": "object", "properties": {"a": {"type": "strin"}}},
+     "tool 'x': parameters: at properties/a/type: unknown type 'strin' (did you mean 'string'?)"),
+    ({"type": "object", "required": "a"},
+     "tool 'x': parameters: at required: must be an array of strings (got 'a')"),
 ])
 def test_bad_parameters_name_tool_and_part(parameters, fragment):
     with pytest.raises(ToolDefinitionError) as info:
@@ -100,7 +102,8 @@ def test_bad_parameters_name_tool_and_part(parameters, fragment):
 
 
 def test_bad_output_schema_names_part():
-    with pytest.raises(ToolDefinitionError, match="tool 'x': output_schema"):
+    with pytest.raises(ToolDefinitionError,
+                       match="^tool 'x': output_schema: at type: unknown type 'nope'"):
         ToolRegistry().register("x", "d", WEATHER, weather, output_schema={"type": "nope"})
     tool = ToolRegistry().register("x", "d", WEATHER, weather, output_schema={"type": "object"})
     assert tool.output_validator is not None

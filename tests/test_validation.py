@@ -1,14 +1,20 @@
 """validation.py: compilation, schema checking, the validator cache, error messages."""
 
+import copy
+import subprocess
 import sys
 import threading
+from pathlib import Path
 
+import fastjsonschema
 import pytest
 
 from genesys_gateway.tools import validation
 from genesys_gateway.errors import ToolArgumentsError, ToolDefinitionError
+from genesys_gateway.tools.draft07 import DRAFT07_META_SCHEMA
 from genesys_gateway.tools.validation import SchemaValidator, check_schema, get_validator
 
+ROOT = str(Path(__file__).resolve().parent.parent)
 WEATHER = {
     "type": "object",
     "properties": {
@@ -59,9 +65,9 @@ def test_cache_evicts_oldest_when_full(monkeypatch):
     monkeypatch.setattr(validation, "VALIDATOR_CACHE_SIZE", 2)
     first = get_validator({"type": "object", "title": "one"})
     get_validator({"type": "object", "title": "two"})
-    get_validator({"type": "object", "title": "three"})
-    assert len(validation._cache) == 2
-    assert get_validator({"type": "object", "title": "one"}) is not first
+    third = get_validator({"type": "object", "title": "three"})
+    assert get_validator({"type": "object", "title": "three"}) is third  # still cached
+    assert get_validator({"type": "object", "title": "one"}) is not first  # evicted
 
 
 def test_defaults_are_applied_and_input_not_mutated():
@@ -87,18 +93,37 @@ def test_nested_defaults_do_not_mutate_nested_input():
     assert nested == {} and data == {"opts": {}}
 
 
-def test_deep_copy_only_when_nested_defaults_exist():
-    assert not validation._needs_deep_copy(WEATHER)
-    assert not validation._needs_deep_copy(
-        {"type": "object", "properties": {"u": {"type": "string", "default": "c"}}})
-    assert validation._needs_deep_copy(
-        {"type": "object", "properties": {"o": {"type": "object", "properties": {
-            "d": {"default": 1}}}}})
-    assert validation._needs_deep_copy(
-        {"type": "object", "properties": {"a": {"type": "array", "items": {
-            "type": "object", "properties": {"d": {"default": 1}}}}}})
-    assert validation._needs_deep_copy(
-        {"type": "object", "definitions": {"x": {"properties": {"d": {"default": 1}}}}})
+@pytest.mark.parametrize("schema, data, expected", [
+    ({"type": "object", "properties": {"o": {"type": "object", "properties": {
+        "d": {"default": 1}}}}},
+     {"o": {}}, {"o": {"d": 1}}),
+    ({"type": "object", "properties": {"a": {"type": "array", "items": {
+        "type": "object", "properties": {"d": {"default": 1}}}}}},
+     {"a": [{}, {"d": 2}]}, {"a": [{"d": 1}, {"d": 2}]}),
+    ({"type": "object", "definitions": {"x": {"properties": {"d": {"default": 1}}}},
+      "properties": {"r": {"$ref": "#/definitions/x"}}},
+     {"r": {}}, {"r": {"d": 1}}),
+    ({"type": "object", "properties": {"o": {"allOf": [{"properties": {"d": {"default": 1}}}]}}},
+     {"o": {}}, {"o": {"d": 1}}),
+])
+def test_nested_defaults_never_mutate_the_callers_data(schema, data, expected):
+    before = copy.deepcopy(data)
+    validator = get_validator(schema)
+    assert validator.validate(data) == expected
+    assert data == before  # the caller's nested dicts did not receive the defaults
+    assert repr(validator) == "<SchemaValidator deep_copy=True>"
+
+
+@pytest.mark.parametrize("schema", [
+    WEATHER,
+    {"type": "object", "properties": {"u": {"type": "string", "default": "c"}}},
+])
+def test_top_level_defaults_only_need_a_shallow_copy(schema):
+    validator = get_validator(schema)
+    assert repr(validator) == "<SchemaValidator deep_copy=False>"
+    data = {"location": "x", "nested": {"k": [1]}}
+    assert validator.validate(data) is not data
+    assert data == {"location": "x", "nested": {"k": [1]}}
 
 
 def test_shallow_copy_path_keeps_nested_objects_unmodified():
@@ -170,21 +195,235 @@ def test_non_dict_and_non_json_schemas_rejected():
         get_validator({"type": "object", "enum": [{1, 2}]})
 
 
-def test_bad_regex_is_caught_even_without_jsonschema(monkeypatch):
-    monkeypatch.setitem(sys.modules, "jsonschema", None)  # makes `import jsonschema` fail
+def test_bad_regex_is_named_by_the_meta_check():
     validation.clear_cache()
-    with pytest.raises(ToolDefinitionError, match="invalid JSON schema"):
-        get_validator({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}})
+    with pytest.raises(ToolDefinitionError) as info:
+        get_validator({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}},
+                      label="tool 'x': parameters")
+    assert str(info.value) == (
+        "tool 'x': parameters: at properties/a/pattern: is not a valid regular expression: "
+        "missing ), unterminated subpattern at position 0 (got '(')")
 
 
-def test_jsonschema_is_optional(monkeypatch):
-    schema = {"type": "object", "minProperties": -1}  # only jsonschema's meta-check rejects this
-    with pytest.raises(ToolDefinitionError):
-        check_schema(schema)
+def test_fastjsonschema_compile_errors_are_still_definition_errors():
+    schema = {"type": "object", "properties": {"a": {"$ref": "#/definitions/missing"}}}
+    check_schema(schema)  # valid Draft-07; the reference just does not resolve
+    with pytest.raises(ToolDefinitionError, match="^schema: invalid JSON schema: "):
+        get_validator(schema)
+
+
+def test_check_schema_always_runs(monkeypatch):
+    # the meta-check needs no optional package: even with `import jsonschema` failing
+    # it rejects what only a Draft-07 meta-check rejects
     monkeypatch.setitem(sys.modules, "jsonschema", None)
     validation.clear_cache()
-    check_schema(schema)  # skipped silently
-    assert get_validator(schema).validate({}) == {}
+    schema = {"type": "object", "minProperties": -1}
+    with pytest.raises(ToolDefinitionError, match="^schema: at minProperties: "):
+        check_schema(schema)
+    with pytest.raises(ToolDefinitionError, match="^schema: at minProperties: "):
+        get_validator(schema)
+
+
+# ------------------------------------------------------------------ the Draft-07 meta-check
+
+TYPES = "'array', 'boolean', 'integer', 'null', 'number', 'object', 'string'"
+
+
+def definition_error(schema, label="tool 'x': parameters"):
+    validation.clear_cache()
+    with pytest.raises(ToolDefinitionError) as info:
+        get_validator(schema, label=label)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("schema, expected", [
+    ({"type": "object", "properties": {"x": {"type": "strnig"}}},
+     f"at properties/x/type: unknown type 'strnig' (did you mean 'string'?); must be one of "
+     f"{TYPES}, or a non-empty array of them"),
+    ({"type": "object", "properties": {"x": {"type": "int"}}},
+     f"at properties/x/type: unknown type 'int' (did you mean 'integer'?); must be one of "
+     f"{TYPES}, or a non-empty array of them"),
+    ({"type": "object", "properties": {"x": {"type": ["string", "strin"]}}},
+     f"at properties/x/type/1: unknown type 'strin' (did you mean 'string'?); must be one of "
+     f"{TYPES}"),
+    ({"type": "object", "properties": {"x": {"type": ["string", "string"]}}},
+     "at properties/x/type: must not repeat 'string' (got ['string', 'string'])"),
+    ({"type": "object", "additionalProperties": "no"},
+     "at additionalProperties: must be a schema (an object or a boolean) (got 'no')"),
+    ({"type": "object", "required": "x"}, "at required: must be an array of strings (got 'x')"),
+    ({"type": "object", "required": ["a", 1]}, "at required/1: must be a string (got 1)"),
+    ({"type": "object", "required": ["a", "a"]},
+     "at required: must not repeat 'a' (got ['a', 'a'])"),
+    ({"type": "object", "minProperties": -1},
+     "at minProperties: must be a non-negative integer (got -1)"),
+    ({"type": "object", "properties": "x"}, "at properties: must be an object (got 'x')"),
+    ({"type": "object", "properties": {"a": 5}},
+     "at properties/a: must be a schema (an object or a boolean) (got 5)"),
+    ({"type": "object", "properties": {"a": {"multipleOf": 0}}},
+     "at properties/a/multipleOf: must be greater than 0 (got 0)"),
+    ({"type": "object", "properties": {"a": {"anyOf": []}}},
+     "at properties/a/anyOf: must not be empty (got [])"),
+    ({"type": "object", "properties": {"a": {"items": {"type": "strin"}}}},
+     f"at properties/a/items/type: unknown type 'strin' (did you mean 'string'?); must be one "
+     f"of {TYPES}, or a non-empty array of them"),
+    ({"type": "object", "properties": {"a": {"items": [{}, {"maxLength": 1.5}]}}},
+     "at properties/a/items/1/maxLength: must be a non-negative integer (got 1.5)"),
+    ({"type": "object", "properties": {"a": {"items": 5}}},
+     "at properties/a/items: must be a schema (an object or a boolean) or a non-empty array of "
+     "schemas (got 5)"),
+    ({"type": "object", "dependencies": {"a": ["b", 1]}},
+     "at dependencies/a/1: must be a string (got 1)"),
+    ({"type": "object", "dependencies": {"a": {"required": "b"}}},
+     "at dependencies/a/required: must be an array of strings (got 'b')"),
+    ({"type": "object", "patternProperties": {"(": {}}},
+     "at patternProperties: key '(' is not a valid regular expression: missing ), "
+     "unterminated subpattern at position 0"),
+    ({"type": "object", "definitions": {"d": {"not": {"readOnly": "yes"}}}},
+     "at definitions/d/not/readOnly: must be a boolean (got 'yes')"),
+])
+def test_meta_check_messages_name_the_place_and_the_problem(schema, expected):
+    assert definition_error(schema) == f"tool 'x': parameters: {expected}"
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "additionalProperties": "no"},
+    {"type": "object", "minProperties": -1},
+    {"type": "object", "properties": {"a": {"type": "string", "maxLength": -1}}},
+    {"type": "object", "properties": {"a": {"type": ["string", "string"]}}},
+    {"type": "object", "properties": {"a": {"multipleOf": 0}}},
+    {"type": "object", "properties": {"a": {"anyOf": []}}},
+    {"type": "object", "dependencies": {"a": ["b", 1]}},
+])
+def test_meta_check_refuses_schemas_fastjsonschema_compiles(schema):
+    fastjsonschema.compile(copy.deepcopy(schema))  # no complaint: hence the meta-check
+    assert definition_error(schema).startswith("tool 'x': parameters: at ")
+
+
+@pytest.mark.parametrize("key", ["a.b", "x[0]", "{a}", "", "q\"'\\"])
+def test_meta_check_paths_keep_awkward_property_names_whole(key):
+    schema = {"type": "object", "properties": {
+        "a": {"properties": {"b": {"type": "string"}}}, key: {"minimum": "1"}}}
+    assert definition_error(schema, label="s") == (
+        f"s: at properties/{key}/minimum: must be a number (got '1')")
+
+
+def test_meta_check_reports_the_first_bad_entry_in_schema_order():
+    # fastjsonschema visits "properties" entries in set order (hash randomised)
+    properties = {f"p{i}": {"type": "string"} for i in range(40)}
+    properties.update({f"bad{i}": {"type": f"zz{i}"} for i in range(40)})
+    properties["p7"] = {"maxLength": -1}
+    message = definition_error({"type": "object", "properties": properties}, label="s")
+    assert message == "s: at properties/p7/maxLength: must be a non-negative integer (got -1)"
+
+
+@pytest.mark.parametrize("schema, expected", [
+    (5, "schema: at <root>: must be a schema (an object or a boolean) (got 5)"),
+    ([], "schema: at <root>: must be a schema (an object or a boolean) (got [])"),
+    ({"type": "nope"}, f"schema: at type: unknown type 'nope'; must be one of {TYPES}, or a "
+                       f"non-empty array of them"),
+])
+def test_check_schema_on_its_own(schema, expected):
+    with pytest.raises(ToolDefinitionError) as info:
+        check_schema(schema)
+    assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("schema", [
+    True,
+    WEATHER,
+    {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+     "properties": {"a": False, "b": True, "c": {"type": ["string", "null"]}}},
+    # URI formats are annotations: fastjsonschema resolves this reference itself
+    {"type": "object", "definitions": {"my thing": {"type": "string"}},
+     "properties": {"a": {"$ref": "#/definitions/my thing"}}},
+    {"type": "object", "patternProperties": {"^x-\\d+$": {}},
+     "dependencies": {"a": ["b"], "c": {"required": ["d"]}},
+     "properties": {"t": {"items": [{"const": 1}, {"enum": [1, "a", None]}]}}},
+])
+def test_check_schema_accepts_valid_draft_07(schema):
+    check_schema(schema)
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {}},
+    {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "object"}},
+                                      "b": {"type": "string", "minLength": 1}},
+     "dependencies": {"a": ["b"]}, "definitions": {"x": {}}},
+])
+def test_check_schema_never_writes_meta_schema_defaults_into_the_schema(schema):
+    # the meta-schema declares defaults ("properties": {}, "readOnly": false, "items": true,
+    # "minLength": 0...); checking must not add them to the caller's dict
+    before = copy.deepcopy(schema)
+    check_schema(schema)
+    get_validator(schema)
+    assert schema == before
+    assert sorted(schema) == sorted(before)
+    assert all(sorted(schema["properties"][k]) == sorted(before["properties"][k])
+               for k in schema["properties"])
+
+
+def test_meta_schema_constant_is_not_rewritten_by_compilation():
+    check_schema(WEATHER)
+    assert DRAFT07_META_SCHEMA["$id"] == "http://json-schema.org/draft-07/schema#"
+    assert DRAFT07_META_SCHEMA["definitions"]["schemaArray"]["items"] == {"$ref": "#"}
+    assert DRAFT07_META_SCHEMA["properties"]["additionalProperties"] == {"$ref": "#"}
+
+
+def test_absurdly_deep_schema_is_a_definition_error_in_check_schema():
+    schema = {}
+    for _ in range(DEEP):
+        schema = {"not": schema}
+    with pytest.raises(ToolDefinitionError, match="^schema: schema is nested too deeply$"):
+        check_schema(schema)
+
+
+META_PROBE = r"""
+import socket, threading, fastjsonschema
+
+def refuse(*args, **kwargs):
+    raise AssertionError("network access while compiling")
+
+socket.socket.connect = refuse
+socket.create_connection = refuse
+compiled = []
+real_compile = fastjsonschema.compile
+
+def counting_compile(definition, *args, **kwargs):
+    if isinstance(definition, dict) and definition.get("title") == "Core schema meta-schema":
+        compiled.append(kwargs.get("use_default"))
+        threading.Event().wait(0.05)  # widen the window for a racing second compile
+    return real_compile(definition, *args, **kwargs)
+
+fastjsonschema.compile = counting_compile
+from genesys_gateway.tools import validation
+from genesys_gateway.errors import ToolDefinitionError
+assert compiled == [], "compiled at import time"
+barrier = threading.Barrier(8)
+errors = []
+
+def worker():
+    barrier.wait(5)
+    try:
+        validation.check_schema({"type": "object", "minProperties": -1})
+    except ToolDefinitionError as exc:
+        errors.append(str(exc))
+
+threads = [threading.Thread(target=worker) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(10)
+validation.get_validator({"type": "object"})
+print(compiled, len(errors), errors[0])
+"""
+
+
+def test_meta_schema_is_compiled_lazily_once_and_offline():
+    out = subprocess.run([sys.executable, "-c", META_PROBE], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (
+        "[False] 8 schema: at minProperties: must be a non-negative integer (got -1)")
 
 
 def test_remote_refs_are_refused_without_network():
