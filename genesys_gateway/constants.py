@@ -31,6 +31,8 @@ USER_AGENT = "genesys-gateway-python/0.1.0"
 
 # Tools subsystem.
 VALIDATOR_CACHE_SIZE = 1024  # distinct compiled JSON schemas kept (oldest evicted first)
+#: The problem reported for data nested too deeply to copy, validate or serialise.
+NESTED_TOO_DEEPLY = "nested too deeply"
 MAX_TOOL_ERROR_CHARS = 300  # error text sent to the model for a failed tool call
 TOOL_THREAD_NAME_PREFIX = "genesys-gateway-tool"
 TOOL_WORKER_IDLE_SECONDS = 60.0  # an idle tool worker thread exits after this long

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 from ..checks import check_optional_positive, check_positive, check_positive_int
 from ..constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
                          DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
-                         TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
+                         NESTED_TOO_DEEPLY, TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
 from ..errors import ToolArgumentsError
 from .calls import ToolCallRequest, ToolRun, ToolRunStatus
 from .context import ToolContext
@@ -44,7 +44,7 @@ from .job import ToolJob
 from .pool import DaemonPool
 from .registry import ToolSet
 from .serialization import ResultSerializationError, serialize_result, truncate, validate_output
-from .validation import NESTED_TOO_DEEPLY, parse_arguments
+from .validation import parse_arguments
 
 __all__ = ["ToolExecutor"]
 
