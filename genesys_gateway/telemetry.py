@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol, Sequence, Union, cast
+from typing import TYPE_CHECKING, Any, Generator, Mapping, Protocol, Sequence, Union, cast
 
 if TYPE_CHECKING:
     from .models import ChatResponse
@@ -106,7 +106,7 @@ def audit(event: str, **fields: object) -> None:
     """Emit one audit event (a JSON object) if anyone listens."""
     if not audit_logger.isEnabledFor(logging.INFO):
         return
-    record = {"event": event, "ts": round(time.time(), 6)}
+    record: dict[str, object] = {"event": event, "ts": round(time.time(), 6)}
     record.update(fields)
     audit_logger.info(json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")))
 
@@ -137,7 +137,9 @@ def _attributes(values: Mapping[str, object]) -> dict[str, AttributeValue]:
 
 
 @contextmanager
-def _otel_span(tracer: _Tracer, name: str, attributes: Mapping[str, AttributeValue]) -> Iterator[_Span]:
+def _otel_span(
+    tracer: _Tracer, name: str, attributes: Mapping[str, AttributeValue]
+) -> Generator[_Span, None, None]:
     with tracer.start_as_current_span(name, attributes=attributes, record_exception=True) as s:
         yield s
 
