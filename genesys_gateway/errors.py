@@ -6,7 +6,7 @@ server messages, never from request headers or credentials.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 __all__ = [
     "GatewayError",
@@ -99,7 +99,8 @@ class APIError(GatewayError):
             text += f" (correlation id {self.correlation_id})"
         return text
 
-    def __reduce__(self):  # keep pickling (multiprocessing, caches) working
+    def __reduce__(self) -> tuple[Callable[..., APIError], tuple[Any, ...]]:
+        # keep pickling (multiprocessing, caches) working
         return (
             _rebuild_api_error,
             (self.__class__, self.status, self.message, self.code, self.correlation_id,
@@ -107,7 +108,15 @@ class APIError(GatewayError):
         )
 
 
-def _rebuild_api_error(cls, status, message, code, correlation_id, body, retry_after):
+def _rebuild_api_error(
+    cls: type[APIError],
+    status: int,
+    message: str,
+    code: str | None,
+    correlation_id: str | None,
+    body: Any,
+    retry_after: float | None,
+) -> APIError:
     return cls(status, message, code, correlation_id, body, retry_after=retry_after)
 
 

@@ -9,7 +9,7 @@ not a chat completion raises :class:`ResponseFormatError`.
 from __future__ import annotations
 
 import json
-from typing import Any, Union
+from typing import Any, Callable, TypeVar, Union, cast
 
 import attrs
 import cattrs
@@ -24,10 +24,20 @@ __all__ = [
     "Choice",
     "Usage",
     "ChatResponse",
+    "MessageContent",
     "converter",
     "parse_chat_response",
     "message_to_dict",
 ]
+
+T = TypeVar("T")
+
+#: ``Message.content`` on the wire: text, a list of content parts (objects such as
+#: ``{"type": "text", "text": ...}``) or ``None``. Also the key of its structure hook.
+MessageContent = Union[str, list[dict[str, Any]], None]
+
+#: A cattrs structure hook: ``hook(value, type) -> structured value``.
+_Hook = Callable[[Any, Any], T]
 
 
 @attrs.frozen
@@ -50,7 +60,7 @@ class ToolCall:
     def arguments(self) -> str | None:
         return self.function.arguments
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "type": self.type,
@@ -61,12 +71,12 @@ class ToolCall:
 @attrs.frozen
 class Message:
     role: str
-    content: Union[str, list, None] = None
+    content: MessageContent = None
     tool_calls: tuple[ToolCall, ...] | None = None
     tool_call_id: str | None = None
     name: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return message_to_dict(self)
 
 
@@ -112,7 +122,7 @@ class ChatResponse:
         return self.choices[0].finish_reason
 
 
-def message_to_dict(message: Message) -> dict:
+def message_to_dict(message: Message) -> dict[str, Any]:
     """The OpenAI wire form of a message, without empty optional fields."""
     out: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.tool_calls:
@@ -124,10 +134,10 @@ def message_to_dict(message: Message) -> dict:
     return out
 
 
-def _strict(kind: type, label: str):
-    def hook(value: Any, _type: Any) -> Any:
+def _strict(kind: type[T], label: str) -> _Hook[T]:
+    def hook(value: Any, _type: Any) -> T:
         if type(value) is kind or (kind is int and isinstance(value, int) and not isinstance(value, bool)):
-            return value
+            return cast(T, value)  # the int branch passes only when T is int
         raise ResponseFormatError(f"{label} expected, got {type(value).__name__}")
 
     return hook
@@ -148,7 +158,7 @@ def _arguments(value: Any, _type: Any) -> str | None:
     return str(value)
 
 
-def _content(value: Any, _type: Any) -> Union[str, list, None]:
+def _content(value: Any, _type: Any) -> MessageContent:
     if value is None or isinstance(value, (str, list)):
         return value
     raise ResponseFormatError(f"message content must be a string, a list or null, got {type(value).__name__}")
@@ -159,7 +169,7 @@ def _tool_calls(value: Any, _type: Any) -> tuple[ToolCall, ...] | None:
         return None
     if not isinstance(value, list):
         raise ResponseFormatError("message.tool_calls must be a list")
-    calls = []
+    calls: list[ToolCall] = []
     for item in value:
         if not isinstance(item, dict):
             raise ResponseFormatError("each tool call must be an object")
@@ -167,10 +177,11 @@ def _tool_calls(value: Any, _type: Any) -> tuple[ToolCall, ...] | None:
         if not isinstance(fn, dict):
             fn = {}
         call_id = item.get("id")
+        kind = item.get("type")
         calls.append(
             ToolCall(
                 id=call_id if isinstance(call_id, str) and call_id else None,
-                type=item.get("type") if isinstance(item.get("type"), str) else "function",
+                type=kind if isinstance(kind, str) else "function",
                 function=FunctionCall(
                     name=fn.get("name") if isinstance(fn.get("name"), str) else None,
                     arguments=_arguments(fn.get("arguments"), None),
@@ -192,8 +203,8 @@ def _usage(value: Any, _type: Any) -> Usage:
                  _count(get("total_tokens", 0)))
 
 
-def _non_empty_tuple(item_type: type):
-    def hook(value: Any, _type: Any) -> tuple:
+def _non_empty_tuple(item_type: type[T]) -> _Hook[tuple[T, ...]]:
+    def hook(value: Any, _type: Any) -> tuple[T, ...]:
         if not isinstance(value, list) or not value:
             raise ResponseFormatError("'choices' must be a non-empty list")
         return tuple(converter.structure(v, item_type) for v in value)
@@ -206,7 +217,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(str, _strict(str, "string"))
     conv.register_structure_hook(int, _strict(int, "integer"))
     conv.register_structure_hook(str | None, _optional_str)
-    conv.register_structure_hook(Union[str, list, None], _content)
+    conv.register_structure_hook(MessageContent, _content)
     conv.register_structure_hook_func(lambda t: t == (tuple[ToolCall, ...] | None), _tool_calls)
     conv.register_structure_hook(Usage, _usage)
     conv.register_structure_hook_func(lambda t: t == tuple[Choice, ...], _non_empty_tuple(Choice))
@@ -215,10 +226,10 @@ def _make_converter() -> cattrs.Converter:
         lambda v, _t: v if v is None or (isinstance(v, int) and not isinstance(v, bool)) else None,
     )
 
-    def _object_hook(cls):
+    def _object_hook(cls: type[T]) -> _Hook[T]:
         fn = make_dict_structure_fn(cls, conv)
 
-        def hook(value: Any, _type: Any):
+        def hook(value: Any, _type: Any) -> T:
             if not isinstance(value, dict):
                 raise ResponseFormatError(f"{cls.__name__.lower()} must be an object")
             return fn(value, _type)

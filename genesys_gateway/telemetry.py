@@ -13,22 +13,81 @@ run's span. Without opentelemetry-api installed, span helpers are no-ops.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import time
-from contextlib import contextmanager, nullcontext
-from typing import Any, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any, Generator, Mapping, Protocol, Sequence, Union, cast
+
+if TYPE_CHECKING:
+    from .models import ChatResponse
 
 logger = logging.getLogger("genesys_gateway")
 logger.addHandler(logging.NullHandler())
 audit_logger = logging.getLogger("genesys_gateway.audit")
 audit_logger.addHandler(logging.NullHandler())
 
-try:  # pragma: no cover - exercised when the otel extra is installed
-    from opentelemetry import trace as _trace
-    from opentelemetry.trace import Status, StatusCode
-except ImportError:  # pragma: no cover
-    _trace = None
+# OpenTelemetry is an optional dependency, so it is never imported statically: a static
+# import would not type-check where the extra is absent. The protocols below describe the
+# part of the opentelemetry-api surface used here; its Span, Tracer and TracerProvider
+# satisfy them.
+
+#: An OpenTelemetry attribute value (``opentelemetry.util.types.AttributeValue``).
+AttributeValue = Union[str, bool, int, float, Sequence[str], Sequence[bool], Sequence[int], Sequence[float]]
+
+
+class _Span(Protocol):
+    def set_attribute(self, key: str, value: AttributeValue) -> None: ...
+
+    def set_status(self, status: Any, description: str | None = None) -> None: ...
+
+    def end(self, end_time: int | None = None) -> None: ...
+
+
+class _Tracer(Protocol):
+    def start_span(
+        self, name: str, *, attributes: Mapping[str, AttributeValue], start_time: int
+    ) -> _Span: ...
+
+    def start_as_current_span(
+        self, name: str, *, attributes: Mapping[str, AttributeValue], record_exception: bool
+    ) -> AbstractContextManager[_Span]: ...
+
+
+class _TracerProvider(Protocol):
+    def get_tracer(self, instrumenting_module_name: str) -> _Tracer: ...
+
+
+class _TraceAPI(Protocol):
+    """The ``opentelemetry.trace`` module, as used here.
+
+    ``Status`` and ``StatusCode`` values are opaque here: they are only handed back to
+    ``Span.set_status`` (an enum class cannot be described by a protocol that both mypy and
+    pyright accept). ``ProxyTracerProvider`` is the API's default provider (it is not in the
+    module's ``__all__``).
+    """
+
+    @property
+    def ProxyTracerProvider(self) -> type[object]: ...
+
+    @property
+    def StatusCode(self) -> Any: ...
+
+    def Status(self, status_code: Any, description: str | None = None) -> Any: ...
+
+    def get_tracer_provider(self) -> _TracerProvider: ...
+
+
+def _import_trace_api() -> _TraceAPI | None:
+    try:  # pragma: no cover - exercised when the otel extra is installed
+        module = importlib.import_module("opentelemetry.trace")
+    except ImportError:  # pragma: no cover
+        return None
+    return cast(_TraceAPI, module)
+
+
+_trace = _import_trace_api()
 
 __all__ = ["audit", "audit_enabled", "span", "tool_span", "otel_available", "SYSTEM"]
 
@@ -43,19 +102,19 @@ def audit_enabled() -> bool:
     return audit_logger.isEnabledFor(logging.INFO)
 
 
-def audit(event: str, **fields: Any) -> None:
+def audit(event: str, **fields: object) -> None:
     """Emit one audit event (a JSON object) if anyone listens."""
     if not audit_logger.isEnabledFor(logging.INFO):
         return
-    record = {"event": event, "ts": round(time.time(), 6)}
+    record: dict[str, object] = {"event": event, "ts": round(time.time(), 6)}
     record.update(fields)
     audit_logger.info(json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")))
 
 
-_tracers: dict = {}
+_tracers: dict[int, _Tracer] = {}
 
 
-def _tracer():
+def _tracer() -> _Tracer | None:
     """This library's tracer, or ``None`` without opentelemetry or while no tracer provider
     is installed (the API's default proxy makes only non-recording spans: skipping them
     keeps the hot path free)."""
@@ -71,21 +130,29 @@ def _tracer():
     return tracer
 
 
+def _attributes(values: Mapping[str, object]) -> dict[str, AttributeValue]:
+    """The values that are not ``None``. OpenTelemetry checks the rest itself: a value of an
+    unsupported type is dropped with a warning, it never fails the call."""
+    return {k: cast(AttributeValue, v) for k, v in values.items() if v is not None}
+
+
 @contextmanager
-def _otel_span(tracer, name: str, attributes: dict) -> Iterator[Any]:
+def _otel_span(
+    tracer: _Tracer, name: str, attributes: Mapping[str, AttributeValue]
+) -> Generator[_Span, None, None]:
     with tracer.start_as_current_span(name, attributes=attributes, record_exception=True) as s:
         yield s
 
 
-def span(name: str, **attributes: Any):
+def span(name: str, **attributes: object) -> AbstractContextManager[_Span | None]:
     """A current span (child of whatever span is current) or a no-op context."""
     tracer = _tracer()
     if tracer is None:
         return nullcontext(None)
-    return _otel_span(tracer, name, {k: v for k, v in attributes.items() if v is not None})
+    return _otel_span(tracer, name, _attributes(attributes))
 
 
-def chat_span(model: str, server: str):
+def chat_span(model: str, server: str) -> AbstractContextManager[_Span | None]:
     """The span of one model call (``chat {model}``), or a no-op context yielding None."""
     tracer = _tracer()
     if tracer is None:
@@ -95,7 +162,7 @@ def chat_span(model: str, server: str):
         "gen_ai.request.model": model, "server.address": server})
 
 
-def record_response(current: Any, response: Any) -> None:
+def record_response(current: _Span | None, response: ChatResponse) -> None:
     """Response attributes of a model-call span."""
     set_attributes(current, **{
         "gen_ai.response.model": response.model, "gen_ai.response.id": response.id,
@@ -104,19 +171,18 @@ def record_response(current: Any, response: Any) -> None:
         "gen_ai.response.finish_reasons": [c.finish_reason or "" for c in response.choices]})
 
 
-def set_attributes(current: Any, **attributes: Any) -> None:
+def set_attributes(current: _Span | None, **attributes: object) -> None:
     if current is None:
         return
-    for key, value in attributes.items():
-        if value is not None:
-            current.set_attribute(key, value)
+    for key, value in _attributes(attributes).items():
+        current.set_attribute(key, value)
 
 
-def set_error(current: Any, error: BaseException) -> None:
-    if current is None:
+def set_error(current: _Span | None, error: BaseException) -> None:
+    if current is None or _trace is None:
         return
     current.set_attribute("error.type", type(error).__name__)
-    current.set_status(Status(StatusCode.ERROR, type(error).__name__))
+    current.set_status(_trace.Status(_trace.StatusCode.ERROR, type(error).__name__))
 
 
 def tool_span(name: str, call_id: str | None, status: str, start_ns: int, end_ns: int) -> None:
@@ -125,7 +191,7 @@ def tool_span(name: str, call_id: str | None, status: str, start_ns: int, end_ns
     Tools run on worker threads; the span is made on the loop's thread with the measured
     start and end times so it nests under the run's span without context plumbing."""
     tracer = _tracer()
-    if tracer is None:
+    if tracer is None or _trace is None:
         return
     s = tracer.start_span(
         f"execute_tool {name}",
@@ -139,5 +205,5 @@ def tool_span(name: str, call_id: str | None, status: str, start_ns: int, end_ns
     )
     if status != "ok":
         s.set_attribute("error.type", status)
-        s.set_status(Status(StatusCode.ERROR, status))
+        s.set_status(_trace.Status(_trace.StatusCode.ERROR, status))
     s.end(end_time=end_ns)

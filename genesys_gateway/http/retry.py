@@ -38,9 +38,27 @@ T = TypeVar("T")
 
 @runtime_checkable
 class RetryPolicy(Protocol):
-    max_attempts: int
-    deadline: float | None
-    sleep: Callable[[float], None]
+    """What the client needs from a retry policy.
+
+    The data members are read-only properties so that immutable implementations (such as
+    the frozen :class:`ExponentialBackoff` and :class:`NoRetry`) satisfy the protocol: a
+    plain ``max_attempts: int`` member would demand a settable attribute.
+    """
+
+    @property
+    def max_attempts(self) -> int:
+        """How many attempts at most, counting the first."""
+        ...
+
+    @property
+    def deadline(self) -> float | None:
+        """Seconds the attempts may take in total, or ``None`` for no bound."""
+        ...
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        """The function that waits between attempts (``time.sleep``, or a fake in tests)."""
+        ...
 
     def delay(self, attempt: int, error: GatewayError) -> float | None:
         """Seconds to wait before attempt ``attempt + 1`` after ``error``; ``None``: give up."""
@@ -112,7 +130,8 @@ class ExponentialBackoff:
             if retry_after > self.max_retry_after:
                 return None
             return float(retry_after)
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        # int ** int is typed Any (a negative exponent gives a float): the cap is a float.
+        cap: float = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return self.random() * cap
 
 

@@ -7,7 +7,7 @@ import base64
 import binascii
 import secrets
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import parse_qs
 
 from .faults import oauth_error
@@ -64,14 +64,14 @@ def same_secret(given: str, expected: Optional[str]) -> bool:
 
 def token_response(inc: Incoming, client_id: Optional[str], client_secret: Optional[str],
                    max_body_bytes: int, ttl: float,
-                   issue: Callable[[float], str]) -> tuple[int, dict, list]:
+                   issue: Callable[[float], str]) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
     """``(status, JSON body, extra headers)`` the token endpoint answers *inc* with.
 
     Credentials are checked with :func:`same_secret` (``None`` accepts any); a token is
     minted with ``issue(ttl)`` only for a valid ``client_credentials`` grant.
     """
 
-    def oauth(status: int, error: str, description: str) -> tuple[int, dict, list]:
+    def oauth(status: int, error: str, description: str) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         return status, oauth_error(error, description), []
 
     if inc.body_too_large or len(inc.body) > max_body_bytes:

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, Iterable, Mapping, Optional, Union
 
 import attrs
 
-__all__ = ["ERROR_CODES", "Fault", "RecordedRequest", "encode_body", "genesys_error", "oauth_error"]
+__all__ = [
+    "ERROR_CODES",
+    "Fault",
+    "HeaderPairs",
+    "HeadersLike",
+    "RecordedRequest",
+    "encode_body",
+    "genesys_error",
+    "oauth_error",
+]
+
+#: Response headers as ``(name, value)`` pairs; a ``None`` value removes a default header.
+HeaderPairs = tuple[tuple[str, Optional[str]], ...]
+#: What fault helpers accept as headers: a mapping or ``(name, value)`` pairs (values are
+#: sent as ``str(value)``; ``None`` removes a default header).
+HeadersLike = Union[Mapping[str, object], Iterable[tuple[str, object]]]
 
 #: Genesys Cloud error ``code`` for each status the emulator answers by default.
-ERROR_CODES = {
+ERROR_CODES: dict[int, str] = {
     400: "bad.request",
     401: "authentication.required",
     403: "missing.permissions",
@@ -52,8 +67,8 @@ class Fault:
 
     kind: str = attrs.field(validator=attrs.validators.in_(FAULT_KINDS))
     status: int = 0
-    body: Any = None
-    headers: tuple = ()
+    body: object = None
+    headers: HeaderPairs = ()
     seconds: float = 0.0
     content_type: str = "application/json"
 
@@ -70,9 +85,9 @@ class RecordedRequest:
 
     method: str
     path: str
-    headers: dict
+    headers: dict[str, str]
     body: bytes
-    json: Optional[dict]
+    json: Optional[dict[str, Any]]
     endpoint: str
     status: Optional[int]
     connection_id: int
@@ -80,7 +95,7 @@ class RecordedRequest:
     fault: Optional[str] = None
 
 
-def genesys_error(status: int, message: str, context_id: str, code: str | None = None) -> dict:
+def genesys_error(status: int, message: str, context_id: str, code: str | None = None) -> dict[str, Any]:
     """A Genesys Cloud ``ErrorBody``."""
     return {
         "message": message,
@@ -92,12 +107,12 @@ def genesys_error(status: int, message: str, context_id: str, code: str | None =
     }
 
 
-def oauth_error(error: str, description: str) -> dict:
+def oauth_error(error: str, description: str) -> dict[str, str]:
     """An OAuth error body as the Genesys login host sends it."""
     return {"error": error, "description": description, "error_description": description}
 
 
-def default_fault_body(status: int, endpoint: str, context_id: str) -> dict:
+def default_fault_body(status: int, endpoint: str, context_id: str) -> dict[str, Any]:
     """The body of a ``fail`` fault given no body: Genesys-style, or OAuth-style on the token
     endpoint for 400/401 (Genesys rate-limits token requests with 400 ``invalid_request``)."""
     if endpoint == "token" and status == 400:
@@ -108,7 +123,7 @@ def default_fault_body(status: int, endpoint: str, context_id: str) -> dict:
     return genesys_error(status, message, context_id)
 
 
-def encode_body(body: Any) -> bytes:
+def encode_body(body: object) -> bytes:
     """bytes as is, str as UTF-8, anything else as compact JSON."""
     if isinstance(body, bytes):
         return body
@@ -117,15 +132,23 @@ def encode_body(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def normalize_headers(headers: Any) -> tuple:
+def normalize_headers(headers: HeadersLike | None) -> HeaderPairs:
     """A mapping or sequence of pairs as a tuple of ``(name, value)`` pairs."""
     if not headers:
         return ()
-    items = headers.items() if hasattr(headers, "items") else headers
+    items: Iterable[tuple[object, object]]
+    if isinstance(headers, Mapping):
+        items = headers.items()
+    elif hasattr(headers, "items"):  # a headers object that is not a Mapping (email.message.Message)
+        items = getattr(headers, "items")()
+    else:
+        items = headers
     return tuple((str(k), None if v is None else str(v)) for k, v in items)
 
 
-def merge_headers(defaults: list, overrides: tuple) -> list:
+def merge_headers(
+    defaults: Iterable[tuple[str, str]], overrides: Iterable[tuple[str, Optional[str]]]
+) -> list[tuple[str, str]]:
     """Headers with *overrides* replacing defaults case-insensitively (``None`` removes)."""
     out = {k.lower(): (k, v) for k, v in defaults}
     for k, v in overrides:

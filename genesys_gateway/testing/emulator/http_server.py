@@ -18,7 +18,7 @@ import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Union, cast
 
 import attrs
 
@@ -29,6 +29,10 @@ logger = logging.getLogger("genesys_gateway.testing")
 #: Bodies larger than this are not even read: the emulator answers 413 and closes.
 HARD_BODY_LIMIT = 16 * 1024 * 1024
 
+#: What ``socketserver`` hands a server per request: the connected socket for stream
+#: servers such as this one (``(data, socket)`` for datagram servers).
+_Request = Union[socket.socket, tuple[bytes, socket.socket]]
+
 
 @attrs.frozen
 class Incoming:
@@ -36,7 +40,7 @@ class Incoming:
 
     method: str
     path: str
-    headers: dict
+    headers: dict[str, str]
     body: bytes
     connection_id: int
     body_too_large: bool = False
@@ -48,9 +52,13 @@ class Outgoing:
 
     status: int = 200
     body: bytes = b""
-    headers: tuple = ()
+    headers: tuple[tuple[str, str], ...] = ()
     drop: bool = False
     close: bool = False
+
+
+def _socket_of(request: _Request) -> socket.socket:
+    return request if isinstance(request, socket.socket) else request[1]
 
 
 def _reason(status: int) -> str:
@@ -65,9 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "GatewayEmulator"
     sys_version = ""
-    server: "EmulatorServer"
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         """Silence the stdlib's per-request stderr logging."""
 
     def _read_body(self) -> tuple[bytes, bool]:
@@ -85,7 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length), False
 
     def _read_chunked(self) -> tuple[bytes, bool]:
-        parts, total = [], 0
+        parts: list[bytes] = []
+        total = 0
         while True:
             size = int(self.rfile.readline(1024).split(b";", 1)[0].strip(), 16)
             if size == 0:
@@ -105,16 +113,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(Outgoing(400, b'{"message":"invalid request framing","code":"bad.request",'
                                       b'"status":400,"details":[],"errors":[]}', close=True))
             return
+        server = cast(EmulatorServer, self.server)  # the only server this handler is made for
         incoming = Incoming(
             method=self.command,
             path=self.path,
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
-            connection_id=self.server.connection_id_of(self.request),
+            connection_id=server.connection_id_of(_socket_of(self.request)),
             body_too_large=too_large,
         )
         try:
-            out = self.server.dispatch(incoming)
+            out = server.dispatch(incoming)
         except Exception as exc:  # an emulator bug: answer it rather than drop the connection
             logger.debug("GatewayEmulator dispatch failed", exc_info=True)
             message = f"emulator error: {type(exc).__name__}"
@@ -154,7 +163,12 @@ class EmulatorServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], dispatch: Callable[[Incoming], Outgoing]):
+    if TYPE_CHECKING:
+        # socketserver.BaseServer's step of serve_forever() and handle_request(): accept one
+        # ready connection and process it. Present at runtime, absent from typeshed.
+        def _handle_request_noblock(self) -> None: ...
+
+    def __init__(self, address: tuple[str, int], dispatch: Callable[[Incoming], Outgoing]) -> None:
         host, port = address[0], address[1]
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise OSError(errno.EINVAL,
@@ -200,7 +214,7 @@ class EmulatorServer(ThreadingHTTPServer):
         entry = self._connections.get(sock)
         return entry[0] if entry else 0
 
-    def process_request(self, request, client_address) -> None:
+    def process_request(self, request: _Request, client_address: object) -> None:
         """Start one daemon thread per connection, registered before it starts."""
         with self._lock:
             self.connections_opened += 1
@@ -211,17 +225,17 @@ class EmulatorServer(ThreadingHTTPServer):
                 name=f"GatewayEmulator-conn-{conn_id}",
                 daemon=True,
             )
-            self._connections[request] = (conn_id, thread)
+            self._connections[_socket_of(request)] = (conn_id, thread)
         thread.start()
 
-    def process_request_thread(self, request, client_address) -> None:
+    def process_request_thread(self, request: _Request, client_address: object) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
             with self._lock:
-                self._connections.pop(request, None)
+                self._connections.pop(_socket_of(request), None)
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: _Request, client_address: object) -> None:
         """Connection errors (a client going away, shutdown) are not worth a traceback."""
         logger.debug("emulator connection error from %s", client_address, exc_info=True)
 
@@ -234,7 +248,7 @@ class EmulatorServer(ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        alive = []
+        alive: list[threading.Thread] = []
         for _, (_, thread) in entries:
             thread.join(timeout)
             if thread.is_alive():

@@ -29,13 +29,15 @@ __all__ = [
 
 #: A callable that receives the parsed request body and returns a reply spec, a raw chat
 #: completion (a dict with ``"choices"``) or a plain string (the assistant's content).
-Responder = Callable[[dict], Union[dict, str]]
+Responder = Callable[[dict[str, Any]], Union[Mapping[str, Any], str]]
 #: What :meth:`GatewayEmulator.script` accepts: a reply spec, a raw completion, a string or a
 #: :data:`Responder`.
-ScriptItem = Union[dict, str, Responder]
+ScriptItem = Union[Mapping[str, Any], str, Responder]
 
 
-def tool_call(name: str, arguments: Mapping[str, Any] | str | None = None, id: str | None = None) -> dict:
+def tool_call(
+    name: str, arguments: Mapping[str, Any] | str | None = None, id: str | None = None
+) -> dict[str, Any]:
     """One assistant tool call in OpenAI wire format.
 
     *arguments* may be a mapping (JSON-encoded here) or a string sent verbatim, so a test can
@@ -57,7 +59,7 @@ def reply(
     tool_calls: Iterable[Mapping[str, Any]] = (),
     usage: Mapping[str, int] | None = None,
     finish_reason: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """An assistant reply spec.
 
     *tool_calls* items may come from :func:`tool_call` or be the short form
@@ -72,7 +74,7 @@ def reply(
     }
 
 
-def _normalize_tool_call(call: Mapping[str, Any]) -> dict:
+def _normalize_tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(call, Mapping):
         raise TypeError(f"a tool call must be a mapping, got {type(call).__name__}")
     if "function" in call:  # already wire format; still encode dict arguments
@@ -89,7 +91,7 @@ def _normalize_tool_call(call: Mapping[str, Any]) -> dict:
     return tool_call(call["name"], call.get("arguments"), call.get("id"))
 
 
-def _normalize_spec(spec: Mapping[str, Any]) -> dict:
+def _normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A user-written reply spec (perhaps partial, or an OpenAI message) as a full spec."""
     return reply(
         content=spec.get("content"),
@@ -99,7 +101,7 @@ def _normalize_spec(spec: Mapping[str, Any]) -> dict:
     )
 
 
-def load_script(source: str | os.PathLike | Iterable[Any]) -> list[dict]:
+def load_script(source: str | os.PathLike[str] | Iterable[Any]) -> list[dict[str, Any]]:
     """Reply specs from a JSON file path, or from an already-parsed list.
 
     The file holds a list (or ``{"replies": [...]}``) whose items are reply specs such as
@@ -115,7 +117,7 @@ def load_script(source: str | os.PathLike | Iterable[Any]) -> list[dict]:
         data = data["replies"]
     if not isinstance(data, (list, tuple)):
         raise ValueError("a script must be a JSON list of replies")
-    specs: list[dict] = []
+    specs: list[dict[str, Any]] = []
     for i, item in enumerate(data):
         if isinstance(item, str):
             specs.append(reply(item))
@@ -131,7 +133,7 @@ def load_script(source: str | os.PathLike | Iterable[Any]) -> list[dict]:
     return specs
 
 
-def estimate_tokens(messages: Any) -> int:
+def estimate_tokens(messages: object) -> int:
     """A cheap, deterministic token estimate: about one token per four characters."""
     chars = 0
     if isinstance(messages, list):
@@ -147,7 +149,7 @@ def estimate_tokens(messages: Any) -> int:
     return max(1, chars // 4)
 
 
-def _content_chars(content: Any) -> int:
+def _content_chars(content: object) -> int:
     if isinstance(content, str):
         return len(content)
     if isinstance(content, list):
@@ -155,7 +157,7 @@ def _content_chars(content: Any) -> int:
     return 0
 
 
-def _text_of(content: Any) -> str:
+def _text_of(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -163,7 +165,7 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def echo_reply(body: dict) -> dict:
+def echo_reply(body: dict[str, Any]) -> dict[str, Any]:
     """The default reply: ``"Echo: "`` followed by the text of the last user message."""
     for msg in reversed(body.get("messages") or ()):
         if isinstance(msg, dict) and msg.get("role") == "user":
@@ -171,7 +173,7 @@ def echo_reply(body: dict) -> dict:
     return reply("Echo: ")
 
 
-def coerce_reply(result: Any) -> dict:
+def coerce_reply(result: object) -> dict[str, Any]:
     """Turn what a script item or responder produced into a spec or a raw completion."""
     if isinstance(result, str):
         return reply(result)
@@ -182,7 +184,7 @@ def coerce_reply(result: Any) -> dict:
     raise TypeError(f"a reply must be a dict or a string, got {type(result).__name__}")
 
 
-def render_completion(spec: dict, request: dict) -> dict:
+def render_completion(spec: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """The chat-completion body for a reply spec (a raw completion is returned unchanged)."""
     if "choices" in spec:
         return spec

@@ -22,15 +22,17 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 from ...constants import DEFAULT_MODEL, DEFAULT_PATH, MAX_REQUEST_BODY_BYTES
 from .auth import TokenBook, token_response
 from .faults import (
     Fault,
+    HeadersLike,
     RecordedRequest,
     default_fault_body,
     encode_body,
@@ -105,10 +107,10 @@ class GatewayEmulator:
         self.max_body_bytes = max_body_bytes
         self._lock = threading.Lock()
         self._tokens = TokenBook(clock)
-        self._script: collections.deque = collections.deque()
-        self._faults: dict[str, collections.deque] = {e: collections.deque() for e in _ENDPOINTS}
+        self._script: collections.deque[Union[dict[str, Any], Responder]] = collections.deque()
+        self._faults: dict[str, collections.deque[Fault]] = {e: collections.deque() for e in _ENDPOINTS}
         self._requests: list[RecordedRequest] = []
-        self._chat_requests: list[dict] = []
+        self._chat_requests: list[dict[str, Any]] = []
         self._token_requests = 0
         self._conn_base = 0
         self._server: EmulatorServer | None = None
@@ -154,7 +156,7 @@ class GatewayEmulator:
         return f"<GatewayEmulator {state}>"
 
     @classmethod
-    def from_script_file(cls, path: str, **kwargs: Any) -> "GatewayEmulator":
+    def from_script_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> "GatewayEmulator":
         """An emulator whose script is loaded from a JSON file (see :func:`load_script`)."""
         em = cls(**kwargs)
         em.script(*load_script(path))
@@ -199,7 +201,7 @@ class GatewayEmulator:
             self._faults[endpoint].extend([fault] * times)
         return self
 
-    def fail(self, status: int, body: Any = None, headers: Any = None, times: int = 1,
+    def fail(self, status: int, body: object = None, headers: HeadersLike | None = None, times: int = 1,
              endpoint: str = "chat") -> "GatewayEmulator":
         """Answer *status*; *body* a dict (JSON), bytes/str (raw) or ``None`` (a Genesys-style
         error; a 429 also gets ``Retry-After: 1``)."""
@@ -213,7 +215,7 @@ class GatewayEmulator:
         """Read the request, then close the connection without sending a byte."""
         return self.inject(Fault("drop"), times, endpoint)
 
-    def garbage(self, body: Any, status: int = 200, times: int = 1, endpoint: str = "chat",
+    def garbage(self, body: object, status: int = 200, times: int = 1, endpoint: str = "chat",
                 content_type: str = _JSON) -> "GatewayEmulator":
         """Answer *status* with *body* (bytes/str raw, dict/list as JSON) that is not a valid
         chat completion, e.g. ``b"{not json"``, ``b""`` or ``{"choices": []}``."""
@@ -257,7 +259,7 @@ class GatewayEmulator:
         return list(self._requests)
 
     @property
-    def chat_requests(self) -> list[dict]:
+    def chat_requests(self) -> list[dict[str, Any]]:
         """Parsed bodies of the chat requests that passed auth and validation."""
         return list(self._chat_requests)
 
@@ -277,7 +279,7 @@ class GatewayEmulator:
         ctx = str(uuid.uuid4())
         route = inc.path.split("?", 1)[0]
         endpoint = "chat" if route == self.path else "token" if route == self.token_path else "other"
-        parsed: Optional[dict] = None
+        parsed: Optional[dict[str, Any]] = None
         fault: Optional[Fault] = None
         if endpoint == "other":
             out = self._error(404, f"Resource not found: {inc.method} {route}", ctx)
@@ -291,12 +293,13 @@ class GatewayEmulator:
             queue = self._faults[endpoint]
             with self._lock:
                 fault = queue.popleft() if queue else None
-            out = self._apply_fault(fault, endpoint, ctx) if fault else None
-            if out is None:
-                if endpoint == "chat":
-                    out, parsed = self._chat(inc, ctx)
-                else:
-                    out = self._token(inc, ctx)
+            faulted = self._apply_fault(fault, endpoint, ctx) if fault else None
+            if faulted is not None:
+                out = faulted
+            elif endpoint == "chat":
+                out, parsed = self._chat(inc, ctx)
+            else:
+                out = self._token(inc, ctx)
         if parsed is None and endpoint != "token" and inc.body[:1] == b"{":
             try:
                 parsed = json.loads(inc.body)
@@ -313,11 +316,12 @@ class GatewayEmulator:
         return out
 
     def _respond(self, status: int, body: bytes, ctx: str, content_type: str = _JSON,
-                 headers: Iterable = ()) -> Outgoing:
+                 headers: Iterable[tuple[str, Optional[str]]] = ()) -> Outgoing:
         base = [("Content-Type", content_type), ("ININ-Correlation-Id", ctx)]
         return Outgoing(status, body, tuple(merge_headers(base, tuple(headers))))
 
-    def _error(self, status: int, message: str, ctx: str, headers: Iterable = ()) -> Outgoing:
+    def _error(self, status: int, message: str, ctx: str,
+               headers: Iterable[tuple[str, Optional[str]]] = ()) -> Outgoing:
         return self._respond(status, _dumps(genesys_error(status, message, ctx)), ctx, headers=headers)
 
     def _apply_fault(self, fault: Fault, endpoint: str, ctx: str) -> Optional[Outgoing]:
@@ -333,7 +337,7 @@ class GatewayEmulator:
         return self._respond(fault.status, encode_body(body), ctx,
                              headers=merge_headers(defaults, fault.headers))
 
-    def _chat(self, inc: Incoming, ctx: str) -> tuple[Outgoing, Optional[dict]]:
+    def _chat(self, inc: Incoming, ctx: str) -> tuple[Outgoing, Optional[dict[str, Any]]]:
         if inc.body_too_large or len(inc.body) > self.max_body_bytes:
             return self._error(413, f"The request body exceeds {self.max_body_bytes} bytes", ctx), None
         auth = inc.headers.get("authorization", "")
@@ -345,7 +349,7 @@ class GatewayEmulator:
         ctype = inc.headers.get("content-type", _JSON).split(";", 1)[0].strip().lower()
         if ctype != _JSON and not ctype.endswith("+json"):
             return self._error(415, f"Content-Type {ctype!r} is not supported; send application/json", ctx), None
-        body = None
+        body: Optional[dict[str, Any]] = None
         try:
             body = parse_json_object(inc.body)
             validate_chat_request(body)
@@ -354,6 +358,7 @@ class GatewayEmulator:
         with self._lock:
             self._chat_requests.append(body)
             item = self._script.popleft() if self._script else None
+        result: Union[Mapping[str, Any], str]
         try:
             if item is None:
                 result = self.responder(body) if self.responder is not None else echo_reply(body)
