@@ -46,6 +46,9 @@ _PRIMITIVES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 _LITERAL_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
                   _NoneType: "null"}
 _SKIP_NAMES = ("self", "cls")
+# TypedDict's Required[X]/NotRequired[X] (typing has them from Python 3.11)
+_REQUIRED_MARKERS = tuple(getattr(typing, name) for name in ("Required", "NotRequired")
+                          if hasattr(typing, name))
 
 _converter = cattrs.Converter()
 
@@ -195,7 +198,7 @@ def _object_schema(cls: Any, where: str, localns: Mapping[str, Any] | None,
             props[field.name] = sub
     else:  # TypedDict
         for key, tp in hints.items():
-            if typing.get_origin(tp) in (typing.Required, typing.NotRequired):
+            if typing.get_origin(tp) in _REQUIRED_MARKERS:
                 tp = typing.get_args(tp)[0]
             props[key] = annotation_schema(tp, f"{where} key {key!r}", localns, seen)
             if key in cls.__required_keys__:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 
 
-class GenesysGatewayConfig(AppConfig):
+class GenesysGatewayConfig(AppConfig):  # type: ignore[misc]  # Django ships no types
     """``INSTALLED_APPS += ["genesys_gateway.contrib.django"]``.
 
     :meth:`ready` validates ``settings.GENESYS_GATEWAY`` and raises
