@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterator
 
 from ..errors import TokenStoreError
-from .tokens import Token
+from .tokens import Token, polled_lock, usable_token_check
 
 __all__ = ["RedisTokenStore"]
 
@@ -60,59 +60,6 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # a duck-typed client without the redis package
         return (OSError,)
     return (redis.exceptions.RedisError, OSError)
-
-
-def wait_for_lock(
-    try_acquire: Callable[[], bool],
-    usable_token_exists: Callable[[], bool],
-    *,
-    wait_timeout: float,
-    poll_interval: float,
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
-    what: str,
-) -> bool:
-    """Poll until ``try_acquire()`` succeeds (``True``) or a usable token appears
-    (``False``: proceed without the lock). Raises :class:`TokenStoreError` after
-    ``wait_timeout`` seconds of ``clock``. Shared by the Redis and Django cache stores."""
-    deadline = clock() + wait_timeout
-    while True:
-        if try_acquire():
-            return True
-        if usable_token_exists():
-            return False
-        if clock() >= deadline:
-            raise TokenStoreError(f"timed out after {wait_timeout:g}s waiting for {what}")
-        sleep(poll_interval)
-
-
-def usable_token_check(store: Any, key: str) -> Callable[[], bool]:
-    """A check that ``store`` holds a usable token under ``key`` (another refresher's result)."""
-
-    def usable_token_exists() -> bool:
-        token = store.get(key)
-        return token is not None and token.usable(time.time())
-
-    return usable_token_exists
-
-
-@contextmanager
-def polled_lock(
-    try_acquire: Callable[[], bool],
-    release: Callable[[], None],
-    usable_token_exists: Callable[[], bool],
-    **wait: Any,
-) -> Iterator[None]:
-    """Hold a lock taken by polling ``try_acquire`` (see :func:`wait_for_lock`), released
-    with ``release``; or go on without it once a usable token appeared. Shared by the
-    Redis and Django cache stores."""
-    if not wait_for_lock(try_acquire, usable_token_exists, **wait):
-        yield
-        return
-    try:
-        yield
-    finally:
-        release()
 
 
 class RedisTokenStore:

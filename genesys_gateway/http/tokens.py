@@ -3,6 +3,10 @@
 A store keeps tokens under a key derived from (token URL, client id) and offers a lock
 so that only one refresher (thread, process or whole fleet, depending on the store)
 fetches a new token while the others wait and then read its result.
+
+The polled-lock helpers at the end (:func:`polled_lock` and friends) are the lock of the
+stores whose backend has no blocking lock (Redis, the Django cache): take it with an
+atomic "add if absent", poll while another refresher holds it, give up on a timeout.
 """
 
 from __future__ import annotations
@@ -11,11 +15,22 @@ import hashlib
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, ContextManager, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable, ContextManager, Iterator, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Token", "TokenStore", "MemoryTokenStore", "store_key", "single_flight"]
+from ..errors import TokenStoreError
+
+__all__ = [
+    "Token",
+    "TokenStore",
+    "MemoryTokenStore",
+    "store_key",
+    "single_flight",
+    "wait_for_lock",
+    "usable_token_check",
+    "polled_lock",
+]
 
 
 @attrs.frozen(repr=False)
@@ -133,3 +148,59 @@ def single_flight(
         token = fetch()
         store.set(key, token)
         return token
+
+
+# -- polled locks (the Redis and Django cache stores) -----------------------------------
+
+
+def wait_for_lock(
+    try_acquire: Callable[[], bool],
+    usable_token_exists: Callable[[], bool],
+    *,
+    wait_timeout: float,
+    poll_interval: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+    what: str,
+) -> bool:
+    """Poll until ``try_acquire()`` succeeds (``True``) or a usable token appears
+    (``False``: proceed without the lock). Raises :class:`TokenStoreError` after
+    ``wait_timeout`` seconds of ``clock``."""
+    deadline = clock() + wait_timeout
+    while True:
+        if try_acquire():
+            return True
+        if usable_token_exists():
+            return False
+        if clock() >= deadline:
+            raise TokenStoreError(f"timed out after {wait_timeout:g}s waiting for {what}")
+        sleep(poll_interval)
+
+
+def usable_token_check(store: Any, key: str) -> Callable[[], bool]:
+    """A check that ``store`` holds a usable token under ``key`` (another refresher's result)."""
+
+    def usable_token_exists() -> bool:
+        token = store.get(key)
+        return token is not None and token.usable(time.time())
+
+    return usable_token_exists
+
+
+@contextmanager
+def polled_lock(
+    try_acquire: Callable[[], bool],
+    release: Callable[[], None],
+    usable_token_exists: Callable[[], bool],
+    **wait: Any,
+) -> Iterator[None]:
+    """Hold a lock taken by polling ``try_acquire`` (see :func:`wait_for_lock`), released
+    with ``release``; or go on without it once a usable token appeared. Shared by the
+    Redis and Django cache stores."""
+    if not wait_for_lock(try_acquire, usable_token_exists, **wait):
+        yield
+        return
+    try:
+        yield
+    finally:
+        release()

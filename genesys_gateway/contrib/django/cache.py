@@ -4,7 +4,7 @@ Tokens are stored as plain dicts (``Token.to_dict()``) with a cache timeout endi
 token's expiry. The refresh lock is ``cache.add(lock key, random value, lock_ttl)``,
 which is atomic on the memcached, Redis, database and local-memory backends; waiters
 poll, and return early as soon as a usable token appears (the caller re-reads it), like
-:class:`~genesys_gateway.redisstore.RedisTokenStore`.
+:class:`~genesys_gateway.http.redis_store.RedisTokenStore`.
 
 Two operations are "read, compare, delete" without a server-side script, so they are
 not atomic: releasing the lock (a lock that expired and was taken over in between could
@@ -29,8 +29,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterator
 
 from ...errors import TokenStoreError
-from ...http.redis_store import polled_lock, usable_token_check
-from ...http.tokens import Token
+from ...http.tokens import Token, polled_lock, usable_token_check
 
 __all__ = ["DjangoCacheTokenStore"]
 
