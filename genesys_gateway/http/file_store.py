@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from ..errors import TokenStoreError
-from .tokens import Token
+from .tokens import Token, check_seconds
 
 __all__ = ["FileTokenStore"]
 
@@ -49,6 +49,14 @@ class FileTokenStore:
         first write if missing.
     :param lock_timeout: seconds :meth:`lock` waits for another refresher before raising
         :class:`TokenStoreError` (the caller then fetches directly); ``None`` waits forever.
+    :param poll_interval: seconds between attempts to take another process's ``flock``
+        while waiting.
+
+    Invalid values raise :class:`~genesys_gateway.errors.ConfigurationError` naming the
+    argument, checked like the fields of :class:`~genesys_gateway.http.tokens.LockTiming`.
+    That class itself does not fit: an ``flock`` has no time-to-live (the kernel drops it
+    when its holder dies), and a thread waiting on the same store blocks on a
+    ``threading.Lock`` rather than polling a clock.
     """
 
     def __init__(
@@ -58,6 +66,9 @@ class FileTokenStore:
         lock_timeout: float | None = 60.0,
         poll_interval: float = 0.01,
     ) -> None:
+        if lock_timeout is not None:
+            check_seconds("lock_timeout", lock_timeout)
+        check_seconds("poll_interval", poll_interval)
         self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
         self.lock_path = self.path + ".lock"
         self._lock_timeout = lock_timeout
