@@ -190,7 +190,7 @@ class FileTokenStore:
                 f"cannot create the token directory {directory}: {exc.strerror}"
             ) from exc
 
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, object]:
         """The file's mapping, or ``{}`` if it is missing or must be ignored."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -238,17 +238,17 @@ class FileTokenStore:
         return data
 
     @staticmethod
-    def _valid_entries(data: dict) -> dict:
+    def _valid_entries(data: dict[str, object]) -> dict[str, object]:
         """Entries worth keeping on rewrite: well-formed and not yet expired."""
         now = time.time()
-        kept = {}
+        kept: dict[str, object] = {}
         for key, entry in data.items():
             token = Token.from_dict(entry)
             if isinstance(key, str) and token is not None and token.expires_at > now:
                 kept[key] = token.to_dict()
         return kept
 
-    def _write(self, data: dict) -> None:
+    def _write(self, data: dict[str, object]) -> None:
         """Atomically replace the file with ``data`` (temp file 0600, fsync, rename)."""
         self._ensure_dir()
         directory, name = os.path.split(self.path)

@@ -49,7 +49,7 @@ class Token:
     def usable(self, now: float) -> bool:
         return now < self.refresh_at
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | float]:
         return {
             "access_token": self.access_token,
             "expires_at": self.expires_at,
