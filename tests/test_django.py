@@ -47,7 +47,7 @@ from genesys_gateway.contrib.django.apps import GenesysGatewayConfig  # noqa: E4
 from genesys_gateway.contrib.django.cache import DjangoCacheTokenStore  # noqa: E402
 from genesys_gateway.errors import TokenStoreError  # noqa: E402
 from genesys_gateway.testing import GatewayEmulator  # noqa: E402
-from genesys_gateway.http.tokens import Token, store_key  # noqa: E402
+from genesys_gateway.http.tokens import store_key  # noqa: E402
 from tests.store_helpers import fresh_token, get_token
 
 try:
@@ -233,83 +233,9 @@ def test_app_ready_validates_settings(em):
             config.ready()
 
 
-# -- DjangoCacheTokenStore ------------------------------------------------------------------
+# -- DjangoCacheTokenStore specifics (its TokenStore contract: test_token_stores.py) --------
 
 KEY = store_key("https://login.example.test/oauth/token", "client-1")
-
-
-
-
-
-
-@pytest.fixture
-def cache():
-    caches["default"].clear()
-    yield caches["default"]
-    caches["default"].clear()
-
-
-def test_store_round_trip_invalidate_and_expiry(cache):
-    store = DjangoCacheTokenStore()
-    assert store.get(KEY) is None
-    store.set(KEY, fresh_token("a"))
-    assert store.get(KEY).access_token == "a"
-    store.invalidate(KEY, "stale")
-    assert store.get(KEY).access_token == "a"
-    store.invalidate(KEY, "a")
-    assert store.get(KEY) is None
-    store.set(KEY, Token("old", time.time() - 1, time.time() - 61))
-    assert store.get(KEY) is None
-    cache.set(KEY, "garbage")
-    assert store.get(KEY) is None
-
-
-def test_store_lock_single_flight_across_threads(cache):
-    store = DjangoCacheTokenStore(poll_interval=0.01)
-    fetches = []
-
-    def fetch():
-        fetches.append(1)
-        time.sleep(0.1)
-        return fresh_token(f"token-{len(fetches)}")
-
-    barrier = threading.Barrier(10)
-    seen = []
-
-    def worker():
-        barrier.wait()
-        seen.append(get_token(store, KEY, fetch).access_token)
-
-    threads = [threading.Thread(target=worker) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=20)
-    assert seen == ["token-1"] * 10 and len(fetches) == 1
-    assert cache.get(f"{KEY}:lock") is None  # released
-
-
-def test_store_lock_waits_returns_early_and_times_out(cache):
-    holder = DjangoCacheTokenStore()
-    now = [0.0]
-    sleeps = []
-
-    def sleep(seconds):
-        sleeps.append(seconds)
-        now[0] += seconds
-
-    waiter = DjangoCacheTokenStore(wait_timeout=1.0, poll_interval=0.25, sleep=sleep,
-                                   clock=lambda: now[0])
-    with holder.lock(KEY):
-        with pytest.raises(TokenStoreError, match="timed out"):
-            with waiter.lock(KEY):
-                pytest.fail("must not get here")
-        assert sleeps == [0.25] * 4
-        holder.set(KEY, fresh_token("from-holder"))
-        with waiter.lock(KEY):  # a usable token appeared: proceed without the lock
-            assert waiter.get(KEY).access_token == "from-holder"
-        assert cache.get(f"{KEY}:lock") is not None  # still the holder's
-    assert cache.get(f"{KEY}:lock") is None
 
 
 def test_store_backend_errors_become_token_store_errors():

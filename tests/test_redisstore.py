@@ -1,4 +1,8 @@
-"""RedisTokenStore against a real redis-server (fixtures in tests/fixtures_redis.py)."""
+"""RedisTokenStore specifics against a real redis-server (fixtures in tests/fixtures_redis.py).
+
+The TokenStore contract (round trip, compare-and-delete, expiry, the lock, single flight
+across threads, malformed entries, waiting for the lock) is tested for every store in
+test_token_stores.py."""
 
 from __future__ import annotations
 
@@ -27,10 +31,6 @@ try:
     MP = multiprocessing.get_context("fork")
 except ValueError:  # pragma: no cover - platforms without fork
     MP = multiprocessing.get_context("spawn")
-
-
-
-
 
 
 def counting_fetch(client, hold: float):
@@ -167,110 +167,41 @@ def test_killed_refresher_blocks_others_only_until_lock_ttl(redis_server, redis_
     assert elapsed < lock_ttl + 5.0
 
 
-def test_threads_in_one_process_refresh_once(redis_server, redis_client):
-    import threading
-
-    store = RedisTokenStore(redis_server.client(), poll_interval=0.01)
-    fetch = counting_fetch(redis_client, hold=0.2)
-    barrier = threading.Barrier(16)
-    seen = []
-
-    def worker():
-        barrier.wait()
-        seen.append(get_token(store, KEY, fetch).access_token)
-
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=20)
-    assert seen == ["token-1"] * 16
-    assert int(redis_client.get(FETCHES)) == 1
+# -- Redis specifics (the TokenStore contract itself is in test_token_stores.py) ---------
 
 
-# -- protocol details ---------------------------------------------------------------------
-
-
-def test_get_set_round_trip_with_ttl_until_expiry(redis_client):
+def test_token_is_json_under_the_prefix_with_a_ttl_until_expiry(redis_client):
     store = RedisTokenStore(redis_client, key="pfx")
-    assert store.get(KEY) is None
-    token = fresh_token("abc", lifetime=120)
-    store.set(KEY, token)
-    assert store.get(KEY) == token
+    store.set(KEY, fresh_token("abc", lifetime=120))
     ttl = redis_client.pttl(f"pfx:{KEY}")
-    assert 110_000 < ttl <= 120_000
+    assert 110_000 < ttl <= 120_000  # Redis drops it when the token expires
     assert json.loads(redis_client.get(f"pfx:{KEY}"))["access_token"] == "abc"
+    assert redis_client.keys("*") == [f"pfx:{KEY}".encode()]
 
 
-def test_expired_token_is_not_stored(redis_client):
-    store = RedisTokenStore(redis_client)
-    store.set(KEY, Token("old", time.time() - 1, time.time() - 60))
-    assert store.get(KEY) is None
-
-
-def test_invalidate_is_compare_and_delete(redis_client):
-    store = RedisTokenStore(redis_client)
-    store.set(KEY, fresh_token("new"))
-    store.invalidate(KEY, "stale")  # another refresher already replaced it
-    assert store.get(KEY).access_token == "new"
-    store.invalidate(KEY, "new")
-    assert store.get(KEY) is None
-    store.invalidate(KEY, "new")  # nothing there: no error
-
-
-def test_malformed_value_is_ignored_with_warning(redis_client, caplog):
+def test_non_json_value_is_ignored_with_warning(redis_client, caplog):
     store = RedisTokenStore(redis_client)
     redis_client.set(f"genesys_gateway:{KEY}", b"not json")
     with caplog.at_level(logging.WARNING, logger="genesys_gateway.auth"):
         assert store.get(KEY) is None
     assert "malformed" in caplog.text
-    redis_client.set(f"genesys_gateway:{KEY}", b'{"access_token": 5}')
-    assert store.get(KEY) is None
-    store.invalidate(KEY, "x")  # the Lua script copes with foreign data
+    store.invalidate(KEY, "x")  # the Lua script copes with undecodable data
+    assert redis_client.get(f"genesys_gateway:{KEY}") == b"not json"
 
 
 def test_release_only_deletes_own_lock(redis_client):
-    store = RedisTokenStore(redis_client, lock_ttl=0.2)
+    store = RedisTokenStore(redis_client)
     lock_key = f"genesys_gateway:{KEY}:lock"
     with store.lock(KEY):
-        time.sleep(0.3)  # our lock expired; someone else takes it
+        redis_client.delete(lock_key)  # as if our lock_ttl ran out; someone else takes it
         assert redis_client.set(lock_key, "someone-else", nx=True, px=5000)
     assert redis_client.get(lock_key) == b"someone-else"
 
 
-def test_waiter_returns_early_when_a_usable_token_appears(redis_client):
-    holder = RedisTokenStore(redis_client)
-    sleeps = []
-
-    def sleep(seconds):
-        sleeps.append(seconds)
-        if len(sleeps) == 3:  # the holder stores its token while we wait
-            holder.set(KEY, fresh_token("from-holder"))
-
-    waiter = RedisTokenStore(redis_client, poll_interval=0.25, sleep=sleep)
-    with holder.lock(KEY):
-        with waiter.lock(KEY):  # does not hold the lock, but the token is there
-            assert waiter.get(KEY).access_token == "from-holder"
-        assert redis_client.exists(f"genesys_gateway:{KEY}:lock")  # still the holder's
-    assert sleeps == [0.25, 0.25, 0.25]
-    assert not redis_client.exists(f"genesys_gateway:{KEY}:lock")
-
-
-def test_wait_timeout_raises_token_store_error(redis_client):
-    now = [0.0]
-
-    def sleep(seconds):
-        now[0] += seconds
-
-    holder = RedisTokenStore(redis_client)
-    waiter = RedisTokenStore(
-        redis_client, wait_timeout=1.0, poll_interval=0.25, sleep=sleep, clock=lambda: now[0]
-    )
-    with holder.lock(KEY):
-        with pytest.raises(TokenStoreError, match="timed out"):
-            with waiter.lock(KEY):
-                pytest.fail("must not get here")
-    assert now[0] == pytest.approx(1.0)
+def test_lock_ttl_is_the_lock_keys_expiry(redis_client):
+    store = RedisTokenStore(redis_client, lock_ttl=2.5)
+    with store.lock(KEY):
+        assert 2_000 < redis_client.pttl(f"genesys_gateway:{KEY}:lock") <= 2_500
 
 
 def test_unreachable_redis_raises_token_store_error():

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from ..errors import TokenStoreError
-from .tokens import Token
+from .tokens import Token, check_seconds
 
 __all__ = ["FileTokenStore"]
 
@@ -49,6 +49,14 @@ class FileTokenStore:
         first write if missing.
     :param lock_timeout: seconds :meth:`lock` waits for another refresher before raising
         :class:`TokenStoreError` (the caller then fetches directly); ``None`` waits forever.
+    :param poll_interval: seconds between attempts to take another process's ``flock``
+        while waiting.
+
+    Invalid values raise :class:`~genesys_gateway.errors.ConfigurationError` naming the
+    argument, checked like the fields of :class:`~genesys_gateway.http.tokens.LockTiming`.
+    That class itself does not fit: an ``flock`` has no time-to-live (the kernel drops it
+    when its holder dies), and a thread waiting on the same store blocks on a
+    ``threading.Lock`` rather than polling a clock.
     """
 
     def __init__(
@@ -58,6 +66,9 @@ class FileTokenStore:
         lock_timeout: float | None = 60.0,
         poll_interval: float = 0.01,
     ) -> None:
+        if lock_timeout is not None:
+            check_seconds("lock_timeout", lock_timeout)
+        check_seconds("poll_interval", poll_interval)
         self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
         self.lock_path = self.path + ".lock"
         self._lock_timeout = lock_timeout
@@ -179,7 +190,7 @@ class FileTokenStore:
                 f"cannot create the token directory {directory}: {exc.strerror}"
             ) from exc
 
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, object]:
         """The file's mapping, or ``{}`` if it is missing or must be ignored."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -227,17 +238,17 @@ class FileTokenStore:
         return data
 
     @staticmethod
-    def _valid_entries(data: dict) -> dict:
+    def _valid_entries(data: dict[str, object]) -> dict[str, object]:
         """Entries worth keeping on rewrite: well-formed and not yet expired."""
         now = time.time()
-        kept = {}
+        kept: dict[str, object] = {}
         for key, entry in data.items():
             token = Token.from_dict(entry)
             if isinstance(key, str) and token is not None and token.expires_at > now:
                 kept[key] = token.to_dict()
         return kept
 
-    def _write(self, data: dict) -> None:
+    def _write(self, data: dict[str, object]) -> None:
         """Atomically replace the file with ``data`` (temp file 0600, fsync, rename)."""
         self._ensure_dir()
         directory, name = os.path.split(self.path)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterator
 
 from ..errors import TokenStoreError
-from .tokens import Token
+from .tokens import LockTiming, Token, lock_timing, polled_lock, usable_token_check
 
 __all__ = ["RedisTokenStore"]
 
@@ -62,59 +62,6 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
     return (redis.exceptions.RedisError, OSError)
 
 
-def wait_for_lock(
-    try_acquire: Callable[[], bool],
-    usable_token_exists: Callable[[], bool],
-    *,
-    wait_timeout: float,
-    poll_interval: float,
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
-    what: str,
-) -> bool:
-    """Poll until ``try_acquire()`` succeeds (``True``) or a usable token appears
-    (``False``: proceed without the lock). Raises :class:`TokenStoreError` after
-    ``wait_timeout`` seconds of ``clock``. Shared by the Redis and Django cache stores."""
-    deadline = clock() + wait_timeout
-    while True:
-        if try_acquire():
-            return True
-        if usable_token_exists():
-            return False
-        if clock() >= deadline:
-            raise TokenStoreError(f"timed out after {wait_timeout:g}s waiting for {what}")
-        sleep(poll_interval)
-
-
-def usable_token_check(store: Any, key: str) -> Callable[[], bool]:
-    """A check that ``store`` holds a usable token under ``key`` (another refresher's result)."""
-
-    def usable_token_exists() -> bool:
-        token = store.get(key)
-        return token is not None and token.usable(time.time())
-
-    return usable_token_exists
-
-
-@contextmanager
-def polled_lock(
-    try_acquire: Callable[[], bool],
-    release: Callable[[], None],
-    usable_token_exists: Callable[[], bool],
-    **wait: Any,
-) -> Iterator[None]:
-    """Hold a lock taken by polling ``try_acquire`` (see :func:`wait_for_lock`), released
-    with ``release``; or go on without it once a usable token appeared. Shared by the
-    Redis and Django cache stores."""
-    if not wait_for_lock(try_acquire, usable_token_exists, **wait):
-        yield
-        return
-    try:
-        yield
-    finally:
-        release()
-
-
 class RedisTokenStore:
     """Tokens in Redis, shared by every process that uses the same Redis and prefix.
 
@@ -123,40 +70,43 @@ class RedisTokenStore:
         unreachable Redis costs each token lookup that long before the client falls back
         to fetching the token directly.
     :param key: prefix of every Redis key this store writes.
-    :param lock_ttl: seconds after which an unreleased refresh lock expires (a crashed
-        refresher blocks the others at most this long). Keep it above a token request's
-        worst-case duration.
-    :param wait_timeout: seconds :meth:`lock` waits before raising :class:`TokenStoreError`.
-    :param poll_interval: seconds between attempts while waiting.
-    :param sleep: how to wait (injectable for tests).
-    :param clock: monotonic clock for ``wait_timeout`` (injectable for tests).
+    :param lock_ttl, wait_timeout, poll_interval, sleep, clock: the refresh lock's timing,
+        each a field of :class:`~genesys_gateway.http.tokens.LockTiming` (which documents
+        them and their defaults); ``lock_ttl`` is how long a crashed refresher can block
+        the others, so keep it above a token request's worst-case duration.
+    :param timing: the same as one ``LockTiming``; the individual arguments, when given,
+        override its fields. Invalid values raise
+        :class:`~genesys_gateway.errors.ConfigurationError` naming the field.
     """
 
     def __init__(
         self,
         redis_client: Any,
         key: str = "genesys_gateway",
-        lock_ttl: float = 10.0,
-        wait_timeout: float = 15.0,
-        poll_interval: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        lock_ttl: float | None = None,
+        wait_timeout: float | None = None,
+        poll_interval: float | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        *,
+        timing: LockTiming | None = None,
     ) -> None:
-        if lock_ttl <= 0 or wait_timeout < 0 or poll_interval < 0:
-            raise ValueError("lock_ttl must be > 0; wait_timeout and poll_interval >= 0")
+        self.timing = lock_timing(
+            timing,
+            lock_ttl=lock_ttl,
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
+            sleep=sleep,
+            clock=clock,
+        )
         self._redis = redis_client
         self.prefix = key
-        self.lock_ttl = lock_ttl
-        self.wait_timeout = wait_timeout
-        self.poll_interval = poll_interval
-        self._sleep = sleep
-        self._clock = clock
         self._errors = _backend_errors()
         self._release_script = redis_client.register_script(_RELEASE_LOCK)
         self._invalidate_script = redis_client.register_script(_INVALIDATE)
 
     def __repr__(self) -> str:  # never the client: its repr may name hosts or credentials
-        return f"RedisTokenStore(key={self.prefix!r}, lock_ttl={self.lock_ttl:g})"
+        return f"RedisTokenStore(key={self.prefix!r}, lock_ttl={self.timing.lock_ttl:g})"
 
     def _token_key(self, key: str) -> str:
         return f"{self.prefix}:{key}"
@@ -206,7 +156,7 @@ class RedisTokenStore:
         another process has stored a usable token (the caller re-checks ``get``)."""
         lock_key = self._lock_key(key)
         value = secrets.token_hex(16)
-        ttl_ms = max(1, math.ceil(self.lock_ttl * 1000))
+        ttl_ms = max(1, math.ceil(self.timing.lock_ttl * 1000))
 
         def try_acquire() -> bool:
             with self._mapped("lock"):
@@ -216,11 +166,8 @@ class RedisTokenStore:
             try_acquire,
             lambda: self._release(lock_key, value),
             usable_token_check(self, key),
-            wait_timeout=self.wait_timeout,
-            poll_interval=self.poll_interval,
-            sleep=self._sleep,
-            clock=self._clock,
-            what=f"the Redis token lock {lock_key}",
+            self.timing,
+            f"the Redis token lock {lock_key}",
         )
 
     def _release(self, lock_key: str, value: str) -> None:

@@ -3,19 +3,38 @@
 A store keeps tokens under a key derived from (token URL, client id) and offers a lock
 so that only one refresher (thread, process or whole fleet, depending on the store)
 fetches a new token while the others wait and then read its result.
+
+The polled-lock helpers at the end (:func:`polled_lock` and friends) are the lock of the
+stores whose backend has no blocking lock (Redis, the Django cache): take it with an
+atomic "add if absent", poll while another refresher holds it, give up on a timeout.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, ContextManager, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable, ContextManager, Iterator, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Token", "TokenStore", "MemoryTokenStore", "store_key", "single_flight"]
+from ..errors import ConfigurationError, TokenStoreError
+
+__all__ = [
+    "Token",
+    "TokenStore",
+    "MemoryTokenStore",
+    "store_key",
+    "single_flight",
+    "LockTiming",
+    "lock_timing",
+    "check_seconds",
+    "wait_for_lock",
+    "usable_token_check",
+    "polled_lock",
+]
 
 
 @attrs.frozen(repr=False)
@@ -30,7 +49,7 @@ class Token:
     def usable(self, now: float) -> bool:
         return now < self.refresh_at
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | float]:
         return {
             "access_token": self.access_token,
             "expires_at": self.expires_at,
@@ -133,3 +152,140 @@ def single_flight(
         token = fetch()
         store.set(key, token)
         return token
+
+
+# -- lock timing and polled locks (the Redis and Django cache stores) --------------------
+
+
+def check_seconds(
+    name: str, value: object, *, positive: bool = False, allow_infinity: bool = False
+) -> None:
+    """Raise :class:`ConfigurationError` naming ``name`` unless ``value`` is a number of
+    seconds: an ``int`` or ``float`` (not a bool), not NaN, finite unless ``allow_infinity``,
+    and ``> 0`` if ``positive`` else ``>= 0``. The one check behind every store's timing
+    options."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
+    if math.isinf(value) and not allow_infinity:
+        raise ConfigurationError(f"{name} must be a finite number of seconds, got {value!r}")
+    if positive and value <= 0:
+        raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}")
+    if value < 0:
+        raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}")
+
+
+def _seconds(
+    *, positive: bool = False, allow_infinity: bool = False
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: :func:`check_seconds` under the field's name."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_seconds(attribute.name, value, positive=positive, allow_infinity=allow_infinity)
+
+    return validate
+
+
+def _callable(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not callable(value):
+        raise ConfigurationError(f"{attribute.name} must be callable, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class LockTiming:
+    """How a store's refresh lock behaves in time, for stores whose lock expires by itself
+    and is waited for by polling (Redis, the Django cache). Invalid values raise
+    :class:`ConfigurationError` naming the field.
+
+    :param lock_ttl: seconds after which an unreleased lock expires (a crashed refresher
+        blocks the others at most this long). Keep it above a token request's worst-case
+        duration.
+    :param wait_timeout: seconds a waiter polls before :class:`TokenStoreError` (the caller
+        then fetches a token directly); ``math.inf`` waits as long as it takes.
+    :param poll_interval: seconds between attempts while waiting.
+    :param sleep: how to wait between attempts (injectable for tests).
+    :param clock: the monotonic clock ``wait_timeout`` is measured on (injectable for tests).
+    """
+
+    lock_ttl: float = attrs.field(default=10.0, validator=_seconds(positive=True))
+    wait_timeout: float = attrs.field(default=15.0, validator=_seconds(allow_infinity=True))
+    poll_interval: float = attrs.field(default=0.05, validator=_seconds())
+    sleep: Callable[[float], None] = attrs.field(
+        default=time.sleep, validator=_callable, repr=False
+    )
+    clock: Callable[[], float] = attrs.field(
+        default=time.monotonic, validator=_callable, repr=False
+    )
+
+
+def lock_timing(
+    timing: LockTiming | None = None,
+    *,
+    lock_ttl: float | None = None,
+    wait_timeout: float | None = None,
+    poll_interval: float | None = None,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> LockTiming:
+    """``timing`` (default :class:`LockTiming()`) with the fields given here replaced: how
+    the stores combine their ``timing=`` argument with their individual keyword arguments."""
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("lock_ttl", lock_ttl),
+            ("wait_timeout", wait_timeout),
+            ("poll_interval", poll_interval),
+            ("sleep", sleep),
+            ("clock", clock),
+        )
+        if value is not None
+    }
+    return attrs.evolve(timing if timing is not None else LockTiming(), **changes)
+
+
+def wait_for_lock(
+    try_acquire: Callable[[], bool],
+    usable_token_exists: Callable[[], bool],
+    timing: LockTiming,
+    what: str,
+) -> bool:
+    """Poll until ``try_acquire()`` succeeds (``True``) or a usable token appears
+    (``False``: proceed without the lock). Raises :class:`TokenStoreError` after
+    ``timing.wait_timeout`` seconds of ``timing.clock``."""
+    deadline = timing.clock() + timing.wait_timeout
+    while True:
+        if try_acquire():
+            return True
+        if usable_token_exists():
+            return False
+        if timing.clock() >= deadline:
+            raise TokenStoreError(f"timed out after {timing.wait_timeout:g}s waiting for {what}")
+        timing.sleep(timing.poll_interval)
+
+
+def usable_token_check(store: TokenStore, key: str) -> Callable[[], bool]:
+    """A check that ``store`` holds a usable token under ``key`` (another refresher's result)."""
+
+    def usable_token_exists() -> bool:
+        token = store.get(key)
+        return token is not None and token.usable(time.time())
+
+    return usable_token_exists
+
+
+@contextmanager
+def polled_lock(
+    try_acquire: Callable[[], bool],
+    release: Callable[[], None],
+    usable_token_exists: Callable[[], bool],
+    timing: LockTiming,
+    what: str,
+) -> Iterator[None]:
+    """Hold a lock taken by polling ``try_acquire`` (see :func:`wait_for_lock`), released
+    with ``release``; or go on without it once a usable token appeared."""
+    if not wait_for_lock(try_acquire, usable_token_exists, timing, what):
+        yield
+        return
+    try:
+        yield
+    finally:
+        release()

@@ -4,7 +4,7 @@ Tokens are stored as plain dicts (``Token.to_dict()``) with a cache timeout endi
 token's expiry. The refresh lock is ``cache.add(lock key, random value, lock_ttl)``,
 which is atomic on the memcached, Redis, database and local-memory backends; waiters
 poll, and return early as soon as a usable token appears (the caller re-reads it), like
-:class:`~genesys_gateway.redisstore.RedisTokenStore`.
+:class:`~genesys_gateway.http.redis_store.RedisTokenStore`.
 
 Two operations are "read, compare, delete" without a server-side script, so they are
 not atomic: releasing the lock (a lock that expired and was taken over in between could
@@ -29,8 +29,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterator
 
 from ...errors import TokenStoreError
-from ...http.redis_store import polled_lock, usable_token_check
-from ...http.tokens import Token
+from ...http.tokens import LockTiming, Token, lock_timing, polled_lock, usable_token_check
 
 __all__ = ["DjangoCacheTokenStore"]
 
@@ -40,27 +39,34 @@ logger = logging.getLogger("genesys_gateway.auth")
 class DjangoCacheTokenStore:
     """Tokens in the Django cache ``cache_alias``.
 
-    :param lock_ttl: seconds (rounded up) after which an unreleased refresh lock expires.
-    :param wait_timeout: seconds :meth:`lock` waits before raising :class:`TokenStoreError`.
+    :param lock_ttl, wait_timeout, poll_interval, sleep, clock: the refresh lock's timing,
+        each a field of :class:`~genesys_gateway.http.tokens.LockTiming` (which documents
+        them and their defaults); ``lock_ttl`` is rounded up to whole seconds.
+    :param timing: the same as one ``LockTiming``; the individual arguments, when given,
+        override its fields. Invalid values raise
+        :class:`~genesys_gateway.errors.ConfigurationError` naming the field.
     """
 
     def __init__(
         self,
         cache_alias: str = "default",
-        lock_ttl: float = 10.0,
-        wait_timeout: float = 15.0,
-        poll_interval: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        lock_ttl: float | None = None,
+        wait_timeout: float | None = None,
+        poll_interval: float | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        *,
+        timing: LockTiming | None = None,
     ) -> None:
-        if lock_ttl <= 0 or wait_timeout < 0 or poll_interval < 0:
-            raise ValueError("lock_ttl must be > 0; wait_timeout and poll_interval >= 0")
+        self.timing = lock_timing(
+            timing,
+            lock_ttl=lock_ttl,
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
+            sleep=sleep,
+            clock=clock,
+        )
         self.cache_alias = cache_alias
-        self.lock_ttl = lock_ttl
-        self.wait_timeout = wait_timeout
-        self.poll_interval = poll_interval
-        self._sleep = sleep
-        self._clock = clock
 
     def __repr__(self) -> str:
         return f"DjangoCacheTokenStore(cache_alias={self.cache_alias!r})"
@@ -68,7 +74,7 @@ class DjangoCacheTokenStore:
     @property
     def cache(self) -> Any:
         """The cache (looked up per call: Django's cache handles are per thread)."""
-        from django.core.cache import caches
+        from django.core.cache import caches  # type: ignore[import-untyped]  # no stubs
 
         with self._mapped("lookup"):
             return caches[self.cache_alias]
@@ -119,7 +125,7 @@ class DjangoCacheTokenStore:
         worker has stored a usable token (the caller re-checks ``get``)."""
         lock_key = f"{key}:lock"
         value = secrets.token_hex(16)
-        timeout = max(1, math.ceil(self.lock_ttl))
+        timeout = max(1, math.ceil(self.timing.lock_ttl))
         cache = self.cache
 
         def try_acquire() -> bool:
@@ -141,9 +147,6 @@ class DjangoCacheTokenStore:
             try_acquire,
             release,
             usable_token_check(self, key),
-            wait_timeout=self.wait_timeout,
-            poll_interval=self.poll_interval,
-            sleep=self._sleep,
-            clock=self._clock,
-            what=f"the token lock {lock_key} in Django cache {self.cache_alias!r}",
+            self.timing,
+            f"the token lock {lock_key} in Django cache {self.cache_alias!r}",
         )
