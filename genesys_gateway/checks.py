@@ -8,13 +8,16 @@ names the offending option, so that settings loaders can name the setting instea
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 
 from .errors import ConfigurationError
 
 __all__ = [
+    "check_seconds",
+    "seconds",
+    "is_callable",
     "check_positive",
     "check_positive_int",
     "check_optional_positive",
@@ -83,3 +86,38 @@ def boolean(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
 
 def non_empty_str(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     check_non_empty_str(attribute.name, value)
+
+
+def check_seconds(
+    name: str, value: object, *, positive: bool = False, allow_infinity: bool = False
+) -> None:
+    """Raise :class:`ConfigurationError` naming ``name`` unless ``value`` is a number of
+    seconds: an ``int`` or ``float`` (not a bool), not NaN, finite unless ``allow_infinity``,
+    and ``> 0`` if ``positive`` else ``>= 0``. The one check behind every store's timing
+    options."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}", option=name)
+    if math.isinf(value) and not allow_infinity:
+        raise ConfigurationError(f"{name} must be a finite number of seconds, got {value!r}",
+                                 option=name)
+    if positive and value <= 0:
+        raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}", option=name)
+    if value < 0:
+        raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}", option=name)
+
+
+def seconds(
+    *, positive: bool = False, allow_infinity: bool = False
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: :func:`check_seconds` under the field's name."""
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_seconds(attribute.name, value, positive=positive, allow_infinity=allow_infinity)
+
+    return validate
+
+
+def is_callable(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not callable(value):
+        raise ConfigurationError(f"{attribute.name} must be callable, got {value!r}",
+                                 option=attribute.name)

@@ -31,7 +31,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from ..errors import TokenStoreError
-from .tokens import Token, check_seconds
+from ..checks import check_seconds
+from .tokens import Token
 
 __all__ = ["FileTokenStore"]
 

@@ -12,7 +12,6 @@ atomic "add if absent", poll while another refresher holds it, give up on a time
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 import time
 from contextlib import contextmanager
@@ -20,7 +19,8 @@ from typing import Any, Callable, ContextManager, Iterator, Protocol, runtime_ch
 
 import attrs
 
-from ..errors import ConfigurationError, TokenStoreError
+from ..checks import is_callable, seconds
+from ..errors import TokenStoreError
 
 __all__ = [
     "Token",
@@ -30,7 +30,6 @@ __all__ = [
     "single_flight",
     "LockTiming",
     "lock_timing",
-    "check_seconds",
     "wait_for_lock",
     "usable_token_check",
     "polled_lock",
@@ -157,39 +156,6 @@ def single_flight(
 # -- lock timing and polled locks (the Redis and Django cache stores) --------------------
 
 
-def check_seconds(
-    name: str, value: object, *, positive: bool = False, allow_infinity: bool = False
-) -> None:
-    """Raise :class:`ConfigurationError` naming ``name`` unless ``value`` is a number of
-    seconds: an ``int`` or ``float`` (not a bool), not NaN, finite unless ``allow_infinity``,
-    and ``> 0`` if ``positive`` else ``>= 0``. The one check behind every store's timing
-    options."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
-    if math.isinf(value) and not allow_infinity:
-        raise ConfigurationError(f"{name} must be a finite number of seconds, got {value!r}")
-    if positive and value <= 0:
-        raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}")
-    if value < 0:
-        raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}")
-
-
-def _seconds(
-    *, positive: bool = False, allow_infinity: bool = False
-) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    """An attrs validator: :func:`check_seconds` under the field's name."""
-
-    def validate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        check_seconds(attribute.name, value, positive=positive, allow_infinity=allow_infinity)
-
-    return validate
-
-
-def _callable(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not callable(value):
-        raise ConfigurationError(f"{attribute.name} must be callable, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class LockTiming:
     """How a store's refresh lock behaves in time, for stores whose lock expires by itself
@@ -206,14 +172,14 @@ class LockTiming:
     :param clock: the monotonic clock ``wait_timeout`` is measured on (injectable for tests).
     """
 
-    lock_ttl: float = attrs.field(default=10.0, validator=_seconds(positive=True))
-    wait_timeout: float = attrs.field(default=15.0, validator=_seconds(allow_infinity=True))
-    poll_interval: float = attrs.field(default=0.05, validator=_seconds())
+    lock_ttl: float = attrs.field(default=10.0, validator=seconds(positive=True))
+    wait_timeout: float = attrs.field(default=15.0, validator=seconds(allow_infinity=True))
+    poll_interval: float = attrs.field(default=0.05, validator=seconds())
     sleep: Callable[[float], None] = attrs.field(
-        default=time.sleep, validator=_callable, repr=False
+        default=time.sleep, validator=is_callable, repr=False
     )
     clock: Callable[[], float] = attrs.field(
-        default=time.monotonic, validator=_callable, repr=False
+        default=time.monotonic, validator=is_callable, repr=False
     )
 
 

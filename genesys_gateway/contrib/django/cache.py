@@ -74,7 +74,7 @@ class DjangoCacheTokenStore:
     @property
     def cache(self) -> Any:
         """The cache (looked up per call: Django's cache handles are per thread)."""
-        from django.core.cache import caches  # type: ignore[import-untyped]  # no stubs
+        from django.core.cache import caches
 
         with self._mapped("lookup"):
             return caches[self.cache_alias]

@@ -48,8 +48,6 @@ from .replies import (
     echo_reply,
     load_script,
     render_completion,
-    reply,
-    tool_call,
 )
 from .validation import RequestInvalid, parse_json_object, validate_chat_request
 
