@@ -28,7 +28,9 @@ from .regions import REGIONS, Region, resolve_region
 from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy
 from .http.tokens import MemoryTokenStore, Token, TokenStore
 from .tools.registry import Tool, ToolContext, ToolRegistry
-from .http.transport import HTTPRequest, HTTPResponse, RequestsTransport, Timeout, Transport, Urllib3Transport
+from .http.requests_transport import RequestsTransport
+from .http.transport import HTTPRequest, HTTPResponse, Timeout, Transport
+from .http.urllib3_transport import Urllib3Transport
 
 __version__ = "0.1.0"
 

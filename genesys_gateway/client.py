@@ -33,7 +33,8 @@ from .models import ChatResponse, Message, message_to_dict, parse_chat_response
 from .regions import Region, resolve_region
 from .http.error_responses import api_error
 from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy, call_with_retry
-from .http.transport import HTTPRequest, Timeout, Transport, Urllib3Transport, check_url
+from .http.transport import HTTPRequest, Timeout, Transport, check_url
+from .http.urllib3_transport import Urllib3Transport
 
 if TYPE_CHECKING:
     from .conversation import Conversation, RunResult
