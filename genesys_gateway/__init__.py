@@ -1,10 +1,8 @@
 """genesys_gateway: a synchronous tool-calling SDK for the Genesys Cloud AI Builder LLM
 Gateway and any OpenAI-compatible chat-completions endpoint."""
 
-from .http.auth import Auth, BearerToken, ClientCredentials
 from .client import GatewayClient
 from .conversation import Conversation
-from .loop import RunResult, StopReason
 from .errors import (
     APIError,
     AuthenticationError,
@@ -21,17 +19,21 @@ from .errors import (
     ToolDefinitionError,
     TransportError,
 )
+from .http.auth import Auth, BearerToken, ClientCredentials
+from .http.file_store import FileTokenStore
+from .http.redis_store import RedisTokenStore
+from .http.requests_transport import RequestsTransport
+from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy
+from .http.tokens import MemoryTokenStore, Token, TokenStore
+from .http.transport import HTTPRequest, HTTPResponse, Timeout, Transport
+from .http.urllib3_transport import Urllib3Transport
+from .loop import RunResult, StopReason
+from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage
+from .regions import REGIONS, Region, resolve_region
 from .tools.calls import ToolRun, ToolRunStatus
 from .tools.context import ToolContext
 from .tools.executor import ToolExecutor
-from .http.file_store import FileTokenStore
-from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage
-from .http.redis_store import RedisTokenStore
-from .regions import REGIONS, Region, resolve_region
-from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy
-from .http.tokens import MemoryTokenStore, Token, TokenStore
 from .tools.registry import Tool, ToolRegistry
-from .http.transport import HTTPRequest, HTTPResponse, RequestsTransport, Timeout, Transport, Urllib3Transport
 
 __version__ = "0.1.0"
 

@@ -18,17 +18,18 @@ import attrs
 from . import telemetry
 from .checks import check_positive
 from .constants import USER_AGENT
+from .conversation import Conversation
 from .errors import ConfigurationError, GatewayError
 from .http.auth import Auth, ClientCredentials, HTTPContext
 from .http.error_responses import api_error
 from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy, call_with_retry
-from .http.transport import HTTPRequest, Timeout, Transport, Urllib3Transport, check_url
-from .conversation import Conversation
+from .http.transport import HTTPRequest, Timeout, Transport, check_url
+from .http.urllib3_transport import Urllib3Transport
 from .loop import Loop, LoopOptions, RunOptions, RunResult
 from .models import ChatResponse, Message, message_to_dict, parse_chat_response
-from .payload import build_payload, json_body, wire_messages
 from .options import CLIENT_ARGUMENTS, ClientOptions
 from .params import check_extra, check_model_params
+from .payload import build_payload, json_body, wire_messages
 from .regions import Region, resolve_region
 from .settings import client_kwargs, env_settings, settings_errors
 from .tools.executor import ToolExecutor

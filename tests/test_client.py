@@ -1,7 +1,6 @@
 """The core client against the real loopback emulator: complete(), auth, retry, errors."""
 
 import base64
-import socket
 import threading
 from urllib.parse import parse_qs
 
@@ -9,6 +8,7 @@ import pytest
 
 import genesys_gateway as gg
 from genesys_gateway.testing import GatewayEmulator
+from tests.net_helpers import free_port
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -197,12 +197,6 @@ def test_dropped_connections_exhaust_to_transport_error(make_client, emulator, s
     with pytest.raises(gg.TransportError):
         make_client(transport=transport_factory()).complete(HI)
     assert len(sleeps) == 3
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_connection_refused_is_transport_error(sleeps, transport_factory):

@@ -1,21 +1,28 @@
 """Transports: one ``send(request) -> response`` method plus ``close()``.
 
-The transport moves bytes. It does not retry, authenticate or parse JSON: those are the
+This module holds what every transport shares: the :class:`Transport` protocol, the value
+types (:class:`Timeout`, :class:`HTTPRequest`, :class:`HTTPResponse`), :func:`check_url`,
+and the machinery of the exception tables (:class:`ErrorRule`, :func:`to_transport_error`).
+The implementations live next to it, each with the library it imports (lazily):
+``urllib3_transport`` (:class:`Urllib3Transport`, the default) and ``requests_transport``
+(:class:`RequestsTransport`).
+
+A transport moves bytes. It does not retry, authenticate or parse JSON: those are the
 retry policy's, the auth's and the client's concerns. Third-party exceptions are mapped to
-:class:`~genesys_gateway.errors.TransportError` here, at the edge that imports them.
+:class:`~genesys_gateway.errors.TransportError` at the edge that imports them, by one
+ordered table per implementation.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import threading
-import weakref
-from typing import Mapping, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 from urllib.parse import urlsplit
 
 import attrs
 
-from ..constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_MAXSIZE, DEFAULT_READ_TIMEOUT
+from ..constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from ..errors import ConfigurationError, TransportError
 
 __all__ = [
@@ -23,9 +30,12 @@ __all__ = [
     "HTTPRequest",
     "HTTPResponse",
     "Transport",
-    "Urllib3Transport",
-    "RequestsTransport",
     "check_url",
+    "ErrorRule",
+    "ExceptionMap",
+    "FALLBACK_RULES",
+    "INVALID_HEADER",
+    "to_transport_error",
 ]
 
 
@@ -104,237 +114,110 @@ def check_url(url: str, *, allow_insecure_http: bool = False, what: str = "URL")
     return url.rstrip("/")
 
 
-class Urllib3Transport:
-    """The default transport: one thread-safe urllib3 ``PoolManager``.
+# --- exception tables -------------------------------------------------------------------
 
-    Connections are kept alive and reused across threads; redirects are never followed;
-    TLS certificates are verified.
+class ErrorRule:
+    """One row of a transport's exception table: an exception class and the
+    :class:`~genesys_gateway.errors.TransportError` (*kind*, message *prefix*) it becomes.
+
+    With ``quote=False`` the library's own message is not appended (only the exception's
+    type name is): for exceptions whose text may quote a request header value, a credential.
     """
 
-    def __init__(
-        self,
-        *,
-        pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
-        ca_certs: str | None = None,
-        proxy_url: str | None = None,
-    ) -> None:
-        import urllib3
+    __slots__ = ("exc_type", "kind", "prefix", "quote")
 
-        kwargs = dict(
-            num_pools=8,
-            maxsize=pool_maxsize,
-            block=False,
-            retries=False,
-            cert_reqs="CERT_REQUIRED",
-        )
-        if ca_certs:
-            kwargs["ca_certs"] = ca_certs
-        else:
-            try:
-                import certifi  # noqa: F401  (used by urllib3 when present)
-
-                kwargs["ca_certs"] = certifi.where()
-            except ImportError:
-                pass
-        if proxy_url:
-            self._pool = urllib3.ProxyManager(proxy_url, **kwargs)
-        else:
-            self._pool = urllib3.PoolManager(**kwargs)
-        self._proxied = bool(proxy_url)
-        self._closed = False
-        self._routes: dict = {}
-        self._timeouts: dict = {}
-        self._urllib3 = urllib3
-
-    def _route(self, url: str):
-        """The connection pool and request target for ``url``, parsed once per URL
-        (urllib3 re-parses and re-encodes a full URL on every request otherwise)."""
-        route = self._routes.get(url)
-        if route is None:
-            parts = urlsplit(url)
-            target = parts.path or "/"
-            if parts.query:
-                target += "?" + parts.query
-            pool = self._pool.connection_from_url(url)
-            route = (pool, target)
-            if len(self._routes) >= 64:
-                self._routes.clear()
-            self._routes[url] = route
-        return route
-
-    def _timeout(self, timeout: Timeout):
-        converted = self._timeouts.get(timeout)
-        if converted is None:
-            converted = self._urllib3.Timeout(connect=timeout.connect, read=timeout.read)
-            if len(self._timeouts) >= 64:
-                self._timeouts.clear()
-            self._timeouts[timeout] = converted
-        return converted
-
-    def send(self, request: HTTPRequest) -> HTTPResponse:
-        if self._closed:
-            raise TransportError("transport is closed", kind="protocol")
-        urllib3 = self._urllib3
-        # A proxy manager needs the full URL; otherwise go straight to the host's pool.
-        pool, target = (self._pool, request.url) if self._proxied else self._route(request.url)
-        try:
-            resp = pool.urlopen(
-                request.method, target, body=request.body, headers=request.headers,
-                redirect=False, retries=False, assert_same_host=False,
-                timeout=self._timeout(request.timeout), preload_content=True, release_conn=True,
-            )
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise _map_urllib3_error(urllib3, e) from None
-        except ValueError as e:  # http.client refusing a header: its text would echo the value
-            raise _invalid_request(e) from None
-        # urllib3's HTTPHeaderDict is case-insensitive: no copy needed
-        return HTTPResponse(resp.status, resp.headers, resp.data or b"")
-
-    def close(self) -> None:
-        self._closed = True
-        self._routes.clear()
-        self._pool.clear()
+    def __init__(self, exc_type: type[BaseException], kind: str, prefix: str, *,
+                 quote: bool = True) -> None:
+        self.exc_type = exc_type
+        self.kind = kind
+        self.prefix = prefix
+        self.quote = quote
 
     def __repr__(self) -> str:
-        return "Urllib3Transport()"
+        quote = "" if self.quote else ", quote=False"
+        return f"ErrorRule({self.exc_type.__qualname__}, {self.kind!r}, {self.prefix!r}{quote})"
 
 
-def _map_urllib3_error(urllib3, e: BaseException) -> TransportError:
-    """The TransportError for a urllib3 (or socket) exception."""
-    exc = urllib3.exceptions
-    if isinstance(e, exc.ConnectTimeoutError):
-        return TransportError(f"connect timeout: {e}", kind="connect")
-    if isinstance(e, (exc.ReadTimeoutError, exc.TimeoutError)):
-        return TransportError(f"read timeout: {e}", kind="timeout")
-    if isinstance(e, exc.SSLError):
-        return TransportError(f"TLS error: {e}", kind="tls")
-    if isinstance(e, exc.NewConnectionError):
-        return TransportError(f"connection failed: {_reason(e)}", kind="connect")
-    if isinstance(e, exc.ProtocolError):
-        return TransportError(f"connection closed: {_reason(e)}", kind="closed")
-    if isinstance(e, exc.ProxyError):
-        return TransportError(f"proxy error: {_reason(e)}", kind="connect")
-    if isinstance(e, exc.HTTPError):
-        return TransportError(f"HTTP error: {e}", kind="protocol")
-    return TransportError(f"connection error: {e}", kind="connect")
+#: The library's refusal to send a header (http.client and requests raise ``ValueError``
+#: subclasses whose text quotes the offending value).
+INVALID_HEADER = "invalid request: a header name or value cannot be sent"
+
+#: The last rows of every table, after the library's own classes (which may subclass them).
+FALLBACK_RULES: tuple[ErrorRule, ...] = (
+    ErrorRule(ValueError, "protocol", INVALID_HEADER, quote=False),
+    ErrorRule(OSError, "connect", "connection error"),
+)
 
 
-def _invalid_request(e: BaseException) -> TransportError:
-    """A request the HTTP library refused to send (an invalid header name or value). The
-    library's message quotes the header, which may be a credential, so it is not kept."""
-    return TransportError(f"invalid request: a header name or value cannot be sent ({type(e).__name__})",
-                          kind="protocol")
+def to_transport_error(error: BaseException, rules: Sequence[ErrorRule]) -> TransportError | None:
+    """The TransportError for *error* by the first of *rules* whose class matches *error* or
+    an exception it wraps (HTTP libraries wrap the socket's or http.client's exception, and
+    requests wraps urllib3's: the most telling one may be inside). ``None`` if no row
+    matches. Row order is priority: more specific classes first."""
+    chain = _wrapped_chain(error)
+    for rule in rules:
+        for exc in chain:
+            if isinstance(exc, rule.exc_type):
+                if not rule.quote:
+                    return TransportError(f"{rule.prefix} ({type(exc).__name__})", kind=rule.kind)
+                return TransportError(f"{rule.prefix}: {_describe(exc)}", kind=rule.kind)
+    return None
 
 
-def _reason(e: BaseException) -> str:
-    return str(getattr(e, "reason", None) or e)
+class ExceptionMap:
+    """A context manager that raises, for an exception from its block, the TransportError
+    its table gives (:func:`to_transport_error`); an exception no row matches propagates
+    as is. *table* is only called when something failed (it imports the library).
 
-
-class RequestsTransport:
-    """A transport on ``requests``, for users who need its ecosystem (environment proxies,
-    custom adapters). One ``Session`` per thread (``Session`` is not documented as
-    thread-safe); all are closed on ``close()``. A thread that ends drops its session (only
-    weak references are kept here), so servers that start a thread per request do not
-    accumulate sessions. requests' own retries and ``~/.netrc`` authentication are disabled.
+    Stateless and reentrant: a transport module makes one, ``map_exceptions``, and every
+    ``send`` enters it (cheaper than a generator context manager on the hot path).
     """
 
-    def __init__(self, *, pool_maxsize: int = DEFAULT_POOL_MAXSIZE, trust_env: bool = True,
-                 mount: Mapping[str, object] | None = None) -> None:
-        import requests
+    __slots__ = ("_table",)
 
-        self._requests = requests
-        self._pool_maxsize = pool_maxsize
-        self._trust_env = trust_env
-        self._mount = dict(mount or {})
-        self._local = threading.local()
-        self._sessions: weakref.WeakSet = weakref.WeakSet()
-        self._lock = threading.Lock()
-        self._closed = False
+    def __init__(self, table: Callable[[], Sequence[ErrorRule]]) -> None:
+        self._table = table
 
-    def _session(self):
-        session = getattr(self._local, "session", None)
-        if session is None:
-            requests = self._requests
-            session = requests.Session()
-            session.trust_env = self._trust_env
-            session.auth = _NoAuth()  # stops requests from reading ~/.netrc
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=4, pool_maxsize=self._pool_maxsize, max_retries=0
-            )
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            for prefix, custom in self._mount.items():
-                session.mount(prefix, custom)
-            with self._lock:
-                if self._closed:
-                    raise TransportError("transport is closed", kind="protocol")
-                self._sessions.add(session)
-            self._local.session = session
-        return session
+    def __enter__(self) -> None:
+        return None
 
-    def send(self, request: HTTPRequest) -> HTTPResponse:
-        if self._closed:
-            raise TransportError("transport is closed", kind="protocol")
-        requests = self._requests
-        session = self._session()
-        try:
-            resp = session.request(
-                request.method,
-                request.url,
-                data=request.body,
-                headers=dict(request.headers),
-                timeout=(request.timeout.connect, request.timeout.read),
-                allow_redirects=False,
-                verify=True,
-            )
-            body = resp.content
-        except requests.exceptions.ConnectTimeout as e:
-            raise TransportError(f"connect timeout: {e}", kind="connect") from None
-        except requests.exceptions.ReadTimeout as e:
-            raise TransportError(f"read timeout: {e}", kind="timeout") from None
-        except requests.exceptions.SSLError as e:
-            raise TransportError(f"TLS error: {e}", kind="tls") from None
-        except requests.exceptions.InvalidHeader as e:
-            raise _invalid_request(e) from None
-        except requests.exceptions.ConnectionError as e:
-            kind = "closed" if _is_protocol_error(e) else "connect"
-            raise TransportError(f"connection error: {e}", kind=kind) from None
-        except requests.exceptions.RequestException as e:
-            raise TransportError(f"HTTP error: {e}", kind="protocol") from None
-        except ValueError as e:
-            raise _invalid_request(e) from None
-        # requests' CaseInsensitiveDict: no copy needed
-        return HTTPResponse(resp.status_code, resp.headers, body or b"")
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            sessions = list(self._sessions)
-            self._sessions.clear()
-        for session in sessions:
-            session.close()
-
-    def __repr__(self) -> str:
-        return "RequestsTransport()"
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if not isinstance(exc, Exception):  # no exception, or KeyboardInterrupt & co
+            return
+        error = to_transport_error(exc, self._table())
+        if error is not None:
+            raise error from None  # not shown chained: the library's exception holds the request
 
 
-def _is_protocol_error(e: BaseException) -> bool:
-    import urllib3
-
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, urllib3.exceptions.ProtocolError):
-            return True
-        if isinstance(e, urllib3.exceptions.MaxRetryError):
-            e = e.reason
+def _wrapped_chain(error: BaseException) -> list[BaseException]:
+    """*error* and the exceptions it wraps: in its ``args`` (requests, urllib3's
+    ``ProtocolError``), its ``reason`` (urllib3's ``MaxRetryError``) and its ``__cause__``
+    (``raise ... from``). Not ``__context__``: an exception being handled is not a cause."""
+    chain: list[BaseException] = []
+    pending = [error]
+    while pending:
+        exc = pending.pop(0)
+        if any(exc is seen for seen in chain):
             continue
-        e = (e.args[0] if e.args and isinstance(e.args[0], BaseException) else None) or e.__cause__ or e.__context__
-    return False
+        chain.append(exc)
+        pending.extend(arg for arg in _links(exc) if isinstance(arg, BaseException))
+    return chain
 
 
-class _NoAuth:
-    """An auth object that leaves the request alone (and so disables netrc lookup)."""
+def _links(exc: BaseException) -> Iterator[object]:
+    yield from exc.args
+    yield getattr(exc, "reason", None)
+    yield exc.__cause__
 
-    def __call__(self, r):
-        return r
+
+def _describe(exc: BaseException) -> str:
+    """The library's own words for *exc*."""
+    import http.client
+
+    if isinstance(exc, http.client.HTTPException):  # its text is raw wire data, or empty
+        return repr(exc)
+    args = exc.args
+    if len(args) > 1 and not isinstance(exc, OSError) and isinstance(args[-1], str):
+        return args[-1]  # urllib3's (connection, text) form: the connection's repr is noise
+    return str(exc) or type(exc).__name__

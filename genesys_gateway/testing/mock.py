@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..errors import TransportError
 from ..http.transport import HTTPRequest, HTTPResponse
@@ -12,7 +12,7 @@ from ..http.transport import HTTPRequest, HTTPResponse
 __all__ = ["MockTransport", "json_response"]
 
 
-def json_response(status: int, data: Any, headers: dict | None = None) -> HTTPResponse:
+def json_response(status: int, data: Any, headers: Mapping[str, str] | None = None) -> HTTPResponse:
     """An HTTPResponse with a JSON body."""
     all_headers = {"content-type": "application/json"}
     all_headers.update({k.lower(): v for k, v in (headers or {}).items()})
