@@ -24,7 +24,7 @@ from .http.file_store import FileTokenStore
 from .http.redis_store import RedisTokenStore
 from .http.requests_transport import RequestsTransport
 from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy
-from .http.tokens import MemoryTokenStore, Token, TokenStore
+from .http.tokens import LockTiming, MemoryTokenStore, Token, TokenStore
 from .http.transport import HTTPRequest, HTTPResponse, Timeout, Transport
 from .http.urllib3_transport import Urllib3Transport
 from .loop import RunResult, StopReason
@@ -44,7 +44,7 @@ __all__ = [
     "NotFoundError", "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "ServerError",
     "TokenStoreError", "ToolArgumentsError", "ToolDefinitionError", "TransportError",
     "ToolExecutor", "ToolRun", "ToolRunStatus",
-    "FileTokenStore", "RedisTokenStore", "MemoryTokenStore", "Token", "TokenStore",
+    "FileTokenStore", "RedisTokenStore", "MemoryTokenStore", "Token", "TokenStore", "LockTiming",
     "ChatResponse", "Choice", "FunctionCall", "Message", "ToolCall", "Usage",
     "REGIONS", "Region", "resolve_region",
     "ExponentialBackoff", "NoRetry", "RetryPolicy",

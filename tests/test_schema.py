@@ -2,8 +2,9 @@
 
 import datetime
 import enum
-from typing import (Annotated, Any, Dict, List, Literal, NotRequired, Optional, Set, Tuple,
-                    TypedDict, Union)
+from typing import Annotated, Any, Dict, List, Literal, Optional, Set, Tuple, Union
+
+from typing_extensions import NotRequired, TypedDict  # typing has NotRequired from 3.11 only
 
 import attrs
 import pytest

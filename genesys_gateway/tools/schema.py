@@ -30,6 +30,7 @@ from typing import Any, Callable, Literal, Mapping, Union
 
 import attrs
 import cattrs
+import typing_extensions
 
 from .context import hint_target
 from .docstrings import parse_docstring
@@ -46,9 +47,10 @@ _PRIMITIVES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 _LITERAL_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
                   _NoneType: "null"}
 _SKIP_NAMES = ("self", "cls")
-# TypedDict's Required[X]/NotRequired[X] (typing has them from Python 3.11)
-_REQUIRED_MARKERS = tuple(getattr(typing, name) for name in ("Required", "NotRequired")
-                          if hasattr(typing, name))
+# TypedDict's Required[X]/NotRequired[X]: typing's from Python 3.11, typing_extensions'
+# (a dependency of cattrs) before that and beside it
+_REQUIRED_MARKERS = tuple(getattr(module, name) for module in (typing, typing_extensions)
+                          for name in ("Required", "NotRequired") if hasattr(module, name))
 
 _converter = cattrs.Converter()
 
@@ -66,13 +68,13 @@ def _ints(value: Any, tp: Any) -> Any:
             return value if float in args else _ints(value, int if int in args else Any)
         fits = [a for a in args if type(value) is (
             list if (typing.get_origin(a) or a) in _SEQUENCES else dict
-            if (typing.get_origin(a) or a) in _MAPPINGS or typing.is_typeddict(a) else None)]
+            if (typing.get_origin(a) or a) in _MAPPINGS or typing_extensions.is_typeddict(a) else None)]
         return _ints(value, fits[0]) if len(fits) == 1 else value
     if type(value) is list and (origin or tp) in _SEQUENCES and args:
         return [_ints(v, args[0]) for v in value]
     if type(value) is dict and (origin or tp) in _MAPPINGS and len(args) == 2:
         return {k: _ints(v, args[1]) for k, v in value.items()}
-    if type(value) is dict and typing.is_typeddict(tp):
+    if type(value) is dict and typing_extensions.is_typeddict(tp):
         hints = typing.get_type_hints(tp)
         return {k: _ints(v, hints.get(k, Any)) for k, v in value.items()}
     return value
@@ -236,7 +238,7 @@ def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = N
         return _nullable(schema) if len(members) < len(args) else schema
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _enum_schema([m.value for m in tp], tp, where)
-    if isinstance(tp, type) and (attrs.has(tp) or typing.is_typeddict(tp)):
+    if isinstance(tp, type) and (attrs.has(tp) or typing_extensions.is_typeddict(tp)):
         return _object_schema(tp, where, localns, seen)
     container = origin if origin is not None else tp
     if container is tuple:
@@ -279,7 +281,7 @@ def _needs_structuring(tp: Any, seen: frozenset[Any] = frozenset(), ints: bool =
             return True
         if tp is int:
             return ints
-        if typing.is_typeddict(tp):
+        if typing_extensions.is_typeddict(tp):
             hints = typing.get_type_hints(tp)
             return any(_needs_structuring(h, seen | {tp}, ints) for h in hints.values())
     if origin in (tuple, set, frozenset, collections.abc.Set):
