@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 
@@ -46,14 +45,8 @@ from genesys_gateway.contrib.django import get_client, reset_client  # noqa: E40
 from genesys_gateway.contrib.django.apps import GenesysGatewayConfig  # noqa: E402
 from genesys_gateway.contrib.django.cache import DjangoCacheTokenStore  # noqa: E402
 from genesys_gateway.errors import TokenStoreError  # noqa: E402
-from genesys_gateway.testing import GatewayEmulator  # noqa: E402
 from genesys_gateway.http.tokens import store_key  # noqa: E402
-from tests.store_helpers import fresh_token, get_token
-
-try:
-    MP = multiprocessing.get_context("fork")
-except ValueError:  # pragma: no cover
-    MP = multiprocessing.get_context("spawn")
+from tests.store_helpers import MP, fresh_token, get_token, run_processes  # noqa: E402
 
 registry = gg.ToolRegistry()  # named by TOOLS below
 
@@ -84,12 +77,6 @@ class BrokenCache(BaseCache):
 # -- fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def em():
-    with GatewayEmulator() as emulator:
-        yield emulator
-
-
 def gateway_settings(em, **extra):
     values = {
         "BASE_URL": em.url,
@@ -102,10 +89,10 @@ def gateway_settings(em, **extra):
 
 
 @pytest.fixture
-def configured(em):
+def configured(emulator):
     caches["default"].clear()
-    with override_settings(GENESYS_GATEWAY=gateway_settings(em), ROOT_URLCONF=__name__):
-        yield em
+    with override_settings(GENESYS_GATEWAY=gateway_settings(emulator), ROOT_URLCONF=__name__):
+        yield emulator
     reset_client()
 
 
@@ -165,7 +152,7 @@ def test_tokens_live_in_the_django_cache(configured):
     assert em.token_requests == 1
 
 
-def test_extra_keys_tools_and_cache_alias(em):
+def test_extra_keys_tools_and_cache_alias(emulator):
     with override_settings(
         CACHES={
             "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -173,15 +160,15 @@ def test_extra_keys_tools_and_cache_alias(em):
                        "LOCATION": "tokens"},
         },
         GENESYS_GATEWAY=gateway_settings(
-            em, MAX_ITERATIONS=2, TOOLS=f"{__name__}:registry", CACHE_ALIAS="tokens"
+            emulator, MAX_ITERATIONS=2, TOOLS=f"{__name__}:registry", CACHE_ALIAS="tokens"
         ),
     ):
         try:
             client = get_client()
             assert client.max_iterations == 2 and client.tools is registry
             client.complete([{"role": "user", "content": "hi"}])
-            assert caches["tokens"].get(store_key(em.token_url, "django-client")) is not None
-            assert caches["default"].get(store_key(em.token_url, "django-client")) is None
+            assert caches["tokens"].get(store_key(emulator.token_url, "django-client")) is not None
+            assert caches["default"].get(store_key(emulator.token_url, "django-client")) is None
         finally:
             reset_client()
 
@@ -195,8 +182,8 @@ def test_extra_keys_tools_and_cache_alias(em):
      ("CLIENT_SECRET", "settings.GENESYS_GATEWAY['CLIENT_SECRET']"),
      ("BASE_URL", "settings.GENESYS_GATEWAY['REGION']")],
 )
-def test_missing_key_is_improperly_configured(em, drop, named):
-    values = gateway_settings(em)
+def test_missing_key_is_improperly_configured(emulator, drop, named):
+    values = gateway_settings(emulator)
     del values[drop]
     with override_settings(GENESYS_GATEWAY=values):
         with pytest.raises(ImproperlyConfigured) as info:
@@ -205,7 +192,7 @@ def test_missing_key_is_improperly_configured(em, drop, named):
     assert SECRET not in str(info.value)
 
 
-def test_missing_or_malformed_setting(em):
+def test_missing_or_malformed_setting(emulator):
     with override_settings():
         del settings.GENESYS_GATEWAY
         with pytest.raises(ImproperlyConfigured, match=r"settings\.GENESYS_GATEWAY is missing"):
@@ -213,20 +200,20 @@ def test_missing_or_malformed_setting(em):
     with override_settings(GENESYS_GATEWAY=["not", "a", "dict"]):
         with pytest.raises(ImproperlyConfigured, match="must be a dict"):
             get_client()
-    with override_settings(GENESYS_GATEWAY=gateway_settings(em, CACHE_ALIAS="nope")):
+    with override_settings(GENESYS_GATEWAY=gateway_settings(emulator, CACHE_ALIAS="nope")):
         with pytest.raises(ImproperlyConfigured, match=r"\['CACHE_ALIAS'\]"):
             get_client()
-    with override_settings(GENESYS_GATEWAY=gateway_settings(em, TOOLS="nowhere_xyz:tools")):
+    with override_settings(GENESYS_GATEWAY=gateway_settings(emulator, TOOLS="nowhere_xyz:tools")):
         with pytest.raises(ImproperlyConfigured, match=r"\['TOOLS'\]"):
             get_client()
 
 
-def test_app_ready_validates_settings(em):
+def test_app_ready_validates_settings(emulator):
     config = apps.get_app_config("genesys_gateway")
     assert isinstance(config, GenesysGatewayConfig)
     assert config.name == "genesys_gateway.contrib.django"
     config.ready()  # the placeholder settings are valid
-    values = gateway_settings(em)
+    values = gateway_settings(emulator)
     del values["CLIENT_SECRET"]
     with override_settings(GENESYS_GATEWAY=values):
         with pytest.raises(ImproperlyConfigured, match=r"\['CLIENT_SECRET'\]"):
@@ -254,11 +241,11 @@ def test_store_backend_errors_become_token_store_errors():
                 pass
 
 
-def test_store_backend_down_degrades_to_a_direct_fetch(em, caplog):
+def test_store_backend_down_degrades_to_a_direct_fetch(emulator, caplog):
     with override_settings(
         CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
                 "broken": {"BACKEND": f"{__name__}.BrokenCache"}},
-        GENESYS_GATEWAY=gateway_settings(em, CACHE_ALIAS="broken"),
+        GENESYS_GATEWAY=gateway_settings(emulator, CACHE_ALIAS="broken"),
     ):
         try:
             reply = get_client().complete([{"role": "user", "content": "hi"}])
@@ -271,7 +258,7 @@ def test_store_backend_down_degrades_to_a_direct_fetch(em, caplog):
 # -- workers sharing a real Redis-backed Django cache ---------------------------------------
 
 
-def _cache_worker(barrier, results, counter_key):
+def _cache_worker(counter_key, barrier, results):
     store = DjangoCacheTokenStore("shared", poll_interval=0.01)
     cache = caches["shared"]
 
@@ -294,15 +281,7 @@ def test_eight_workers_sharing_a_redis_cache_refresh_once(redis_server):
         caches["shared"].clear()
         caches["shared"].set("fetches", 0, timeout=None)
         caches["shared"].close()  # no connection inherited by the forked workers
-        barrier, results = MP.Barrier(8), MP.Queue()
-        procs = [MP.Process(target=_cache_worker, args=(barrier, results, "fetches"))
-                 for _ in range(8)]
-        for p in procs:
-            p.start()
-        tokens = [results.get(timeout=30) for _ in range(8)]
-        for p in procs:
-            p.join(timeout=30)
-            assert p.exitcode == 0
+        tokens = run_processes(MP, _cache_worker, ("fetches",), 8, timeout=30)
         assert tokens == ["token-1"] * 8
         assert caches["shared"].get("fetches") == 1
         caches["shared"].clear()

@@ -18,15 +18,10 @@ import pytest
 from genesys_gateway.errors import TokenStoreError
 from genesys_gateway.http.file_store import FileTokenStore
 from genesys_gateway.http.tokens import Token, store_key
-from tests.store_helpers import fresh_token, get_token
+from tests.store_helpers import MP, fresh_token, get_token, run_processes
 
 KEY = store_key("https://login.example.test/oauth/token", "client-1")
 OTHER = store_key("https://login.example.test/oauth/token", "client-2")
-
-try:
-    MP = multiprocessing.get_context("fork")
-except ValueError:  # pragma: no cover
-    MP = multiprocessing.get_context("spawn")
 
 
 def _count_fetch(counter_path: str) -> int:
@@ -55,15 +50,7 @@ def _process_worker(path, counter_path, barrier, results):
 def test_eight_processes_refresh_once(tmp_path):
     path = str(tmp_path / "tokens.json")
     counter = str(tmp_path / "fetches")
-    barrier, results = MP.Barrier(8), MP.Queue()
-    procs = [MP.Process(target=_process_worker, args=(path, counter, barrier, results))
-             for _ in range(8)]
-    for p in procs:
-        p.start()
-    tokens = [results.get(timeout=30) for _ in range(8)]
-    for p in procs:
-        p.join(timeout=30)
-        assert p.exitcode == 0
+    tokens = run_processes(MP, _process_worker, (path, counter), 8, timeout=30)
     assert tokens == ["token-1"] * 8
     with open(counter) as fh:
         assert fh.read() == "x\n"
@@ -290,15 +277,7 @@ def test_sdk_runs_reuse_the_token_across_runs_and_processes(tmp_path):
 
         os.unlink(path)  # start over, now with 8 concurrent processes
         em.delay(0.3, times=8, endpoint="token")
-        barrier, results = spawn.Barrier(8), spawn.Queue()
-        procs = [spawn.Process(target=_cron_run, args=(path, em.url, em.token_url, barrier, results))
-                 for _ in range(8)]
-        for p in procs:
-            p.start()
-        contents = [results.get(timeout=60) for _ in range(8)]
-        for p in procs:
-            p.join(timeout=60)
-            assert p.exitcode == 0
+        contents = run_processes(spawn, _cron_run, (path, em.url, em.token_url), 8, timeout=60)
         assert contents == ["Echo: hi"] * 8
         assert em.token_requests == 2
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

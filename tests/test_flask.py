@@ -12,7 +12,6 @@ import genesys_gateway as gg  # noqa: E402
 from genesys_gateway.contrib import flask as gg_flask  # noqa: E402
 from genesys_gateway.contrib.flask import GenesysGateway  # noqa: E402
 from genesys_gateway.errors import ConfigurationError  # noqa: E402
-from genesys_gateway.testing import GatewayEmulator  # noqa: E402
 from genesys_gateway.http.tokens import store_key  # noqa: E402
 
 SECRET = "s3cr3t-flask-value"
@@ -28,12 +27,6 @@ def shout(text: str) -> str:
         text: what to shout.
     """
     return text.upper()
-
-
-@pytest.fixture
-def em():
-    with GatewayEmulator() as emulator:
-        yield emulator
 
 
 def config_for(em, **extra):
@@ -69,25 +62,25 @@ def closing():
         app.extensions["genesys_gateway"].close()
 
 
-def test_view_calls_the_gateway_with_the_shared_client(em, closing):
-    app, ext = make_app(config_for(em))
+def test_view_calls_the_gateway_with_the_shared_client(emulator, closing):
+    app, ext = make_app(config_for(emulator))
     closing(app)
     http = app.test_client()
     for _ in range(3):
         reply = http.post("/ask", json={"q": "hi"})
         assert reply.status_code == 200
         assert reply.get_json() == {"answer": "Echo: hi"}
-    assert em.token_requests == 1  # one token for every request
-    assert len(em.chat_requests) == 3
+    assert emulator.token_requests == 1  # one token for every request
+    assert len(emulator.chat_requests) == 3
     with app.app_context():
         assert ext.client is app.extensions["genesys_gateway"]
     assert isinstance(app.extensions["genesys_gateway"], gg.GatewayClient)
     assert ext.client is app.extensions["genesys_gateway"]  # one app: works outside a context
 
 
-def test_constructor_form_and_threads_share_one_client(em, closing):
+def test_constructor_form_and_threads_share_one_client(emulator, closing):
     app = flask.Flask(__name__)
-    app.config.update(config_for(em))
+    app.config.update(config_for(emulator))
     ext = GenesysGateway(app)
     closing(app)
     seen = []
@@ -103,13 +96,13 @@ def test_constructor_form_and_threads_share_one_client(em, closing):
     for t in threads:
         t.join(timeout=30)
     assert len(seen) == 8 and all(c is seen[0] for c in seen)
-    assert em.token_requests == 1
+    assert emulator.token_requests == 1
 
 
-def test_app_factory_with_two_apps(em, closing):
+def test_app_factory_with_two_apps(emulator, closing):
     ext = GenesysGateway()
-    app1, _ = make_app(config_for(em, GENESYS_GATEWAY_MODEL="model-one"), ext=ext)
-    app2, _ = make_app(config_for(em, GENESYS_GATEWAY_MODEL="model-two"), ext=ext)
+    app1, _ = make_app(config_for(emulator, GENESYS_GATEWAY_MODEL="model-one"), ext=ext)
+    app2, _ = make_app(config_for(emulator, GENESYS_GATEWAY_MODEL="model-two"), ext=ext)
     closing(app1)
     closing(app2)
     with app1.app_context():
@@ -119,7 +112,7 @@ def test_app_factory_with_two_apps(em, closing):
     with pytest.raises(RuntimeError, match="app context"):
         ext.client
     assert app2.test_client().post("/ask", json={"q": "yo"}).get_json() == {"answer": "Echo: yo"}
-    assert em.chat_requests[-1]["model"] == "model-two"
+    assert emulator.chat_requests[-1]["model"] == "model-two"
 
 
 def test_client_before_init_app():
@@ -127,8 +120,8 @@ def test_client_before_init_app():
         GenesysGateway().client
 
 
-def test_missing_key_names_the_config_key_not_the_secret(em):
-    config = config_for(em)
+def test_missing_key_names_the_config_key_not_the_secret(emulator):
+    config = config_for(emulator)
     del config["GENESYS_GATEWAY_CLIENT_ID"]
     with pytest.raises(ConfigurationError) as info:
         make_app(config)
@@ -139,21 +132,21 @@ def test_missing_key_names_the_config_key_not_the_secret(em):
         make_app({"GENESYS_GATEWAY_CLIENT_ID": "x", "GENESYS_GATEWAY_CLIENT_SECRET": SECRET})
 
 
-def test_invalid_values_name_the_config_key(em):
+def test_invalid_values_name_the_config_key(emulator):
     with pytest.raises(ConfigurationError, match="GENESYS_GATEWAY_REGION"):
-        make_app(config_for(em, GENESYS_GATEWAY_REGION="atlantis-9"))
+        make_app(config_for(emulator, GENESYS_GATEWAY_REGION="atlantis-9"))
     with pytest.raises(ConfigurationError, match="GENESYS_GATEWAY_MAX_ITERATIONS"):
-        make_app(config_for(em, GENESYS_GATEWAY_MAX_ITERATIONS="many"))
+        make_app(config_for(emulator, GENESYS_GATEWAY_MAX_ITERATIONS="many"))
     with pytest.raises(ConfigurationError, match="GENESYS_GATEWAY_TOOLS"):
-        make_app(config_for(em, GENESYS_GATEWAY_TOOLS="no_such_module_xyz:registry"))
+        make_app(config_for(emulator, GENESYS_GATEWAY_TOOLS="no_such_module_xyz:registry"))
     with pytest.raises(ConfigurationError, match="GENESYS_GATEWAY_TOOLS"):
-        make_app(config_for(em, GENESYS_GATEWAY_TOOLS=f"{__name__}:SECRET"))  # not a registry
+        make_app(config_for(emulator, GENESYS_GATEWAY_TOOLS=f"{__name__}:SECRET"))  # not a registry
 
 
-def test_other_keys_become_client_options_and_tools_load(em, closing):
+def test_other_keys_become_client_options_and_tools_load(emulator, closing):
     app, ext = make_app(
         config_for(
-            em,
+            emulator,
             GENESYS_GATEWAY_MAX_ITERATIONS="3",
             GENESYS_GATEWAY_PATH="/custom/chat",
             GENESYS_GATEWAY_TOOLS=f"{__name__}:registry",
@@ -166,27 +159,29 @@ def test_other_keys_become_client_options_and_tools_load(em, closing):
     assert client.tools is registry
 
 
-def test_access_token_config(em, closing):
-    token = em.issue_token()
-    app, _ = make_app({"GENESYS_GATEWAY_BASE_URL": em.url, "GENESYS_GATEWAY_ACCESS_TOKEN": token})
+def test_access_token_config(emulator, closing):
+    token = emulator.issue_token()
+    app, _ = make_app(
+        {"GENESYS_GATEWAY_BASE_URL": emulator.url, "GENESYS_GATEWAY_ACCESS_TOKEN": token}
+    )
     closing(app)
     assert app.test_client().post("/ask", json={"q": "hi"}).get_json() == {"answer": "Echo: hi"}
-    assert em.token_requests == 0
+    assert emulator.token_requests == 0
 
 
-def test_constructor_kwargs_reach_the_client(em, closing, tmp_path):
+def test_constructor_kwargs_reach_the_client(emulator, closing, tmp_path):
     store = gg.FileTokenStore(tmp_path / "tokens.json")
     tools = gg.ToolRegistry()
-    app, ext = make_app(config_for(em), token_store=store, tools=tools, tool_timeout=2.5)
+    app, ext = make_app(config_for(emulator), token_store=store, tools=tools, tool_timeout=2.5)
     closing(app)
     client = app.extensions["genesys_gateway"]
     assert client.tools is tools and client.tool_timeout == 2.5
     app.test_client().post("/ask", json={"q": "hi"})
-    assert store.get(store_key(em.token_url, "flask-client")) is not None
+    assert store.get(store_key(emulator.token_url, "flask-client")) is not None
 
 
-def test_init_app_again_replaces_and_closes_the_old_client(em, closing):
-    app, ext = make_app(config_for(em))
+def test_init_app_again_replaces_and_closes_the_old_client(emulator, closing):
+    app, ext = make_app(config_for(emulator))
     old = app.extensions["genesys_gateway"]
     ext.init_app(app)
     closing(app)
@@ -195,10 +190,10 @@ def test_init_app_again_replaces_and_closes_the_old_client(em, closing):
         old.executor()  # closed
 
 
-def test_client_is_closed_at_exit_without_being_kept_alive(em, monkeypatch):
+def test_client_is_closed_at_exit_without_being_kept_alive(emulator, monkeypatch):
     registered = []
     monkeypatch.setattr(gg_flask.atexit, "register", registered.append)
-    app, _ = make_app(config_for(em))
+    app, _ = make_app(config_for(emulator))
     client = app.extensions["genesys_gateway"]
     assert len(registered) == 1
     registered[0]()  # what the interpreter does at exit
@@ -207,8 +202,8 @@ def test_client_is_closed_at_exit_without_being_kept_alive(em, monkeypatch):
     registered[0]()  # idempotent
 
 
-def test_secret_not_in_reprs(em, closing):
-    app, ext = make_app(config_for(em))
+def test_secret_not_in_reprs(emulator, closing):
+    app, ext = make_app(config_for(emulator))
     closing(app)
     assert SECRET not in repr(app.extensions["genesys_gateway"])
     assert SECRET not in repr(ext)

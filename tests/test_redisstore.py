@@ -21,16 +21,11 @@ redis = pytest.importorskip("redis")
 from genesys_gateway.errors import TokenStoreError  # noqa: E402
 from genesys_gateway.http.redis_store import RedisTokenStore  # noqa: E402
 from genesys_gateway.http.tokens import Token, store_key  # noqa: E402
-from tests.store_helpers import fresh_token, get_token
+from tests.store_helpers import MP, fresh_token, get_token, run_processes  # noqa: E402
 
 KEY = store_key("https://login.example.test/oauth/token", "client-1")
 FETCHES = "test:fetches"
 FETCHED_AT = "test:fetched_at"
-
-try:
-    MP = multiprocessing.get_context("fork")
-except ValueError:  # pragma: no cover - platforms without fork
-    MP = multiprocessing.get_context("spawn")
 
 
 def counting_fetch(client, hold: float):
@@ -48,7 +43,7 @@ def counting_fetch(client, hold: float):
 # -- child processes (module level so they work with fork and spawn) -----------------------
 
 
-def _race_worker(port, barrier, results, lock_ttl):
+def _race_worker(port, lock_ttl, barrier, results):
     client = redis.Redis(host="127.0.0.1", port=port)
     store = RedisTokenStore(client, lock_ttl=lock_ttl, wait_timeout=20.0, poll_interval=0.01)
     barrier.wait(timeout=30)
@@ -76,36 +71,11 @@ def _client_worker(port, base_url, token_url, barrier, results):
     results.put((reply.message.content, store.get(store_key(token_url, "fleet-client")).access_token))
 
 
-def _run_processes(target, args_for, count):
-    procs = [MP.Process(target=target, args=args_for(i)) for i in range(count)]
-    for p in procs:
-        p.start()
-    return procs
-
-
-def _join_all(procs, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    for p in procs:
-        p.join(max(0.1, deadline - time.monotonic()))
-    alive = [p for p in procs if p.is_alive()]
-    for p in alive:
-        p.kill()
-        p.join()
-    assert not alive, "a worker process hung"
-    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
-
-
 # -- fleet behaviour ----------------------------------------------------------------------
 
 
 def test_eight_processes_refresh_once_and_share_the_token(redis_server, redis_client):
-    barrier = MP.Barrier(8)
-    results = MP.Queue()
-    procs = _run_processes(
-        _race_worker, lambda i: (redis_server.port, barrier, results, 10.0), 8
-    )
-    tokens = [results.get(timeout=30) for _ in range(8)]
-    _join_all(procs)
+    tokens = run_processes(MP, _race_worker, (redis_server.port, 10.0), 8, timeout=30)
     assert int(redis_client.get(FETCHES)) == 1
     assert tokens == ["token-1"] * 8
     assert not redis_client.exists(f"genesys_gateway:{KEY}:lock")  # released
@@ -117,18 +87,9 @@ def test_eight_sdk_clients_in_eight_processes_make_one_token_request(redis_serve
     spawn = multiprocessing.get_context("spawn")  # the emulator's threads live in this process
     with GatewayEmulator() as em:
         em.delay(0.3, times=8, endpoint="token")  # a slow login host widens the race
-        barrier, results = spawn.Barrier(8), spawn.Queue()
-        procs = [
-            spawn.Process(
-                target=_client_worker,
-                args=(redis_server.port, em.url, em.token_url, barrier, results),
-            )
-            for _ in range(8)
-        ]
-        for p in procs:
-            p.start()
-        outcomes = [results.get(timeout=60) for _ in range(8)]
-        _join_all(procs, timeout=60)
+        outcomes = run_processes(
+            spawn, _client_worker, (redis_server.port, em.url, em.token_url), 8, timeout=60
+        )
         assert em.token_requests == 1
         assert len(em.chat_requests) == 8
     assert {content for content, _ in outcomes} == {"Echo: hi"}
@@ -150,13 +111,7 @@ def test_killed_refresher_blocks_others_only_until_lock_ttl(redis_server, redis_
     assert refresher.exitcode == -signal.SIGKILL
 
     started = time.monotonic()
-    barrier = MP.Barrier(4)
-    results = MP.Queue()
-    waiters = _run_processes(
-        _race_worker, lambda i: (redis_server.port, barrier, results, lock_ttl), 4
-    )
-    tokens = [results.get(timeout=30) for _ in range(4)]
-    _join_all(waiters)
+    tokens = run_processes(MP, _race_worker, (redis_server.port, lock_ttl), 4, timeout=30)
     elapsed = time.monotonic() - started
     assert tokens == ["token-1"] * 4
     assert int(redis_client.get(FETCHES)) == 1

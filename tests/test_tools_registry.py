@@ -11,15 +11,7 @@ import pytest
 from genesys_gateway.errors import GatewayError, ToolArgumentsError, ToolDefinitionError
 from genesys_gateway.tools import Tool, ToolContext, ToolRegistry, ToolSet
 
-WEATHER = {
-    "type": "object",
-    "properties": {
-        "location": {"type": "string", "description": "City or region name"},
-        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"],
-                 "description": "Temperature unit"},
-    },
-    "required": ["location"],
-}
+from benchmarks.schemas import WEATHER
 
 
 def weather(location, unit="celsius"):

@@ -14,16 +14,9 @@ from genesys_gateway.errors import ToolArgumentsError, ToolDefinitionError
 from genesys_gateway.tools.draft07 import DRAFT07_META_SCHEMA
 from genesys_gateway.tools.validation import SchemaValidator, check_schema, get_validator
 
+from benchmarks.schemas import WEATHER
+
 ROOT = str(Path(__file__).resolve().parent.parent)
-WEATHER = {
-    "type": "object",
-    "properties": {
-        "location": {"type": "string", "description": "City or region name"},
-        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"],
-                 "description": "Temperature unit"},
-    },
-    "required": ["location"],
-}
 
 
 def message(schema, data):
