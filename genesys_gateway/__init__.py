@@ -17,6 +17,7 @@ from .errors import (
     TokenStoreError,
     ToolArgumentsError,
     ToolDefinitionError,
+    ToolError,
     TransportError,
 )
 from .http.auth import Auth, BearerToken, ClientCredentials
@@ -42,7 +43,7 @@ __all__ = [
     "GatewayClient", "Conversation", "RunResult", "StopReason",
     "APIError", "AuthenticationError", "BadRequestError", "ConfigurationError", "GatewayError",
     "NotFoundError", "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "ServerError",
-    "TokenStoreError", "ToolArgumentsError", "ToolDefinitionError", "TransportError",
+    "TokenStoreError", "ToolArgumentsError", "ToolDefinitionError", "ToolError", "TransportError",
     "ToolExecutor", "ToolRun", "ToolRunStatus",
     "FileTokenStore", "RedisTokenStore", "MemoryTokenStore", "Token", "TokenStore", "LockTiming",
     "ChatResponse", "Choice", "FunctionCall", "Message", "ToolCall", "Usage",

@@ -80,6 +80,8 @@ def _load_file(path: str) -> ModuleType:
         raise
     except Exception as e:  # the user's file failed while running: one line, no traceback
         raise CLIError(f"error importing {path}: {type(e).__name__}: {e}") from None
+    except SystemExit as e:  # a script, not a module of tools
+        raise CLIError(f"{path} called sys.exit({e.code!r}) while being loaded") from None
     return module
 
 
@@ -223,6 +225,13 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 # -- entry point -----------------------------------------------------------------------
 
 
+def _non_empty(text: str) -> str:
+    """An argparse type: the text, which must not be empty or blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genesys-gateway",
@@ -235,13 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the tutorial's weather + inventory scenario on the embedded "
                                    "emulator (no credentials), or on a real gateway with --live.")
     p.add_argument("--live", action="store_true", help="use a real gateway configured by GENESYSCLOUD_* variables")
-    p.add_argument("--model", help="model name (default gpt-4o)")
+    p.add_argument("--model", type=_non_empty, help="model name (default gpt-4o)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("chat", help="chat interactively", description="An interactive chat with optional tools.")
     p.add_argument("--tools", metavar="TARGET", help="module:attribute, module or .py file with a ToolRegistry")
     p.add_argument("--live", action="store_true", help="use a real gateway configured by GENESYSCLOUD_* variables")
-    p.add_argument("--model", help="model name")
+    p.add_argument("--model", type=_non_empty, help="model name")
     p.add_argument("--system", help="system prompt")
     p.set_defaults(func=cmd_chat)
 

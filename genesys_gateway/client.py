@@ -64,6 +64,8 @@ class GatewayClient:
         max_repeated_calls: identical tool calls allowed per run before they are refused.
         allow_insecure_http: allow ``http://`` to hosts other than loopback.
         audit_payloads: include messages, arguments and results in audit events.
+        expose_tool_errors: send a failed tool's exception text to the model (by default
+            only its type; raise ``gg.ToolError("...")`` to tell the model what to fix).
         clock: a monotonic clock (injectable for tests).
         extra_body: merged verbatim into every request body.
         extra_headers: added to every request.
@@ -91,6 +93,7 @@ class GatewayClient:
         max_repeated_calls: int = ClientOptions().max_repeated_calls,
         allow_insecure_http: bool = False,
         audit_payloads: bool = False,
+        expose_tool_errors: bool = False,
         clock: Callable[[], float] = time.monotonic,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -102,7 +105,7 @@ class GatewayClient:
             tool_timeout=tool_timeout, tool_workers=tool_workers,
             max_tool_result_chars=max_tool_result_chars, max_repeated_calls=max_repeated_calls,
             allow_insecure_http=allow_insecure_http, audit_payloads=audit_payloads,
-            params=params, extra_body=extra_body, extra_headers=extra_headers)
+            expose_tool_errors=expose_tool_errors, params=params, extra_body=extra_body, extra_headers=extra_headers)
         try:
             self.region: Region | None = resolve_region(region) if region is not None else None
         except ConfigurationError as e:
@@ -364,6 +367,7 @@ class GatewayClient:
                         default_timeout=self.options.tool_timeout,
                         max_result_chars=self.options.max_tool_result_chars,
                         clock=self.clock,
+                        expose_errors=self.options.expose_tool_errors,
                     )
         return self._executor
 

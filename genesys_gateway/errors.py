@@ -23,6 +23,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolArgumentsError",
     "TokenStoreError",
+    "ToolError",
     "error_for_status",
 ]
 
@@ -157,6 +158,12 @@ class ToolDefinitionError(GatewayError, ValueError):
 
 class ToolArgumentsError(GatewayError, ValueError):
     """Arguments for a tool that do not satisfy its schema; the message says what to fix."""
+
+
+class ToolError(Exception):
+    """Raised by a tool handler to tell the model what went wrong: the message is exactly
+    what the model sees (``"Error: <message>"``). Any other exception gives the model only
+    its type name and a generic text, unless the client has ``expose_tool_errors=True``."""
 
 
 class TokenStoreError(GatewayError):

@@ -26,9 +26,14 @@ from .tools.registry import ToolSet
 
 __all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "RunResult", "StopReason"]
 
-StopReason = Literal["completed", "max_iterations", "deadline"]
+StopReason = Literal["completed", "max_iterations", "deadline", "length", "content_filter"]
 """Why a run ended: ``"completed"`` (the model answered), ``"max_iterations"`` (the bound
-on model calls was hit), ``"deadline"`` (the run's deadline passed)."""
+on model calls was hit), ``"deadline"`` (the run's deadline passed), ``"length"`` (the
+answer was cut by the token limit; ``content`` holds the partial text),
+``"content_filter"`` (the server withheld or cut the answer; ``content`` holds what came)."""
+
+#: finish_reason values of an answer that did not complete, and the stop reason each gives.
+_CUT_SHORT: dict[str | None, StopReason] = {"length": "length", "content_filter": "content_filter"}
 
 #: The keyword arguments of ``run()``/``send()`` besides model parameters.
 RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers"})
@@ -39,13 +44,16 @@ class RunResult:
     """The outcome of one run: one user message and every model and tool round it caused.
 
     Attributes:
-        content: the final answer's text; ``None`` when the run did not complete.
+        content: the final answer's text; ``None`` when the run stopped before an answer
+            (``"max_iterations"``, ``"deadline"``); the partial text for ``"length"`` and
+            ``"content_filter"``.
         stop_reason: why the run ended (:data:`StopReason`); a bound is never an answer.
         messages: the whole history after the run, in OpenAI wire format.
         tool_runs: every tool call of the run, in order.
         iterations: model calls made.
         usage: token counts summed over every model call of the run.
         conversation_id: the conversation the run belongs to.
+        finish_reason: the last model call's ``finish_reason`` (``None`` before any).
     """
 
     content: str | None
@@ -55,6 +63,7 @@ class RunResult:
     iterations: int
     usage: Usage
     conversation_id: str
+    finish_reason: str | None = None
 
     @property
     def completed(self) -> bool:
@@ -141,6 +150,7 @@ class _Run:
         self.usage = Usage()
         self.tool_runs: list[ToolRun] = []
         self.iterations = 0
+        self.finish_reason: str | None = None
 
     def execute(self) -> RunResult:
         model = self.options.model
@@ -178,7 +188,7 @@ class _Run:
 
     def _result(self, stop_reason: StopReason, content: str | None) -> RunResult:
         return RunResult(content, stop_reason, self.messages, tuple(self.tool_runs),
-                         self.iterations, self.usage, self.conversation_id)
+                         self.iterations, self.usage, self.conversation_id, self.finish_reason)
 
     def _loop(self) -> RunResult:
         run = self.run
@@ -202,10 +212,12 @@ class _Run:
                 raise
             self.iterations += 1
             self.usage = self.usage + response.usage
+            self.finish_reason = response.finish_reason
             message = response.message
             if not message.tool_calls:
                 self.messages.append(message_to_dict(message))
-                return self._result("completed", _text(message.content))
+                return self._result(_CUT_SHORT.get(self.finish_reason, "completed"),
+                                    _text(message.content))
             requests = plan_calls((c.id, c.name, c.arguments) for c in message.tool_calls)
             echoed = tuple(ToolCall(id=r.call_id, type="function", function=FunctionCall(
                 name=r.name, arguments=r.arguments_json if r.arguments_json is not None else "{}"))

@@ -71,6 +71,8 @@ class ClientOptions:
         max_repeated_calls: identical calls (same tool, same arguments) allowed per run.
         allow_insecure_http: allow ``http://`` to hosts other than loopback.
         audit_payloads: include messages, arguments and results in audit events.
+        expose_tool_errors: send the text of a tool's exception to the model (by default
+            only its type; a ``ToolError``'s message is always sent).
         params: model parameters sent with every call (a call's own win).
         extra_body: merged into every request body verbatim (a call's own keys win).
         extra_headers: added to every request (a call's own win).
@@ -88,6 +90,7 @@ class ClientOptions:
                                           validator=checks.positive_int)
     allow_insecure_http: bool = attrs.field(default=False, validator=checks.boolean)
     audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
+    expose_tool_errors: bool = attrs.field(default=False, validator=checks.boolean)
     params: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
     extra_body: Mapping[str, Any] | None = attrs.field(default=None, validator=_extra)
     extra_headers: Mapping[str, str] | None = attrs.field(default=None, validator=_extra)

@@ -46,7 +46,7 @@ _TEXT_OPTIONS: dict[str, type] = {
     for field in attrs.fields(ClientOptions)
     if field.name in ("timeout", "max_iterations", "tool_timeout", "tool_workers",
                       "max_tool_result_chars", "max_repeated_calls", "allow_insecure_http",
-                      "audit_payloads")
+                      "audit_payloads", "expose_tool_errors")
 }
 _OBJECT_OPTIONS = frozenset({"transport", "retry"})
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")

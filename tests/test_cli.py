@@ -304,3 +304,20 @@ def test_no_subcommand_is_a_usage_error():
     assert result.returncode == 2
     assert "usage: genesys-gateway" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tools_from_a_file_that_exits_is_reported_not_silent():
+    result = run("tools", os.path.join(FIXTURES, "gg_cli_exits.py"))
+    assert_one_line_error(result, "gg_cli_exits.py", "sys.exit(3)")
+    assert result.returncode == 1  # the CLI's own error status, not the script's 3
+
+
+def test_tools_from_a_module_that_exits_is_reported_not_silent():
+    result = run("tools", "gg_cli_exits:registry", env=clean_env(FIXTURES))
+    assert_one_line_error(result, "gg_cli_exits", "sys.exit(3)")
+
+
+@pytest.mark.parametrize("command", ["demo", "chat"])
+def test_an_empty_model_name_is_refused(command):
+    result = run(command, "--model", " ")
+    assert result.returncode == 2 and "--model" in result.stderr and "must not be empty" in result.stderr

@@ -92,8 +92,38 @@ def test_unknown_tool_and_handler_error(emulator, make_client, registry):
     result = make_client(tools=registry).run("go")
     unknown, failed = result.tool_runs
     assert unknown.status == "unknown_tool" and "get_weather" in unknown.content
-    assert failed.status == "error" and "kaput" in failed.content
+    assert failed.status == "error" and failed.content == "Error: the tool failed (RuntimeError)"
+    assert failed.error == "RuntimeError: kaput"
     assert_paired(result.messages)
+
+
+def test_expose_tool_errors_is_a_client_option(emulator, make_client, registry):
+    emulator.script(reply(tool_calls=[tool_call("boom", {"reason": "kaput"})]), reply(content="ok"))
+    [failed] = make_client(tools=registry, expose_tool_errors=True).run("go").tool_runs
+    assert failed.content == "Error: RuntimeError: kaput"
+    with pytest.raises(gg.ConfigurationError, match="expose_tool_errors"):
+        make_client(expose_tool_errors="no")
+
+
+@pytest.mark.parametrize("finish_reason, stop_reason", [
+    ("length", "length"), ("content_filter", "content_filter"), ("stop", "completed"),
+    (None, "completed")])
+def test_a_cut_or_filtered_answer_is_not_completed(emulator, make_client, finish_reason, stop_reason):
+    emulator.script({"choices": [{"message": {"role": "assistant", "content": "The answer is 4"},
+                                  "finish_reason": finish_reason}]})
+    result = make_client().run("2+2, explained at length")
+    assert result.stop_reason == stop_reason
+    assert result.completed is (stop_reason == "completed")
+    assert result.content == "The answer is 4"  # the partial text is kept
+    assert result.finish_reason == finish_reason
+    assert result.messages[-1] == {"role": "assistant", "content": "The answer is 4"}
+
+
+def test_finish_reason_is_the_last_model_calls(emulator, make_client, registry):
+    emulator.script(reply(tool_calls=[tool_call("get_weather", {"location": "A"})]),
+                    reply(content="done"))
+    result = make_client(tools=registry).run("go")
+    assert result.iterations == 2 and result.finish_reason == "stop"
 
 
 def test_missing_and_duplicate_ids_stay_paired(emulator, make_client, registry):

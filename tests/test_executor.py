@@ -224,10 +224,47 @@ def test_handler_exception_becomes_error_run(registry, executor):
     [run, long] = executor.run(registry.snapshot(), [
         call("fail", {"message": "disk on fire"}), call("fail", {"message": "x" * 5000})])
     assert run.status == "error"
-    assert run.content == "Error: ValueError: disk on fire"
-    assert run.error == "ValueError: disk on fire"
+    assert run.content == "Error: the tool failed (ValueError)"  # the text may hold secrets
+    assert run.error == "ValueError: disk on fire"  # for people and logs
     assert long.status == "error" and len(long.error) == 300 and long.error.endswith("…")
     assert len(long.content) <= 200  # and the content respects max_result_chars
+
+
+def test_tool_error_message_is_what_the_model_sees(executor, caplog):
+    from genesys_gateway import ToolError
+
+    reg = ToolRegistry()
+
+    @reg.tool
+    def refund(order: str) -> str:
+        raise ToolError(f"order {order} is older than 90 days; offer a voucher instead")
+
+    @reg.tool
+    def lookup(key: str) -> str:
+        raise KeyError(f"db password=hunter2 key={key}")
+
+    with caplog.at_level("INFO", logger="genesys_gateway.tools"):
+        told, failed = executor.run(reg.snapshot(), [call("refund", {"order": "A1"}, "c1"),
+                                                     call("lookup", {"key": "k"}, "c2")])
+    assert told.status == "error"
+    assert told.content == "Error: order A1 is older than 90 days; offer a voucher instead"
+    assert failed.content == "Error: the tool failed (KeyError)"
+    assert "hunter2" not in failed.content and "hunter2" in failed.error
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].exc_info is not None  # the traceback, at WARNING
+    assert warnings[0].exc_info[0] is KeyError
+    assert not any(r.exc_info for r in caplog.records if r.levelname != "WARNING")
+
+
+def test_expose_errors_sends_the_exception_text(registry):
+    ex = ToolExecutor(expose_errors=True)
+    try:
+        [run] = ex.run(registry.snapshot(), [call("fail", {"message": "disk on fire"})])
+        assert run.content == "Error: ValueError: disk on fire"
+    finally:
+        ex.close()
+    with pytest.raises(ConfigurationError, match="expose_errors"):
+        ToolExecutor(expose_errors="yes")
 
 
 def test_base_exception_in_handler_does_not_kill_the_loop(executor):
@@ -238,7 +275,8 @@ def test_base_exception_in_handler_does_not_kill_the_loop(executor):
         raise SystemExit(3)
 
     [run] = executor.run(reg.snapshot(), [call("leave")])
-    assert run.status == "error" and run.content == "Error: SystemExit: 3"
+    assert run.status == "error" and run.content == "Error: the tool failed (SystemExit)"
+    assert run.error == "SystemExit: 3"
     [again] = executor.run(reg.snapshot(), [call("leave")])  # the pool still works
     assert again.status == "error"
 
@@ -338,7 +376,8 @@ def test_async_exception(executor):
         raise KeyError("k")
 
     [run] = executor.run(reg.snapshot(), [call("broken")])
-    assert run.status == "error" and run.content == "Error: KeyError: 'k'"
+    assert run.status == "error" and run.content == "Error: the tool failed (KeyError)"
+    assert run.error == "KeyError: 'k'"
 
 
 def test_duration_uses_injected_clock(registry):

@@ -32,11 +32,11 @@ import time
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from ..checks import check_optional_positive, check_positive, check_positive_int
+from ..checks import check_bool, check_optional_positive, check_positive, check_positive_int
 from ..constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
                          DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
                          NESTED_TOO_DEEPLY, TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
-from ..errors import ToolArgumentsError
+from ..errors import ToolArgumentsError, ToolError
 from .calls import ToolCallRequest, ToolRun, ToolRunStatus
 from .context import ToolContext
 from .guard import RepeatGuard
@@ -79,13 +79,15 @@ class ToolExecutor:
                  default_timeout: float = DEFAULT_TOOL_TIMEOUT,
                  max_result_chars: int = DEFAULT_MAX_TOOL_RESULT_CHARS,
                  clock: Callable[[], float] = time.monotonic,
-                 worker_idle_timeout: float | None = TOOL_WORKER_IDLE_SECONDS) -> None:
+                 worker_idle_timeout: float | None = TOOL_WORKER_IDLE_SECONDS,
+                 expose_errors: bool = False) -> None:
         self.max_workers = check_positive_int("max_workers", max_workers)
         self.default_timeout = check_positive("default_timeout", default_timeout)
         self.max_result_chars = check_positive_int("max_result_chars", max_result_chars)
         self.clock = clock
         self.worker_idle_timeout = check_optional_positive("worker_idle_timeout",
                                                            worker_idle_timeout)
+        self.expose_errors = check_bool("expose_errors", expose_errors)
         self._lock = threading.Lock()
         self._pool: DaemonPool | None = None
         self._hung: set[concurrent.futures.Future[ToolRun]] = set()
@@ -305,8 +307,17 @@ class ToolExecutor:
             return self._error(job, exc, self.clock())
 
     def _error(self, job: ToolJob, exc: BaseException, start: float) -> ToolRun:
+        """An ``error`` run. The model sees a :class:`ToolError`'s message; of any other
+        exception only its type (its text may hold data the model must not see), unless
+        ``expose_errors``. ``ToolRun.error`` keeps the full text for people and logs."""
         text = _short(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-        return self._fail(job.call, "error", text, job.arguments, start, content=f"Error: {text}")
+        if isinstance(exc, ToolError):
+            content = f"Error: {_short(str(exc)) or 'the tool failed'}"
+        elif self.expose_errors:
+            content = f"Error: {text}"
+        else:
+            content = f"Error: the tool failed ({type(exc).__name__})"
+        return self._fail(job.call, "error", text, job.arguments, start, content=content)
 
     def _call(self, job: ToolJob) -> ToolRun:
         """Run one handler in a worker thread and turn its outcome into a ToolRun."""
@@ -319,10 +330,12 @@ class ToolExecutor:
             result = tool.handler(**kwargs)
             if inspect.isawaitable(result):
                 result = job.run_awaitable(result)
-        except Exception as exc:
-            # the message may carry payload data: the traceback is logged at DEBUG only
+        except ToolError as exc:  # the handler's own message for the model: no traceback
+            logger.info("tool %r (call %s) reported an error: %s", call.name, call.call_id, exc)
+            return self._error(job, exc, start)
+        except Exception as exc:  # a bug or a failure in the tool: its traceback is logged
             logger.warning("tool %r (call %s) raised %s", call.name, call.call_id,
-                           type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
+                           type(exc).__name__, exc_info=True)
             return self._error(job, exc, start)
         try:
             text = serialize_result(result)

@@ -28,6 +28,9 @@ def import_tools_module(module_name: str, *, what: str) -> Any:
     except Exception as e:  # the user's module failed while importing: one line, no traceback
         raise ConfigurationError(
             f"{what}: error importing {module_name!r}: {type(e).__name__}: {e}") from e
+    except SystemExit as e:  # a module that exits when imported (a script, not a library)
+        raise ConfigurationError(
+            f"{what}: importing {module_name!r} called sys.exit({e.code!r})") from None
 
 
 def load_registry(spec: Any, *, what: str = "tools") -> ToolRegistry:
