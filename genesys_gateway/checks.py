@@ -35,11 +35,29 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _as_float(value: Any) -> float | None:
+    """``value`` as a float, or ``None`` when it is not a number a float can hold (an int
+    too large for one would raise ``OverflowError`` in ``math``)."""
+    if not _is_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
 def check_positive(option: str, value: Any) -> float:
     """``value`` as a float when it is a finite number > 0; else ``ConfigurationError``."""
-    if not _is_number(value) or not math.isfinite(value) or not value > 0:
-        raise ConfigurationError(f"{option} must be a positive number, got {value!r}", option=option)
-    return float(value)
+    number = _as_float(value)
+    if number is None or not math.isfinite(number) or not number > 0:
+        raise ConfigurationError(f"{option} must be a positive number, got {_short(value)}",
+                                 option=option)
+    return number
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def check_positive_int(option: str, value: Any) -> int:
@@ -95,14 +113,16 @@ def check_seconds(
     seconds: an ``int`` or ``float`` (not a bool), not NaN, finite unless ``allow_infinity``,
     and ``> 0`` if ``positive`` else ``>= 0``. The one check behind every store's timing
     options."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}", option=name)
-    if math.isinf(value) and not allow_infinity:
+    number = _as_float(value)
+    if number is None or math.isnan(number):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {_short(value)}",
+                                 option=name)
+    if math.isinf(number) and not allow_infinity:
         raise ConfigurationError(f"{name} must be a finite number of seconds, got {value!r}",
                                  option=name)
-    if positive and value <= 0:
+    if positive and number <= 0:
         raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}", option=name)
-    if value < 0:
+    if number < 0:
         raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}", option=name)
 
 

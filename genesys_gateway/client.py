@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
 
 import attrs
 
@@ -27,7 +27,7 @@ from .http.transport import HTTPRequest, Timeout, Transport, check_url
 from .http.urllib3_transport import Urllib3Transport
 from .loop import Loop, LoopOptions, RunOptions, RunResult
 from .models import ChatResponse, Message, message_to_dict, parse_chat_response
-from .options import CLIENT_ARGUMENTS, ClientOptions
+from .options import ClientOptions
 from .params import check_extra, check_model_params
 from .payload import build_payload, json_body, wire_messages
 from .regions import Region, resolve_region
@@ -36,6 +36,22 @@ from .tools.executor import ToolExecutor
 from .tools.registry import ToolRegistry, ToolSet
 
 __all__ = ["GatewayClient"]
+
+T = TypeVar("T")
+
+
+class _Option(Generic[T]):
+    """A read-only attribute of the client that reads the option of the same name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: GatewayClient, owner: type | None = None) -> T:
+        value: T = getattr(client.options, self.name)
+        return value
+
+    def __set__(self, client: GatewayClient, value: T) -> None:
+        raise AttributeError(f"{self.name} is read-only: make a new client with the option")
 
 _COMPLETE_ARGUMENTS = frozenset({"tools", "deadline", "extra_body", "extra_headers"})
 
@@ -99,13 +115,14 @@ class GatewayClient:
         extra_headers: Mapping[str, str] | None = None,
         **params: Any,
     ) -> None:
-        params = check_model_params(params, where="GatewayClient", also_known=CLIENT_ARGUMENTS)
         self.options = ClientOptions(
             model=model, path=path, timeout=timeout, max_iterations=max_iterations,
             tool_timeout=tool_timeout, tool_workers=tool_workers,
             max_tool_result_chars=max_tool_result_chars, max_repeated_calls=max_repeated_calls,
             allow_insecure_http=allow_insecure_http, audit_payloads=audit_payloads,
             expose_tool_errors=expose_tool_errors, params=params, extra_body=extra_body, extra_headers=extra_headers)
+        if not callable(clock):
+            raise ConfigurationError(f"clock must be callable, got {clock!r}", option="clock")
         try:
             self.region: Region | None = resolve_region(region) if region is not None else None
         except ConfigurationError as e:
@@ -125,13 +142,14 @@ class GatewayClient:
             raise ConfigurationError(f"tools must be a ToolRegistry, got {type(tools).__name__}",
                                      option="tools")
         self.tools = tools
-        if transport is not None and not isinstance(transport, Transport):
+        if transport is not None and (isinstance(transport, type)
+                                      or not isinstance(transport, Transport)):
             raise ConfigurationError(
-                f"transport must have send() and close(), got {type(transport).__name__}",
+                f"transport must have send() and close(), got {_what(transport)}",
                 option="transport")
-        if retry is not None and not isinstance(retry, RetryPolicy):
+        if retry is not None and (isinstance(retry, type) or not isinstance(retry, RetryPolicy)):
             raise ConfigurationError(
-                f"retry must be a RetryPolicy such as ExponentialBackoff(), got {type(retry).__name__}",
+                f"retry must be a RetryPolicy such as ExponentialBackoff(), got {_what(retry)}",
                 option="retry")
         self._transport: Transport = transport if transport is not None else Urllib3Transport()
         self._owns_transport = transport is None
@@ -162,52 +180,20 @@ class GatewayClient:
                 option="auth")
         return auth
 
-    # -- options, read-only ---------------------------------------------------------------
+    # -- options, read-only (see ClientOptions) ------------------------------------------
 
-    @property
-    def model(self) -> str:
-        return self.options.model
-
-    @property
-    def path(self) -> str:
-        return self.options.path
-
-    @property
-    def timeout(self) -> Timeout:
-        return self.options.timeout
-
-    @property
-    def max_iterations(self) -> int:
-        return self.options.max_iterations
-
-    @property
-    def tool_timeout(self) -> float:
-        return self.options.tool_timeout
-
-    @property
-    def tool_workers(self) -> int:
-        return self.options.tool_workers
-
-    @property
-    def max_tool_result_chars(self) -> int:
-        return self.options.max_tool_result_chars
-
-    @property
-    def max_repeated_calls(self) -> int:
-        return self.options.max_repeated_calls
-
-    @property
-    def allow_insecure_http(self) -> bool:
-        return self.options.allow_insecure_http
-
-    @property
-    def audit_payloads(self) -> bool:
-        return self.options.audit_payloads
-
-    @property
-    def params(self) -> Mapping[str, Any]:
-        """Model parameters sent with every call."""
-        return self.options.params
+    model: _Option[str] = _Option()
+    path: _Option[str] = _Option()
+    timeout: _Option[Timeout] = _Option()
+    max_iterations: _Option[int] = _Option()
+    tool_timeout: _Option[float] = _Option()
+    tool_workers: _Option[int] = _Option()
+    max_tool_result_chars: _Option[int] = _Option()
+    max_repeated_calls: _Option[int] = _Option()
+    allow_insecure_http: _Option[bool] = _Option()
+    audit_payloads: _Option[bool] = _Option()
+    expose_tool_errors: _Option[bool] = _Option()
+    params: _Option[Mapping[str, Any]] = _Option()
 
     # -- construction helpers -------------------------------------------------------------
 
@@ -220,11 +206,12 @@ class GatewayClient:
         ``CLIENT_SECRET`` or ``ACCESS_TOKEN``, ``TOKEN_URL``, ``MODEL``, ``PATH``,
         ``PARAMS``, and client options such as ``MAX_ITERATIONS``); errors name the setting
         through ``describe(key)``. See :mod:`genesys_gateway.settings`."""
-        kwargs = client_kwargs(values, describe=describe, token_store=token_store, tools=tools)
-        from_settings = set(kwargs)
-        kwargs.update(overrides)
-        with settings_errors(describe, from_settings - set(overrides)):
-            return cls(**kwargs)
+        given = dict(overrides)  # what the caller passed: never blamed on a setting
+        if tools is not None:
+            given["tools"] = tools
+        kwargs = client_kwargs(values, describe=describe, token_store=token_store, overrides=given)
+        with settings_errors(describe, set(kwargs)):
+            return cls(**kwargs, **given)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> GatewayClient:
@@ -398,3 +385,10 @@ class GatewayClient:
 
 def _no_tools() -> None:
     return None
+
+
+def _what(value: object) -> str:
+    """How an error names a wrong value: its type, or a class given where an instance is due."""
+    if isinstance(value, type):
+        return f"the class {value.__name__} (pass an instance: {value.__name__}())"
+    return type(value).__name__

@@ -18,7 +18,7 @@ import attrs
 from . import checks, telemetry
 from .errors import GatewayError, TransportError
 from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
-from .params import check_extra, check_model_params
+from .params import check_extra, check_model_params, headers_repr
 from .tools.calls import ToolRun, plan_calls
 from .tools.executor import ToolExecutor
 from .tools.guard import RepeatGuard
@@ -104,7 +104,7 @@ class RunOptions:
         default=None, validator=attrs.validators.optional(checks.positive_int))
     params: Mapping[str, Any] = attrs.field(factory=dict)
     extra_body: Mapping[str, Any] | None = None
-    extra_headers: Mapping[str, str] | None = None
+    extra_headers: Mapping[str, str] | None = attrs.field(default=None, repr=headers_repr)
 
     @classmethod
     def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,

@@ -22,7 +22,7 @@ from .constants import (
 )
 from .errors import ConfigurationError
 from .http.transport import Timeout
-from .params import check_extra
+from .params import check_extra, check_model_params, headers_repr
 
 __all__ = ["ClientOptions", "CLIENT_ARGUMENTS", "to_timeout"]
 
@@ -47,12 +47,16 @@ def _path(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise ConfigurationError(f"path must start with '/', got {value!r}", option=attribute.name)
 
 
-def _extra(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    check_extra(attribute.name, value)
-    if attribute.name == "extra_headers" and value and any(
-            k.lower() in ("authorization", "content-length", "host") for k in value):
-        raise ConfigurationError("extra_headers cannot set Authorization, Content-Length or Host "
-                                 "(the client sets them)", option=attribute.name)
+def _extra_body(value: Any) -> dict[str, Any] | None:
+    return check_extra("extra_body", value)
+
+
+def _extra_headers(value: Any) -> dict[str, Any] | None:
+    return check_extra("extra_headers", value)
+
+
+def _params(value: Mapping[str, Any]) -> dict[str, Any]:
+    return check_model_params(value, where="GatewayClient", also_known=CLIENT_ARGUMENTS)
 
 
 @attrs.frozen
@@ -91,9 +95,10 @@ class ClientOptions:
     allow_insecure_http: bool = attrs.field(default=False, validator=checks.boolean)
     audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
     expose_tool_errors: bool = attrs.field(default=False, validator=checks.boolean)
-    params: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
-    extra_body: Mapping[str, Any] | None = attrs.field(default=None, validator=_extra)
-    extra_headers: Mapping[str, str] | None = attrs.field(default=None, validator=_extra)
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=_params)
+    extra_body: Mapping[str, Any] | None = attrs.field(default=None, converter=_extra_body)
+    extra_headers: Mapping[str, str] | None = attrs.field(default=None, converter=_extra_headers,
+                                                          repr=headers_repr)
 
 
 #: Every keyword ``GatewayClient()`` takes besides model parameters.

@@ -22,7 +22,6 @@ from .http.tokens import TokenStore
 from .http.transport import check_url
 from .options import CLIENT_ARGUMENTS, ClientOptions
 from .params import MODEL_PARAMETERS
-from .tools.registry import ToolRegistry
 
 __all__ = ["client_kwargs", "env_settings", "settings_errors", "ENV_NAMES"]
 
@@ -57,7 +56,7 @@ def client_kwargs(
     *,
     describe: Callable[[str], str] = lambda key: key,
     token_store: TokenStore | None = None,
-    tools: ToolRegistry | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``GatewayClient`` keyword arguments from upper-case keys: ``BASE_URL``/``REGION``,
     ``TOKEN_URL``, ``CLIENT_ID``, ``CLIENT_SECRET`` or ``ACCESS_TOKEN``, ``MODEL``,
@@ -65,7 +64,13 @@ def client_kwargs(
     ``max_iterations``). Any other key is refused, so a typo is never a silent no-op.
 
     ``describe(key)`` names a key in error messages (``GENESYS_GATEWAY_CLIENT_ID``,
-    ``settings.GENESYS_GATEWAY['CLIENT_ID']``...)."""
+    ``settings.GENESYS_GATEWAY['CLIENT_ID']``...). ``overrides`` are the keyword arguments
+    the caller will pass besides: what they provide (``auth=``, ``base_url=``...) is not
+    required from the settings, and they are not included in the result."""
+    overrides = overrides or {}
+    for key in values:
+        if not isinstance(key, str):
+            raise ConfigurationError(f"setting names must be strings, got {key!r}")
 
     def get(key: str) -> str | None:
         value = values.get(key)
@@ -76,7 +81,7 @@ def client_kwargs(
         return value.strip() or None  # whitespace only counts as unset
 
     region, base_url = get("REGION"), get("BASE_URL")
-    if region is None and base_url is None:
+    if region is None and base_url is None and not {"region", "base_url"} & overrides.keys():
         raise ConfigurationError(f"set {describe('REGION')} or {describe('BASE_URL')}")
     kwargs: dict[str, Any] = {}
     for key in ("REGION", "BASE_URL", "MODEL", "PATH"):
@@ -86,8 +91,13 @@ def client_kwargs(
     access_token = get("ACCESS_TOKEN")
     client_id, client_secret = get("CLIENT_ID"), values.get("CLIENT_SECRET") or None
     token_url = get("TOKEN_URL")
-    if access_token is not None:
-        kwargs["auth"] = BearerToken(access_token)
+    if "auth" in overrides:
+        pass  # the caller's own auth: no credentials needed from the settings
+    elif access_token is not None:
+        try:
+            kwargs["auth"] = BearerToken(access_token)
+        except ConfigurationError as e:
+            raise ConfigurationError(f"{describe('ACCESS_TOKEN')}: {e}") from None
     elif client_id is None and client_secret is None:
         raise ConfigurationError(
             f"set {describe('CLIENT_ID')} and {describe('CLIENT_SECRET')} (or {describe('ACCESS_TOKEN')})"
@@ -102,7 +112,7 @@ def client_kwargs(
         kwargs["auth"] = ClientCredentials(client_id, client_secret, token_url, store=token_store)
 
     for key, value in values.items():
-        if key in _KNOWN or not isinstance(key, str) or value is None:
+        if key in _KNOWN or value is None:
             continue
         option = key.lower()
         if option == "params":
@@ -115,12 +125,10 @@ def client_kwargs(
             raise ConfigurationError(
                 f"{describe(key)} is not a known setting (model parameters such as temperature "
                 f"go in {describe('PARAMS')})")
-    if tools is not None:
-        kwargs["tools"] = tools
     if token_url is not None:  # the client checks it only when a token is first needed
-        check_url(token_url, allow_insecure_http=kwargs.get("allow_insecure_http") is True,
-                  what=describe("TOKEN_URL"))
-    return kwargs
+        insecure = {**kwargs, **overrides}.get("allow_insecure_http") is True
+        check_url(token_url, allow_insecure_http=insecure, what=describe("TOKEN_URL"))
+    return {key: value for key, value in kwargs.items() if key not in overrides}
 
 
 @contextmanager

@@ -384,3 +384,40 @@ def test_model_parameters_go_in_params_and_typos_are_refused():
         with pytest.raises(gg.ConfigurationError) as info:
             client_from_settings({**base, "PARAMS": bad})
         assert "PARAMS" in str(info.value)
+
+
+def test_keyword_overrides_combine_with_settings():
+    http = {"BASE_URL": "http://gateway.internal:8080", "TOKEN_URL": "http://gateway.internal/t",
+            "CLIENT_ID": "i", "CLIENT_SECRET": SECRET}
+    client = client_from_settings(http, allow_insecure_http=True)  # the override is seen
+    assert client.auth.token_url == "http://gateway.internal/t"
+    client.close()
+    client = client_from_settings({"REGION": "us-east-1"}, auth=gg.BearerToken("t"))
+    assert isinstance(client.auth, gg.BearerToken)  # no credentials needed from settings
+    client.close()
+    client = client_from_settings({"CLIENT_ID": "i", "CLIENT_SECRET": SECRET},
+                                  base_url="http://127.0.0.1:9")
+    assert client.base_url == "http://127.0.0.1:9"
+    client.close()
+
+
+def test_bad_keyword_overrides_are_not_blamed_on_a_setting():
+    with pytest.raises(ConfigurationError) as info:
+        GatewayClient.from_env({"GENESYSCLOUD_REGION": "us-east-1",
+                                "GENESYSCLOUD_ACCESS_TOKEN": "t"}, tools="x")
+    assert str(info.value).startswith("tools must be a ToolRegistry")
+    with pytest.raises(ConfigurationError) as info:
+        GatewayClient.from_env({"GENESYSCLOUD_REGION": "us-east-1",
+                                "GENESYSCLOUD_ACCESS_TOKEN": "t"}, max_iterations=0)
+    assert str(info.value).startswith("max_iterations must be")
+
+
+def test_a_bad_access_token_names_its_setting_not_its_value():
+    message = config_error({"GENESYSCLOUD_REGION": "us-east-1",
+                            "GENESYSCLOUD_ACCESS_TOKEN": "a b\r\nc"})
+    assert message.startswith("GENESYSCLOUD_ACCESS_TOKEN:") and "a b" not in message
+
+
+def test_setting_names_must_be_strings():
+    with pytest.raises(ConfigurationError, match="setting names must be strings"):
+        client_from_settings({"BASE_URL": "http://127.0.0.1:9", "ACCESS_TOKEN": "t", 5: "typo"})

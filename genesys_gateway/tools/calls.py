@@ -71,6 +71,15 @@ class ToolCallRequest:
     problem_status: ToolRunStatus = "error"
 
 
+def _wire_text(text: str) -> str:
+    """``text`` as it reads once encoded to UTF-8 with replacement (the request body's rule)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _unique(candidate: str, taken: set[str]) -> str:
     if candidate not in taken:
         return candidate
@@ -88,7 +97,10 @@ def plan_calls(calls: Iterable[tuple[str | None, str | None, str | None]]) -> li
     it); both are answered without running, as is a call without arguments. A call
     without a name is named ``missing_tool_name`` (answered as an unknown tool).
     """
-    calls = list(calls)
+    # ids as they will be on the wire: text that cannot be UTF-8 (lone surrogates) is
+    # replaced when the request is encoded, so "\ud800x" and "\udc00x" would both be "?x"
+    calls = [(_wire_text(call_id) if call_id else call_id, name, arguments)
+             for call_id, name, arguments in calls]
     taken = {call_id for call_id, _, _ in calls if call_id}
     seen: set[str] = set()
     requests = []

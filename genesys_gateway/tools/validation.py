@@ -144,6 +144,8 @@ class SchemaValidator:
             ) from None
         except RecursionError:  # the deep copy, or a recursive ($ref) schema, on deep data
             raise ToolArgumentsError(f"invalid {label}: {NESTED_TOO_DEEPLY}") from None
+        except OverflowError:  # an integer too large for a float (multipleOf, number bounds)
+            raise ToolArgumentsError(f"invalid {label}: a number is too large") from None
 
     def __repr__(self) -> str:
         return f"<SchemaValidator deep_copy={self._deep}>"
