@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 import attrs
 
 from ..constants import TOKEN_EXPIRY_FRACTION, TOKEN_EXPIRY_MARGIN, USER_AGENT
-from ..errors import APIError, AuthenticationError, ConfigurationError, ResponseFormatError, TokenStoreError
-from .error_responses import api_error
+from ..errors import AuthenticationError, ConfigurationError, ResponseFormatError, TokenStoreError
+from .error_responses import api_error, credential_forms
 from .retry import RetryPolicy, call_with_retry
 from .tokens import MemoryTokenStore, Token, TokenStore, single_flight, store_key
 from .transport import HTTPRequest, Timeout, Transport, check_url
@@ -106,6 +106,7 @@ class ClientCredentials:
             f"{self.client_id}:{client_secret}".encode()
         ).decode("ascii")
         self._secret = client_secret
+        self._credentials = credential_forms(self._basic)  # what an echo may contain
         self.token_url = token_url
         self.store: TokenStore = store if store is not None else MemoryTokenStore()
         self._fallback = MemoryTokenStore()
@@ -178,13 +179,14 @@ class ClientCredentials:
                 self.token_requests += 1
             response = http.transport.send(request)
             if response.status >= 400:
-                error = api_error(response, token_endpoint=True, now=self._now)
+                error = api_error(response, token_endpoint=True, now=self._now,
+                                  secrets=self._credentials)
                 if error.status in (400, 401) and error.code in ("invalid_client", "unauthorized_client"):
                     error = AuthenticationError(
                         error.status, "the OAuth client id or secret was refused", error.code,
                         error.correlation_id, error.body,
                     )
-                raise _redacted(error, self._secret)
+                raise error
             return self._parse(response.body)
 
         return call_with_retry(http.retry, attempt, clock=http.clock, deadline_at=http.deadline_at)
@@ -217,21 +219,3 @@ class ClientCredentials:
     def __repr__(self) -> str:
         return f"ClientCredentials(client_id={self.client_id!r}, token_url={self.token_url!r}, client_secret=<redacted>)"
 
-
-def _redacted(error: APIError, secret: str) -> APIError:
-    """``error`` with any echo of the client secret removed from its message and body."""
-    if secret and (secret in error.message or secret in repr(error.body)):
-        error.message = error.message.replace(secret, "<redacted>")
-        error.body = _scrub(error.body, secret)
-        error.args = (str(error),)
-    return error
-
-
-def _scrub(body: object, secret: str) -> object:
-    if isinstance(body, dict):
-        return {k: _scrub(v, secret) for k, v in body.items()}
-    if isinstance(body, list):
-        return [_scrub(v, secret) for v in body]
-    if isinstance(body, str) and secret in body:
-        return body.replace(secret, "<redacted>")
-    return body
