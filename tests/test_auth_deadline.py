@@ -141,3 +141,25 @@ def test_complete_raises_the_deadline_error_not_a_store_error(emulator, make_cli
     assert time.monotonic() - started < deadline + MARGIN
     assert info.value.kind == "deadline" and not info.value.retryable
     assert emulator.token_requests == 0
+
+
+def test_a_401_while_another_process_holds_the_file_lock(emulator, make_client, tmp_path):
+    """Forgetting a refused token used to wait for the file lock outside any deadline (60 s);
+    now the refused token is discarded under the lock, within the deadline."""
+    store = FileTokenStore(tmp_path / "tokens.json")
+    client = make_client(auth=gg.ClientCredentials("client-id", "s3cr3t-value",
+                                                   token_url=emulator.token_url, store=store))
+    assert client.run("warm up").stop_reason == "completed"
+    emulator.revoke_tokens()  # the next chat request gets a 401
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_FLOCK, store.lock_path],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result, elapsed = timed_run(client)
+        assert_stopped_at_the_deadline(result, elapsed)
+        assert emulator.token_requests == 1  # the warm-up's
+    finally:
+        holder.stdin.close()
+        holder.wait(PATIENCE)
+    assert client.run("x", deadline=5).stop_reason == "completed"
+    assert emulator.token_requests == 2

@@ -236,3 +236,25 @@ def test_a_stored_token_is_only_trusted_if_it_is_usable_and_header_safe():
     for bad in BAD_TOKENS.values():
         assert token_problem(Token(bad, now + 60, now + 30)) == "cannot be sent in a header"
     assert token_problem(Token("x" * 20_000, now + 60, now + 30)) is not None
+
+
+def test_a_refused_token_is_replaced_in_the_shared_store(emulator, make_client, planted):
+    """A 401 discards the refused token from the store (compare-and-delete) and stores the
+    fresh one, which the rest of the fleet then uses without a token request of its own."""
+    store, _plant = planted
+    key = store_key(emulator.token_url, "client-id")
+
+    def credentials():
+        return gg.ClientCredentials("client-id", "s3cr3t-value", token_url=emulator.token_url,
+                                    store=store)
+
+    assert make_client(auth=credentials()).run("one").stop_reason == "completed"
+    refused = store.get(key).access_token
+    emulator.revoke_tokens()
+    assert make_client(auth=credentials()).run("two").stop_reason == "completed"
+    fresh = store.get(key).access_token
+    assert fresh != refused and emulator.token_requests == 2
+    assert make_client(auth=credentials()).run("three").stop_reason == "completed"
+    assert emulator.token_requests == 2
+    statuses = [r.status for r in emulator.requests if r.endpoint == "chat"]
+    assert statuses == [200, 401, 200, 200]
