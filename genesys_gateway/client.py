@@ -21,7 +21,7 @@ from .constants import USER_AGENT
 from .conversation import Conversation
 from .errors import ConfigurationError, GatewayError
 from .http.auth import Auth, ClientCredentials, HTTPContext
-from .http.error_responses import api_error
+from .http.error_responses import api_error, credential_forms
 from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy, call_with_retry
 from .http.transport import HTTPRequest, Timeout, Transport, check_url
 from .http.urllib3_transport import Urllib3Transport
@@ -299,12 +299,15 @@ class GatewayClient:
 
     def _send_once(self, body: bytes, headers: Mapping[str, str], http: HTTPContext) -> ChatResponse:
         replayed = False
+        sent: list[str] = []  # credentials sent, redacted from any error the server echoes
         while True:
             request_headers = dict(headers)
             authorization = None
             if self.auth is not None:
                 authorization = self.auth.authorization(http)
                 request_headers["Authorization"] = authorization
+            sent += [form for name, value in request_headers.items() if name.lower() == "authorization"
+                     for form in credential_forms(value)]
             remaining = None if http.deadline_at is None else http.deadline_at - self.clock()
             request = HTTPRequest("POST", self.url, request_headers, body,
                                   self.options.timeout.clip(remaining))
@@ -315,7 +318,7 @@ class GatewayClient:
                     and authorization is not None and self.auth.invalidate(authorization)):
                 replayed = True  # a fresh token, one replay
                 continue
-            raise api_error(response)
+            raise api_error(response, secrets=sent)
 
     # -- the tool-calling loop ------------------------------------------------------------
 

@@ -7,6 +7,11 @@ Each test names the stores it runs on (``indirect`` parametrisation of ``case``)
 * ``redis`` - :class:`RedisTokenStore` on a real redis-server (tests/fixtures_redis.py)
 * ``django`` - :class:`DjangoCacheTokenStore` on Django's local-memory cache
 
+The contract includes ``lock(key, timeout)``: a caller's timeout (its run's deadline)
+bounds every wait for the refresh lock and ends it with ``TransportError(kind="deadline")``;
+and ``single_flight`` over every store: bounded by that timeout, discarding a stored token
+that cannot be sent, keeping a fetched token the store failed to keep.
+
 What only one store does (file modes, symlinks, flock across processes, Redis lock expiry
 after a killed holder, backend errors...) stays in that store's own test module.
 
@@ -28,10 +33,17 @@ from typing import Any, Callable, ContextManager
 
 import pytest
 
-from genesys_gateway.errors import ConfigurationError, TokenStoreError
+from genesys_gateway.errors import ConfigurationError, TokenStoreError, TransportError
 from genesys_gateway.http.file_store import FileTokenStore
 from genesys_gateway.http.redis_store import RedisTokenStore
-from genesys_gateway.http.tokens import LockTiming, MemoryTokenStore, Token, TokenStore, store_key
+from genesys_gateway.http.tokens import (
+    LockTiming,
+    MemoryTokenStore,
+    Token,
+    TokenStore,
+    single_flight,
+    store_key,
+)
 from tests.store_helpers import fresh_token, get_token
 
 KEY = store_key("https://login.example.test/oauth/token", "client-1")
@@ -39,6 +51,7 @@ OTHER = store_key("https://login.example.test/oauth/token", "client-2")
 
 PATIENCE = 10.0  # bound on waiting for what must happen; reached only by a failing test
 NO_ENTRY = 0.05  # how long a blocked waiter gets to (wrongly) enter, without a poll hook
+MARGIN = 0.5  # how late a real-time timeout may fire (the contract's bound on a deadline)
 POLL = 0.001  # the polling stores' poll interval in these tests
 
 ALL = ["memory", "file", "redis", "django"]
@@ -219,8 +232,8 @@ class Watched:
     def invalidate(self, key: str, access_token: str) -> None:
         self.store.invalidate(key, access_token)
 
-    def lock(self, key: str) -> ContextManager[None]:
-        return self.store.lock(key)
+    def lock(self, key: str, timeout: float | None = None) -> ContextManager[None]:
+        return self.store.lock(key, timeout=timeout)
 
 
 class Progress:
@@ -504,6 +517,212 @@ def test_a_waiter_gives_up_after_wait_timeout_with_token_store_error(case):
         assert case.lock_held(KEY)  # the waiter did not take or break the holder's lock
     assert sleeps == [0.25] * 4
     assert now[0] == pytest.approx(1.0)
+
+
+# -- the caller's timeout: lock(key, timeout) ------------------------------------------------
+#
+# A caller (the client, with its run's deadline) bounds its wait for the refresh lock; when
+# that passes first the waiter raises TransportError(kind="deadline"), not TokenStoreError
+# (which would make the client fetch directly). The polling stores are timed on their
+# injected clock and sleep; the memory and file stores block in threading.Lock and flock,
+# so they are timed for real with a short timeout and the contract's margin.
+
+
+class FakeTime:
+    """An injected clock and sleep: sleeping advances the clock and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def timing(self, **fields: float) -> LockTiming:
+        return LockTiming(sleep=self.sleep, clock=self.clock, **fields)
+
+
+def gives_up_at_the_deadline(waiter: TokenStore, timeout: float) -> TransportError:
+    """Wait for the held lock with ``timeout``; return the deadline error raised."""
+    with pytest.raises(TransportError) as info:
+        with waiter.lock(KEY, timeout=timeout):
+            pytest.fail("the waiter must not get the held lock")
+    assert info.value.kind == "deadline" and not info.value.retryable
+    assert not isinstance(info.value, TokenStoreError)
+    return info.value
+
+
+@stores(*ALL)
+def test_a_free_lock_is_taken_at_once_with_a_timeout(case):
+    store = case.handle()
+    for timeout in (5.0, 0.0, -1.0):  # zero or less: one attempt, no wait
+        with store.lock(KEY, timeout=timeout):
+            store.set(KEY, fresh_token(f"t{timeout}"))
+        store.invalidate(KEY, f"t{timeout}")
+        assert lock_is_free(case)
+
+
+@stores("memory", "file")
+@pytest.mark.parametrize("timeout", [0.2, 0.0])
+def test_a_blocking_store_gives_up_at_the_timeout_with_the_deadline_error(case, timeout):
+    holder, waiter = case.handle(), case.handle()  # own limits: PATIENCE
+    with holder.lock(KEY):
+        started = time.monotonic()
+        error = gives_up_at_the_deadline(waiter, timeout)
+        elapsed = time.monotonic() - started
+    assert timeout <= elapsed < timeout + MARGIN
+    assert "deadline" in str(error)
+    assert lock_is_free(case)  # the holder's exit released it; the waiter left nothing
+
+
+@stores(*POLLING)
+def test_a_polling_store_gives_up_at_the_timeout_with_the_deadline_error(case):
+    fake = FakeTime()
+    holder = case.handle()
+    waiter = case.make(timing=fake.timing(poll_interval=0.25))  # wait_timeout: 15 s
+    with holder.lock(KEY):
+        gives_up_at_the_deadline(waiter, 1.0)
+        assert case.lock_held(KEY)  # the holder's lock is neither taken nor broken
+    assert fake.sleeps == [0.25] * 4 and fake.now == pytest.approx(1.0)
+
+
+@stores(*POLLING)
+def test_a_polling_store_never_sleeps_past_the_timeout(case):
+    fake = FakeTime()
+    waiter = case.make(timing=fake.timing(poll_interval=0.3))
+    with case.handle().lock(KEY):
+        gives_up_at_the_deadline(waiter, 1.0)
+        gives_up_at_the_deadline(waiter, 0.0)  # a passed deadline: one attempt, no sleep
+    assert fake.sleeps == pytest.approx([0.3, 0.3, 0.3, 0.1])
+    assert fake.now == pytest.approx(1.0)
+
+
+@stores(*POLLING)
+@pytest.mark.parametrize("wait_timeout, timeout, raised", [
+    (0.5, 1.0, TokenStoreError),  # the store's own limit first: the caller fetches directly
+    (1.0, 0.5, TransportError),  # the caller's deadline first: give up, no direct fetch
+    (1.0, 1.0, TransportError),  # both at once: the deadline has passed all the same
+])
+def test_the_earlier_of_the_timeout_and_the_wait_timeout_decides(case, wait_timeout, timeout,
+                                                                 raised):
+    fake = FakeTime()
+    waiter = case.make(timing=fake.timing(poll_interval=0.25, wait_timeout=wait_timeout))
+    with case.handle().lock(KEY):
+        with pytest.raises(raised):
+            with waiter.lock(KEY, timeout=timeout):
+                pytest.fail("must not get here")
+    assert fake.now == pytest.approx(min(wait_timeout, timeout))
+
+
+@pytest.mark.parametrize("lock_timeout, timeout, raised", [
+    (0.1, 5.0, TokenStoreError),
+    (5.0, 0.1, TransportError),
+])
+def test_file_store_the_earlier_of_timeout_and_lock_timeout_decides(tmp_path, lock_timeout,
+                                                                    timeout, raised):
+    holder = FileTokenStore(tmp_path / "tokens.json")
+    waiter = FileTokenStore(tmp_path / "tokens.json", lock_timeout=lock_timeout)
+    with holder.lock(KEY):
+        started = time.monotonic()
+        with pytest.raises(raised):
+            with waiter.lock(KEY, timeout=timeout):
+                pytest.fail("must not get here")
+    assert time.monotonic() - started < min(lock_timeout, timeout) + MARGIN
+
+
+def test_file_store_threads_of_one_store_wait_with_their_timeout(tmp_path):
+    """Two threads on one FileTokenStore: the second waits on the thread lock, bounded."""
+    store = FileTokenStore(tmp_path / "tokens.json")
+    errors = []
+
+    def waiter() -> None:
+        started = time.monotonic()
+        try:
+            with store.lock(KEY, timeout=0.2):
+                pass
+        except TransportError as exc:
+            errors.append((exc.kind, time.monotonic() - started))
+
+    with store.lock(KEY):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        thread.join(PATIENCE)
+    assert len(errors) == 1 and errors[0][0] == "deadline" and errors[0][1] < 0.2 + MARGIN
+
+
+@stores(*POLLING)
+def test_a_polling_waiter_does_not_return_early_for_a_token_it_cannot_send(case):
+    """Return-early-on-a-usable-token must not be fooled by a stored bad token."""
+    fake = FakeTime()
+    holder = case.handle()
+    holder.set(KEY, fresh_token("bad\r\ntoken"))
+    waiter = case.make(timing=fake.timing(poll_interval=0.25))
+    with holder.lock(KEY):
+        gives_up_at_the_deadline(waiter, 0.5)
+
+
+# -- single_flight over every store -----------------------------------------------------------
+
+
+@stores(*ALL)
+def test_single_flight_bounds_its_wait_for_the_lock_with_timeout(case):
+    fetches = []
+    waiter = case.handle()
+    if isinstance(case, PollingCase):
+        waiter = case.make(timing=FakeTime().timing(poll_interval=0.25))
+    with case.handle().lock(KEY):
+        with pytest.raises(TransportError) as info:
+            single_flight(waiter, KEY, lambda: fetches.append(1) or fresh_token("x"),
+                          timeout=0.2)
+    assert info.value.kind == "deadline" and fetches == []
+
+
+@stores(*ALL)
+@pytest.mark.parametrize("bad", ["tok\r\nX-Evil: 1", "tok\u2014", "tok en", "x" * 20_000])
+def test_single_flight_discards_a_stored_token_it_cannot_send(case, bad, caplog):
+    store = case.handle()
+    store.set(KEY, fresh_token(bad))
+    with caplog.at_level(logging.WARNING, logger="genesys_gateway.auth"):
+        token = single_flight(store, KEY, lambda: fresh_token("good"), timeout=PATIENCE)
+    assert token.access_token == "good" and store.get(KEY).access_token == "good"
+    assert "discarding the stored access token" in caplog.text and bad not in caplog.text
+
+
+@stores(*ALL)
+def test_single_flight_keeps_the_fetched_token_when_storing_it_fails(case, caplog):
+    class SetFails(Watched):
+        def set(self, key: str, token: Token) -> None:
+            raise TokenStoreError("the store died")
+
+    fetches = []
+
+    def fetch() -> Token:
+        fetches.append(1)
+        return fresh_token("fetched")
+
+    with caplog.at_level(logging.WARNING, logger="genesys_gateway.auth"):
+        token = single_flight(SetFails(case.handle(), lambda: None), KEY, fetch, timeout=PATIENCE)
+    assert token.access_token == "fetched" and fetches == [1]
+    assert "could not store the fetched token" in caplog.text
+    assert lock_is_free(case)
+
+
+@stores("memory", "redis")
+def test_a_store_whose_lock_takes_no_timeout_still_works(case):
+    """A TokenStore written for 0.1 (``lock(key)`` only) is called without the timeout."""
+
+    class Legacy(Watched):
+        def lock(self, key: str) -> ContextManager[None]:  # type: ignore[override]
+            return self.store.lock(key)
+
+    token = single_flight(Legacy(case.handle(), lambda: None), KEY, lambda: fresh_token("old"),
+                          timeout=0.5)
+    assert token.access_token == "old"
 
 
 # -- timing options -------------------------------------------------------------------------

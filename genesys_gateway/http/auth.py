@@ -12,7 +12,6 @@ import base64
 import json
 import logging
 import math
-import re
 import threading
 import time
 from typing import Callable, Protocol, runtime_checkable
@@ -21,19 +20,17 @@ from urllib.parse import urlencode
 import attrs
 
 from ..constants import TOKEN_EXPIRY_FRACTION, TOKEN_EXPIRY_MARGIN, USER_AGENT
-from ..errors import APIError, AuthenticationError, ConfigurationError, ResponseFormatError, TokenStoreError
-from .error_responses import api_error
+from ..errors import AuthenticationError, ConfigurationError, ResponseFormatError, TokenStoreError
+from .error_responses import api_error, credential_forms
 from .retry import RetryPolicy, call_with_retry
-from .tokens import MemoryTokenStore, Token, TokenStore, single_flight, store_key
+from .tokens import MemoryTokenStore, Token, TokenStore, single_flight, store_key, token_problem
 from .transport import HTTPRequest, Timeout, Transport, check_url
 
 __all__ = ["Auth", "HTTPContext", "ClientCredentials", "BearerToken"]
 
 logger = logging.getLogger("genesys_gateway.auth")
 
-# Visible ASCII only (RFC 6750's b64token is stricter): no spaces, controls or non-ASCII,
-# which could split or corrupt the Authorization header.
-_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+_REMEMBERED_REFUSALS = 8  # tokens the gateway refused, kept to recognise them in the store
 
 
 @attrs.frozen
@@ -66,8 +63,9 @@ class BearerToken:
     def __init__(self, token: str) -> None:
         if not isinstance(token, str) or not token.strip():
             raise ConfigurationError("BearerToken needs a non-empty token string")
-        if not _TOKEN_CHARS.fullmatch(token.strip()):
-            raise ConfigurationError("BearerToken: the token has characters that cannot be sent in a header")
+        problem = token_problem(token.strip())
+        if problem is not None:
+            raise ConfigurationError(f"BearerToken: the token {problem}")
         self._header = f"Bearer {token.strip()}"
 
     def authorization(self, http: HTTPContext) -> str:
@@ -86,6 +84,11 @@ class ClientCredentials:
     ``token_url`` defaults to the client's region (``https://login.<domain>/oauth/token``).
     ``store`` is a :class:`~genesys_gateway.tokens.TokenStore` (``None``: in memory, this
     object only). A store that fails is logged and bypassed, never a failed request.
+
+    Waiting for another refresher is bounded by the request's deadline (a
+    ``TransportError(kind="deadline")`` when it passes). A stored token that cannot be
+    sent in a header, or that the gateway refused (401), is discarded from the store and
+    replaced. Credentials a server echoes in an error are redacted from the exception.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class ClientCredentials:
             f"{self.client_id}:{client_secret}".encode()
         ).decode("ascii")
         self._secret = client_secret
+        self._credentials = credential_forms(self._basic)  # what an echo may contain
         self.token_url = token_url
         self.store: TokenStore = store if store is not None else MemoryTokenStore()
         self._fallback = MemoryTokenStore()
@@ -114,6 +118,7 @@ class ClientCredentials:
         self._key = store_key(token_url, self.client_id) if token_url else None
         self.token_requests = 0
         self._count_lock = threading.Lock()
+        self._refused: list[str] = []  # the last access tokens the gateway answered 401
 
     def with_token_url(self, token_url: str) -> "ClientCredentials":
         """A copy bound to ``token_url`` (sharing the store)."""
@@ -128,14 +133,16 @@ class ClientCredentials:
         return "Bearer " + token.access_token
 
     def invalidate(self, authorization: str) -> bool:
+        """Remember the refused token; the next :meth:`authorization` discards it from the
+        store under the refresh lock (within the caller's deadline) and fetches a new one,
+        unless another refresher has replaced it meanwhile."""
+        self._require_key()
         access_token = authorization[len("Bearer "):]
+        with self._count_lock:
+            if access_token not in self._refused:
+                self._refused = [*self._refused, access_token][-_REMEMBERED_REFUSALS:]
         if self._cached is not None and self._cached.access_token == access_token:
             self._cached = None
-        self._fallback.invalidate(self._require_key(), access_token)
-        try:
-            self.store.invalidate(self._require_key(), access_token)
-        except TokenStoreError as e:
-            logger.warning("token store unavailable while invalidating a token: %s", e)
         return True
 
     # -- internals -------------------------------------------------------------------
@@ -158,7 +165,15 @@ class ClientCredentials:
         return token
 
     def _single_flight(self, store: TokenStore, key: str, http: HTTPContext) -> Token:
-        return single_flight(store, key, lambda: self._fetch(http), self._now)
+        remaining = None if http.deadline_at is None else http.deadline_at - http.clock()
+        return single_flight(store, key, lambda: self._fetch(http), self._now,
+                             timeout=remaining, problem=self._problem)
+
+    def _problem(self, token: Token) -> str | None:
+        """Why a stored token must not be used (see :func:`single_flight`), or ``None``."""
+        with self._count_lock:
+            refused = token.access_token in self._refused
+        return "was refused by the gateway" if refused else token_problem(token)
 
     def _fetch(self, http: HTTPContext) -> Token:
         url = check_url(self._require_token_url(), allow_insecure_http=http.allow_insecure_http,
@@ -178,14 +193,18 @@ class ClientCredentials:
                 self.token_requests += 1
             response = http.transport.send(request)
             if response.status >= 400:
-                error = api_error(response, token_endpoint=True, now=self._now)
+                error = api_error(response, token_endpoint=True, now=self._now,
+                                  secrets=self._credentials)
                 if error.status in (400, 401) and error.code in ("invalid_client", "unauthorized_client"):
                     error = AuthenticationError(
                         error.status, "the OAuth client id or secret was refused", error.code,
                         error.correlation_id, error.body,
                     )
-                raise _redacted(error, self._secret)
-            return self._parse(response.body)
+                raise error
+            token = self._parse(response.body)
+            with self._count_lock:  # vouched for again by the token endpoint
+                self._refused = [t for t in self._refused if t != token.access_token]
+            return token
 
         return call_with_retry(http.retry, attempt, clock=http.clock, deadline_at=http.deadline_at)
 
@@ -203,9 +222,9 @@ class ClientCredentials:
         if not isinstance(access_token, str) or not access_token or not math.isfinite(expires_in) \
                 or expires_in <= 0:
             raise ResponseFormatError("token endpoint answered without a usable access_token")
-        if not _TOKEN_CHARS.fullmatch(access_token):
-            raise ResponseFormatError(
-                "token endpoint answered with an access_token that cannot be sent in a header")
+        problem = token_problem(access_token)
+        if problem is not None:
+            raise ResponseFormatError(f"token endpoint answered with an access_token that {problem}")
         now = self._now()
         if expires_in > 2 * TOKEN_EXPIRY_MARGIN:
             refresh_in = expires_in - TOKEN_EXPIRY_MARGIN
@@ -217,21 +236,3 @@ class ClientCredentials:
     def __repr__(self) -> str:
         return f"ClientCredentials(client_id={self.client_id!r}, token_url={self.token_url!r}, client_secret=<redacted>)"
 
-
-def _redacted(error: APIError, secret: str) -> APIError:
-    """``error`` with any echo of the client secret removed from its message and body."""
-    if secret and (secret in error.message or secret in repr(error.body)):
-        error.message = error.message.replace(secret, "<redacted>")
-        error.body = _scrub(error.body, secret)
-        error.args = (str(error),)
-    return error
-
-
-def _scrub(body: object, secret: str) -> object:
-    if isinstance(body, dict):
-        return {k: _scrub(v, secret) for k, v in body.items()}
-    if isinstance(body, list):
-        return [_scrub(v, secret) for v in body]
-    if isinstance(body, str) and secret in body:
-        return body.replace(secret, "<redacted>")
-    return body

@@ -14,7 +14,9 @@ file safe.
 A file that is corrupt, not owned by the current user, or readable/writable by group or
 others is ignored with a warning and replaced on the next :meth:`FileTokenStore.set`.
 Failures to create, lock or write the file raise :class:`TokenStoreError`, which makes
-the client fetch a token directly instead of failing the request.
+the client fetch a token directly instead of failing the request. A caller's
+``lock(key, timeout=...)`` that passes first raises the deadline error instead
+(:func:`~genesys_gateway.http.tokens.deadline_error`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Iterator
 
 from ..errors import TokenStoreError
 from ..checks import check_seconds
-from .tokens import Token
+from .tokens import Token, deadline_at, deadline_error
 
 __all__ = ["FileTokenStore"]
 
@@ -109,17 +111,21 @@ class FileTokenStore:
             self._write(data)
 
     @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold the refresh lock (for every key of this file) until the block exits."""
-        with self._exclusive():
+    def lock(self, key: str, timeout: float | None = None) -> Iterator[None]:
+        """Hold the refresh lock (for every key of this file) until the block exits.
+        Waits at most ``timeout`` seconds (the caller's deadline error), and at most
+        ``lock_timeout`` (:class:`TokenStoreError`)."""
+        with self._exclusive(timeout):
             yield
 
     # -- locking ---------------------------------------------------------------------------
 
     @contextmanager
-    def _exclusive(self) -> Iterator[None]:
+    def _exclusive(self, timeout: float | None = None) -> Iterator[None]:
         """The thread lock plus the ``flock``; re-entrant within one thread, so ``set``
-        inside ``lock`` (the normal refresh path) does not deadlock."""
+        inside ``lock`` (the normal refresh path) does not deadlock. Gives up at the
+        caller's ``timeout`` (deadline error) or the store's ``lock_timeout``
+        (:class:`TokenStoreError`), whichever comes first."""
         me = threading.get_ident()
         if self._owner == me:
             self._depth += 1
@@ -128,12 +134,12 @@ class FileTokenStore:
             finally:
                 self._depth -= 1
             return
-        deadline = None if self._lock_timeout is None else time.monotonic() + self._lock_timeout
-        timeout = -1 if self._lock_timeout is None else self._lock_timeout
-        if not self._thread_lock.acquire(timeout=timeout):
-            raise TokenStoreError(f"timed out waiting for the token file lock {self.lock_path}")
+        patience = deadline_at(time.monotonic, self._lock_timeout)
+        deadline = deadline_at(time.monotonic, timeout)
+        if not self._thread_lock.acquire(timeout=self._wait_for(patience, deadline)):
+            raise self._gave_up(patience, deadline)
         try:
-            fd = self._flock(deadline)
+            fd = self._flock(patience, deadline)
             try:
                 self._owner, self._depth = me, 1
                 try:
@@ -145,7 +151,20 @@ class FileTokenStore:
         finally:
             self._thread_lock.release()
 
-    def _flock(self, deadline: float | None) -> int:
+    @staticmethod
+    def _wait_for(*ends: float | None) -> float:
+        """Seconds until the earliest of ``ends`` (``-1``: none, wait forever)."""
+        bounded = [end for end in ends if end is not None]
+        return -1 if not bounded else max(0.0, min(bounded) - time.monotonic())
+
+    def _gave_up(self, patience: float | None, deadline: float | None) -> Exception:
+        """The error for a wait that ended at the earlier of the two ends (the deadline
+        when they coincide: it has passed either way)."""
+        if deadline is not None and (patience is None or deadline <= patience):
+            return deadline_error(f"the token file lock {self.lock_path}")
+        return TokenStoreError(f"timed out waiting for the token file lock {self.lock_path}")
+
+    def _flock(self, patience: float | None, deadline: float | None) -> int:
         """Open the sidecar lock file and take an exclusive flock on it."""
         self._ensure_dir()
         try:
@@ -161,17 +180,16 @@ class FileTokenStore:
         try:
             while True:
                 try:
-                    if deadline is None:
+                    if patience is None and deadline is None:
                         fcntl.flock(fd, fcntl.LOCK_EX)
                     else:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     return fd
                 except BlockingIOError:
-                    if time.monotonic() >= deadline:  # type: ignore[operator]
-                        raise TokenStoreError(
-                            f"timed out waiting for the token file lock {self.lock_path}"
-                        ) from None
-                    time.sleep(self._poll_interval)
+                    left = self._wait_for(patience, deadline)
+                    if left <= 0:
+                        raise self._gave_up(patience, deadline) from None
+                    time.sleep(min(self._poll_interval, left))
                 except OSError as exc:
                     raise TokenStoreError(
                         f"cannot lock {self.lock_path}: {exc.strerror}"

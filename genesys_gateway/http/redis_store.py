@@ -151,9 +151,11 @@ class RedisTokenStore:
         with self._mapped("invalidate"):
             self._invalidate_script(keys=[self._token_key(key)], args=[access_token])
 
-    def lock(self, key: str) -> ContextManager[None]:
+    def lock(self, key: str, timeout: float | None = None) -> ContextManager[None]:
         """Hold the fleet-wide refresh lock for ``key``, or return early without it once
-        another process has stored a usable token (the caller re-checks ``get``)."""
+        another process has stored a usable token (the caller re-checks ``get``). Waits
+        at most ``timeout`` seconds (the caller's deadline error) and at most the timing's
+        ``wait_timeout`` (:class:`TokenStoreError`)."""
         lock_key = self._lock_key(key)
         value = secrets.token_hex(16)
         ttl_ms = max(1, math.ceil(self.timing.lock_ttl * 1000))
@@ -168,6 +170,7 @@ class RedisTokenStore:
             usable_token_check(self, key),
             self.timing,
             f"the Redis token lock {lock_key}",
+            timeout,
         )
 
     def _release(self, lock_key: str, value: str) -> None:

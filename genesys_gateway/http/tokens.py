@@ -4,6 +4,13 @@ A store keeps tokens under a key derived from (token URL, client id) and offers 
 so that only one refresher (thread, process or whole fleet, depending on the store)
 fetches a new token while the others wait and then read its result.
 
+Every wait for that lock can be bounded by the caller: ``lock(key, timeout=seconds)``
+gives up after ``timeout`` seconds with :func:`deadline_error`, a non-retryable
+``TransportError(kind="deadline")`` (the run's deadline passed: fetching the token
+directly instead would be pointless), whatever the store's own, longer limits are. Those
+own limits (a lock timeout, a wait timeout) still raise :class:`TokenStoreError`, after
+which the caller fetches directly.
+
 The polled-lock helpers at the end (:func:`polled_lock` and friends) are the lock of the
 stores whose backend has no blocking lock (Redis, the Django cache): take it with an
 atomic "add if absent", poll while another refresher holds it, give up on a timeout.
@@ -12,6 +19,9 @@ atomic "add if absent", poll while another refresher holds it, give up on a time
 from __future__ import annotations
 
 import hashlib
+import inspect
+import logging
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -20,20 +30,33 @@ from typing import Any, Callable, ContextManager, Iterator, Protocol, runtime_ch
 import attrs
 
 from ..checks import is_callable, seconds
-from ..errors import TokenStoreError
+from ..errors import TokenStoreError, TransportError
 
 __all__ = [
     "Token",
     "TokenStore",
     "MemoryTokenStore",
     "store_key",
+    "token_problem",
+    "MAX_TOKEN_CHARS",
     "single_flight",
+    "deadline_error",
     "LockTiming",
     "lock_timing",
     "wait_for_lock",
     "usable_token_check",
     "polled_lock",
 ]
+
+logger = logging.getLogger("genesys_gateway.auth")
+
+#: The longest access token sent (Genesys Cloud's are well under 2 KiB; servers commonly
+#: refuse request headers over 8-16 KiB).
+MAX_TOKEN_CHARS = 16384
+
+# Visible ASCII only (RFC 6750's b64token is stricter): no spaces, controls or non-ASCII,
+# which could split or corrupt the Authorization header.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 @attrs.frozen(repr=False)
@@ -76,6 +99,19 @@ class Token:
         return f"Token(expires_at={self.expires_at:.0f}, access_token=<redacted>)"
 
 
+def token_problem(token: Token | str) -> str | None:
+    """Why an access token (a :class:`Token` or its string) cannot be sent as a bearer
+    token, or ``None`` when it can. The same check for fetched, stored and fixed tokens."""
+    value = token.access_token if isinstance(token, Token) else token
+    if not value:
+        return "is empty"
+    if len(value) > MAX_TOKEN_CHARS:
+        return f"is longer than {MAX_TOKEN_CHARS} characters"
+    if not _HEADER_SAFE.fullmatch(value):
+        return "cannot be sent in a header"
+    return None
+
+
 def store_key(token_url: str, client_id: str) -> str:
     """The store key for one OAuth client at one token endpoint (no secret involved)."""
     digest = hashlib.sha256(f"{token_url}\n{client_id}".encode()).hexdigest()[:32]
@@ -96,9 +132,27 @@ class TokenStore(Protocol):
         so a fresh token stored meanwhile by another refresher survives)."""
         ...
 
-    def lock(self, key: str) -> ContextManager[None]:
-        """Hold the refresh lock for ``key``; blocks until acquired."""
+    def lock(self, key: str, timeout: float | None = None) -> ContextManager[None]:
+        """Hold the refresh lock for ``key``; blocks until acquired. With ``timeout``
+        (seconds, the caller's deadline), give up after that long with
+        :func:`deadline_error`; ``None`` waits within the store's own limits only.
+
+        A store written for 0.1, whose ``lock`` takes no ``timeout``, still works with
+        :func:`single_flight`: its waits are then bounded by its own limits only."""
         ...
+
+
+def deadline_error(what: str) -> TransportError:
+    """What a lock waiter raises when the caller's ``timeout`` passes: the run's deadline
+    passed while another refresher held ``what`` (not retryable, and not a reason to
+    fetch a token directly as a :class:`TokenStoreError` would be)."""
+    return TransportError(f"the deadline passed while another refresher held {what}",
+                          kind="deadline")
+
+
+def deadline_at(clock: Callable[[], float], timeout: float | None) -> float | None:
+    """``clock()`` + ``timeout`` (``None``: no deadline); a negative timeout counts as 0."""
+    return None if timeout is None else clock() + max(0.0, timeout)
 
 
 class MemoryTokenStore:
@@ -122,11 +176,21 @@ class MemoryTokenStore:
                 del self._tokens[key]
 
     @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
+    def lock(self, key: str, timeout: float | None = None) -> Iterator[None]:
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        if timeout is None:
+            acquired = lock.acquire()
+        elif timeout <= 0:
+            acquired = lock.acquire(blocking=False)
+        else:
+            acquired = lock.acquire(timeout=timeout)
+        if not acquired:
+            raise deadline_error("the in-memory token lock")
+        try:
             yield
+        finally:
+            lock.release()
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore({len(self._tokens)} tokens)"
@@ -137,20 +201,76 @@ def single_flight(
     key: str,
     fetch: Callable[[], Token],
     now: Callable[[], float] = time.time,
+    *,
+    timeout: float | None = None,
+    problem: Callable[[Token], str | None] = token_problem,
 ) -> Token:
     """The usable token under ``key``, fetching one only if none is there: check, take the
     store's lock, check again (another refresher may have finished meanwhile), fetch, store.
-    Whoever shares the store (threads, processes, a fleet) shares one refresh."""
-    token = store.get(key)
-    if token is not None and token.usable(now()):
+    Whoever shares the store (threads, processes, a fleet) shares one refresh.
+
+    ``timeout`` bounds the wait for the lock (see :meth:`TokenStore.lock`). ``problem``
+    (default :func:`token_problem`) vets a stored token (``None``: fine, else why not,
+    completing "the token ..."): a token with a problem is logged
+    (never its value), discarded from the store under the lock and replaced. A fetched
+    token that cannot be stored (the store died meanwhile) is used all the same, with a
+    warning, rather than fetched again.
+    """
+
+    def acceptable(token: Token | None) -> Token | None:
+        if token is None or not token.usable(now()):
+            return None
+        return token if problem(token) is None else None
+
+    token = acceptable(store.get(key))
+    if token is not None:
         return token
-    with store.lock(key):
-        token = store.get(key)
-        if token is not None and token.usable(now()):
-            return token
-        token = fetch()
-        store.set(key, token)
-        return token
+    fetched: Token | None = None
+    try:
+        with _lock(store, key, timeout):
+            stored = store.get(key)
+            token = acceptable(stored)
+            if token is not None:
+                return token
+            if stored is not None and stored.usable(now()):
+                _discard(store, key, stored, problem(stored))
+            fetched = fetch()
+            try:
+                store.set(key, fetched)
+            except TokenStoreError as e:
+                logger.warning("could not store the fetched token, using it without storing "
+                               "it: %s", e)
+            return fetched
+    except TokenStoreError as e:
+        if fetched is None:
+            raise
+        logger.warning("token store failed after a token was fetched, using that token: %s", e)
+        return fetched
+
+
+def _lock(store: TokenStore, key: str, timeout: float | None) -> ContextManager[None]:
+    """``store.lock(key, timeout=timeout)``, or ``store.lock(key)`` for a store whose lock
+    takes no timeout (written against 0.1)."""
+    if timeout is None or not _takes_timeout(store):
+        return store.lock(key)
+    return store.lock(key, timeout=timeout)
+
+
+def _takes_timeout(store: TokenStore) -> bool:
+    try:
+        parameters = inspect.signature(store.lock).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "timeout" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _discard(store: TokenStore, key: str, token: Token, problem: str | None) -> None:
+    """Log (never the value) and compare-and-delete a stored token that must not be used."""
+    logger.warning("discarding the stored access token (it %s); fetching a new one", problem)
+    try:
+        store.invalidate(key, token.access_token)
+    except TokenStoreError as e:  # the fresh token replaces it anyway
+        logger.warning("could not discard the stored access token: %s", e)
 
 
 # -- lock timing and polled locks (the Redis and Django cache stores) --------------------
@@ -213,19 +333,26 @@ def wait_for_lock(
     usable_token_exists: Callable[[], bool],
     timing: LockTiming,
     what: str,
+    timeout: float | None = None,
 ) -> bool:
     """Poll until ``try_acquire()`` succeeds (``True``) or a usable token appears
-    (``False``: proceed without the lock). Raises :class:`TokenStoreError` after
-    ``timing.wait_timeout`` seconds of ``timing.clock``."""
-    deadline = timing.clock() + timing.wait_timeout
+    (``False``: proceed without the lock). Raises :func:`deadline_error` after the
+    caller's ``timeout``, else :class:`TokenStoreError` after ``timing.wait_timeout``
+    seconds, both measured on ``timing.clock``; never sleeps past either."""
+    patience = timing.clock() + timing.wait_timeout
+    deadline = deadline_at(timing.clock, timeout)
     while True:
         if try_acquire():
             return True
         if usable_token_exists():
             return False
-        if timing.clock() >= deadline:
+        now = timing.clock()
+        if deadline is not None and now >= deadline:
+            raise deadline_error(what)
+        if now >= patience:
             raise TokenStoreError(f"timed out after {timing.wait_timeout:g}s waiting for {what}")
-        timing.sleep(timing.poll_interval)
+        end = patience if deadline is None else min(patience, deadline)
+        timing.sleep(min(timing.poll_interval, end - now))
 
 
 def usable_token_check(store: TokenStore, key: str) -> Callable[[], bool]:
@@ -233,7 +360,7 @@ def usable_token_check(store: TokenStore, key: str) -> Callable[[], bool]:
 
     def usable_token_exists() -> bool:
         token = store.get(key)
-        return token is not None and token.usable(time.time())
+        return token is not None and token.usable(time.time()) and token_problem(token) is None
 
     return usable_token_exists
 
@@ -245,10 +372,11 @@ def polled_lock(
     usable_token_exists: Callable[[], bool],
     timing: LockTiming,
     what: str,
+    timeout: float | None = None,
 ) -> Iterator[None]:
     """Hold a lock taken by polling ``try_acquire`` (see :func:`wait_for_lock`), released
     with ``release``; or go on without it once a usable token appeared."""
-    if not wait_for_lock(try_acquire, usable_token_exists, timing, what):
+    if not wait_for_lock(try_acquire, usable_token_exists, timing, what, timeout):
         yield
         return
     try:

@@ -120,17 +120,19 @@ class DjangoCacheTokenStore:
             if current is not None and current.access_token == access_token:
                 cache.delete(key)
 
-    def lock(self, key: str) -> ContextManager[None]:
+    def lock(self, key: str, timeout: float | None = None) -> ContextManager[None]:
         """Hold the refresh lock for ``key``, or return early without it once another
-        worker has stored a usable token (the caller re-checks ``get``)."""
+        worker has stored a usable token (the caller re-checks ``get``). Waits
+        at most ``timeout`` seconds (the caller's deadline error) and at most the timing's
+        ``wait_timeout`` (:class:`TokenStoreError`)."""
         lock_key = f"{key}:lock"
         value = secrets.token_hex(16)
-        timeout = max(1, math.ceil(self.timing.lock_ttl))
+        ttl = max(1, math.ceil(self.timing.lock_ttl))
         cache = self.cache
 
         def try_acquire() -> bool:
             with self._mapped("lock"):
-                return bool(cache.add(lock_key, value, timeout=timeout))
+                return bool(cache.add(lock_key, value, timeout=ttl))
 
         def release() -> None:
             try:
@@ -149,4 +151,5 @@ class DjangoCacheTokenStore:
             usable_token_check(self, key),
             self.timing,
             f"the token lock {lock_key} in Django cache {self.cache_alias!r}",
+            timeout,
         )

@@ -51,7 +51,7 @@ _DEFAULT_MESSAGES = {
     504: "The gateway did not receive a timely response from an upstream server.",
 }
 
-FAULT_KINDS = ("fail", "delay", "drop", "garbage")
+FAULT_KINDS = ("fail", "delay", "drop", "garbage", "echo")
 
 
 @attrs.frozen
@@ -60,7 +60,9 @@ class Fault:
 
     ``kind`` is ``"fail"`` (answer *status* with *body*/*headers*), ``"delay"`` (wait *seconds*,
     then answer normally), ``"drop"`` (read the request, close the socket without answering) or
-    ``"garbage"`` (answer *status* with the raw *body* and *content_type*). A ``None`` body of a
+    ``"garbage"`` (answer *status* with the raw *body* and *content_type*) or ``"echo"`` (answer
+    *status* with an error body quoting the request's ``Authorization`` header, see
+    :func:`echo_body`, as JSON or, with a ``text/*`` *content_type*, as text). A ``None`` body of a
     ``"fail"`` fault means the default error body for the status and endpoint. A header whose
     value is ``None`` removes that default header (e.g. ``Retry-After`` of a 429).
     """
@@ -121,6 +123,20 @@ def default_fault_body(status: int, endpoint: str, context_id: str) -> dict[str,
         return oauth_error("invalid_client", "Invalid client credentials")
     message = _DEFAULT_MESSAGES.get(status) or f"Injected fault: HTTP {status}"
     return genesys_error(status, message, context_id)
+
+
+def echo_body(status: int, endpoint: str, context_id: str, authorization: str,
+              content_type: str = "application/json") -> object:
+    """What a careless server answers: the refused ``Authorization`` header quoted in the
+    message, whole and without its scheme, and again nested in ``details``."""
+    scheme, _, credential = authorization.partition(" ")
+    text = f"Refused Authorization header {authorization!r} ({scheme} credential {credential})"
+    if content_type.startswith("text/"):
+        return text
+    body: dict[str, Any] = (oauth_error("invalid_request" if status == 400 else "invalid_client", text)
+                            if endpoint == "token" else genesys_error(status, text, context_id))
+    body["details"] = [{"header": "Authorization", "value": authorization, "credential": [credential]}]
+    return body
 
 
 def encode_body(body: object) -> bytes:

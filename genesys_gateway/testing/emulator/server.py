@@ -35,6 +35,7 @@ from .faults import (
     HeadersLike,
     RecordedRequest,
     default_fault_body,
+    echo_body,
     encode_body,
     genesys_error,
     merge_headers,
@@ -219,6 +220,12 @@ class GatewayEmulator:
         chat completion, e.g. ``b"{not json"``, ``b""`` or ``{"choices": []}``."""
         return self.inject(Fault("garbage", status, body, content_type=content_type), times, endpoint)
 
+    def echo_credentials(self, status: int, times: int = 1, endpoint: str = "chat",
+                         content_type: str = _JSON) -> "GatewayEmulator":
+        """Answer *status* with an error body that quotes the request's ``Authorization``
+        header (a server that leaks credentials into its errors)."""
+        return self.inject(Fault("echo", status, content_type=content_type), times, endpoint)
+
     def pending_faults(self, endpoint: str = "chat") -> int:
         """How many injected faults for *endpoint* are not yet consumed."""
         return len(self._faults[endpoint])
@@ -291,7 +298,7 @@ class GatewayEmulator:
             queue = self._faults[endpoint]
             with self._lock:
                 fault = queue.popleft() if queue else None
-            faulted = self._apply_fault(fault, endpoint, ctx) if fault else None
+            faulted = self._apply_fault(fault, endpoint, ctx, inc) if fault else None
             if faulted is not None:
                 out = faulted
             elif endpoint == "chat":
@@ -322,7 +329,10 @@ class GatewayEmulator:
                headers: Iterable[tuple[str, Optional[str]]] = ()) -> Outgoing:
         return self._respond(status, _dumps(genesys_error(status, message, ctx)), ctx, headers=headers)
 
-    def _apply_fault(self, fault: Fault, endpoint: str, ctx: str) -> Optional[Outgoing]:
+    def _apply_fault(self, fault: Fault, endpoint: str, ctx: str, inc: Incoming) -> Optional[Outgoing]:
+        if fault.kind == "echo":
+            body = echo_body(fault.status, endpoint, ctx, inc.headers.get("authorization", ""), fault.content_type)
+            return self._respond(fault.status, encode_body(body), ctx, fault.content_type)
         if fault.kind == "drop":
             return Outgoing(drop=True)
         if fault.kind == "delay":
