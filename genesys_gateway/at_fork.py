@@ -21,14 +21,15 @@ import logging
 import os
 import threading
 import weakref
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 __all__ = ["reinit_in_child", "fresh_locks", "registered_count"]
 
 logger = logging.getLogger("genesys_gateway")
 
 T = TypeVar("T")
-_Key = tuple[int, Callable[[Any], None]]
+if TYPE_CHECKING:
+    _Key = tuple[int, Callable[[Any], None]]
 
 #: (id of the object, its reinit) -> (weak reference to the object, reinit)
 _registry: dict[_Key, tuple[weakref.ref[Any], Callable[[Any], None]]] = {}
