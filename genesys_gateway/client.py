@@ -16,6 +16,7 @@ from typing import Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
 import attrs
 
 from . import telemetry
+from .at_fork import fresh_locks, reinit_in_child
 from .checks import check_positive
 from .constants import USER_AGENT
 from .conversation import Conversation
@@ -58,7 +59,8 @@ _COMPLETE_ARGUMENTS = frozenset({"tools", "deadline", "extra_body", "extra_heade
 
 class GatewayClient:
     """A synchronous client for the Genesys Cloud LLM Gateway (or any OpenAI-compatible
-    chat-completions endpoint). Thread-safe: share one per process.
+    chat-completions endpoint). Thread-safe: share one per process. Fork-safe: a client
+    made (and used) before ``fork()`` works in every child, on connections of its own.
 
     Args:
         region: a Genesys Cloud region (``"us-east-1"``, ``"mypurecloud.com"`` or an API
@@ -165,6 +167,7 @@ class GatewayClient:
         self._executor: ToolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
+        reinit_in_child(self, fresh_locks("_lock"))  # the rest re-create their own parts
 
     def _bind_auth(self, auth: Auth | None) -> Auth | None:
         if isinstance(auth, ClientCredentials) and auth.token_url is None:

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import attrs
 
+from ..at_fork import fresh_locks, reinit_in_child
 from ..constants import TOKEN_EXPIRY_FRACTION, TOKEN_EXPIRY_MARGIN, USER_AGENT
 from ..errors import AuthenticationError, ConfigurationError, ResponseFormatError, TokenStoreError
 from .error_responses import api_error, credential_forms
@@ -119,6 +120,7 @@ class ClientCredentials:
         self.token_requests = 0
         self._count_lock = threading.Lock()
         self._refused: list[str] = []  # the last access tokens the gateway answered 401
+        reinit_in_child(self, fresh_locks("_count_lock"))  # the cached token stays valid
 
     def with_token_url(self, token_url: str) -> "ClientCredentials":
         """A copy bound to ``token_url`` (sharing the store)."""

@@ -32,6 +32,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from ..at_fork import reinit_in_child
 from ..errors import TokenStoreError
 from ..checks import check_seconds
 from .tokens import Token, deadline_at, deadline_error
@@ -79,6 +80,8 @@ class FileTokenStore:
         self._thread_lock = threading.Lock()
         self._owner: int | None = None  # thread ident holding the exclusive lock
         self._depth = 0
+        self._fd: int | None = None  # the lock file's descriptor, open while locking or locked
+        reinit_in_child(self, FileTokenStore._after_fork)
 
     def __repr__(self) -> str:
         return f"FileTokenStore({self.path!r})"
@@ -147,9 +150,25 @@ class FileTokenStore:
                 finally:
                     self._owner, self._depth = None, 0
             finally:
+                self._fd = None
                 os.close(fd)  # closing the only descriptor releases the flock
         finally:
             self._thread_lock.release()
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh thread lock, and if a parent thread held or was
+        taking the file lock at the moment of the fork, this process's copy of its
+        descriptor closed. An ``flock`` belongs to the open file, which the copy shares:
+        kept open, it would hold the lock for every process until this child exits, long
+        after the parent released it. (If the forking thread itself holds the lock, it goes
+        on to release it.)"""
+        if self._owner is not None and self._owner == threading.get_ident():
+            return
+        fd, self._fd = self._fd, None
+        self._thread_lock = threading.Lock()
+        self._owner, self._depth = None, 0
+        if fd is not None:
+            os.close(fd)
 
     @staticmethod
     def _wait_for(*ends: float | None) -> float:
@@ -177,6 +196,7 @@ class FileTokenStore:
             raise TokenStoreError(
                 f"cannot open the token lock file {self.lock_path}: {exc.strerror}"
             ) from exc
+        self._fd = fd  # one at a time: the thread lock is held
         try:
             while True:
                 try:
@@ -195,6 +215,7 @@ class FileTokenStore:
                         f"cannot lock {self.lock_path}: {exc.strerror}"
                     ) from exc
         except BaseException:
+            self._fd = None
             os.close(fd)
             raise
 

@@ -11,10 +11,11 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Mapping
 
+from ..at_fork import reinit_in_child
 from ..constants import DEFAULT_POOL_MAXSIZE
 from ..errors import TransportError
 from .transport import FALLBACK_RULES, INVALID_HEADER, ErrorRule, ExceptionMap, HTTPRequest, HTTPResponse
-from .urllib3_transport import urllib3_rules
+from .urllib3_transport import own_pools_in_child, urllib3_rules
 
 if TYPE_CHECKING:
     import requests
@@ -76,6 +77,7 @@ class RequestsTransport:
         self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
+        reinit_in_child(self, RequestsTransport._after_fork)
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -123,6 +125,22 @@ class RequestsTransport:
             self._sessions.clear()
         for session in sessions:
             session.close()
+
+    def _after_fork(self) -> None:
+        """In a forked child: no session of the parent's threads is used again (their
+        threads do not exist here; the forking thread's gets a new one too). Their pools are
+        first made the child's own (see ``own_pools_in_child``): that closes this process's
+        copies of the parent's connections without ending them, and readies the adapters
+        given with ``mount=``, which the child's sessions share."""
+        inherited = list(self._sessions)
+        self._local = threading.local()
+        self._sessions = weakref.WeakSet()
+        self._lock = threading.Lock()
+        managers = {id(m): m for session in inherited for adapter in session.adapters.values()
+                    for m in (getattr(adapter, "poolmanager", None),
+                              *getattr(adapter, "proxy_manager", {}).values()) if m is not None}
+        for manager in managers.values():
+            own_pools_in_child(manager)
 
     def __repr__(self) -> str:
         return "RequestsTransport()"

@@ -29,6 +29,7 @@ from typing import Any, Callable, ContextManager, Iterator, Protocol, runtime_ch
 
 import attrs
 
+from ..at_fork import reinit_in_child
 from ..checks import is_callable, seconds
 from ..errors import TokenStoreError, TransportError
 
@@ -161,6 +162,13 @@ class MemoryTokenStore:
     def __init__(self) -> None:
         self._tokens: dict[str, Token] = {}
         self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        reinit_in_child(self, MemoryTokenStore._after_fork)
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks (a parent thread may have been refreshing, holding
+        one). The tokens stay: they are valid in the child too."""
+        self._locks = {}
         self._guard = threading.Lock()
 
     def get(self, key: str) -> Token | None:

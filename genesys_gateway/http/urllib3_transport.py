@@ -7,9 +7,12 @@ urllib3 is imported when a transport is made (or its table first used), not when
 from __future__ import annotations
 
 import functools
+import queue
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..at_fork import reinit_in_child
 from ..constants import DEFAULT_POOL_MAXSIZE
 from ..errors import TransportError
 from .transport import FALLBACK_RULES, ErrorRule, ExceptionMap, HTTPRequest, HTTPResponse, Timeout
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     import urllib3
     from urllib3.connectionpool import HTTPConnectionPool
 
-__all__ = ["Urllib3Transport", "error_table", "map_exceptions", "urllib3_rules"]
+__all__ = ["Urllib3Transport", "error_table", "map_exceptions", "urllib3_rules", "own_pools_in_child"]
 
 
 @functools.cache
@@ -65,6 +68,40 @@ def error_table() -> tuple[ErrorRule, ...]:
 map_exceptions = ExceptionMap(error_table)
 
 
+def own_pools_in_child(manager: urllib3.PoolManager) -> None:
+    """In a forked child, make ``manager``'s connection pools the child's own: fresh locks,
+    and no connection shared with the parent. The pools, their settings (proxy included)
+    and the transport's cached routes to them stay valid; new connections open on demand.
+
+    The idle connections inherited from the parent are closed *in this process only*:
+    closing a descriptor sends nothing while another process holds the same socket (TCP's
+    FIN goes out when the last descriptor closes, and closing an ``ssl`` socket frees its
+    TLS state without a ``close_notify``); nothing here calls ``shutdown()`` or
+    ``unwrap()``, which would end the parent's connection. Closing them matters: a copy
+    left open in a long-lived child would keep the server from seeing the parent close it.
+
+    The locks on the way (the manager's, each pool's queue) may have been held, at the
+    moment of the fork, by a parent thread that does not exist here: they are replaced, not
+    taken. A connection that such a thread had taken out of its pool is in no pool; the
+    child's copy of it stays open until the child exits.
+    """
+    pools = manager.pools
+    pools.lock = threading.RLock()
+    for key in pools.keys():
+        idle = getattr(pools.get(key), "pool", None)
+        if not isinstance(idle, queue.Queue):
+            continue
+        inherited = list(idle.queue)
+        # A fresh queue (its own locks) in place: the pool, and urllib3's finalizer of the
+        # pool, keep referring to it. Refilled with the ``None`` slots a new pool starts with.
+        queue.Queue.__init__(idle, idle.maxsize)
+        for _ in range(idle.maxsize):
+            idle.put_nowait(None)
+        for conn in inherited:
+            if conn is not None:
+                conn.close()
+
+
 class Urllib3Transport:
     """The default transport: one thread-safe urllib3 ``PoolManager``.
 
@@ -107,6 +144,7 @@ class Urllib3Transport:
         self._routes: dict[str, tuple[HTTPConnectionPool, str]] = {}
         self._timeouts: dict[Timeout, urllib3.Timeout] = {}
         self._urllib3 = urllib3
+        reinit_in_child(self, Urllib3Transport._after_fork)
 
     def _route(self, url: str) -> tuple[HTTPConnectionPool, str]:
         """The connection pool and request target for ``url``, parsed once per URL
@@ -152,6 +190,10 @@ class Urllib3Transport:
         self._closed = True
         self._routes.clear()
         self._pool.clear()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the pools become the child's own (see own_pools_in_child)."""
+        own_pools_in_child(self._pool)
 
     def __repr__(self) -> str:
         return "Urllib3Transport()"

@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Sequence
 
+from ..at_fork import reinit_in_child
 from ..checks import check_bool, check_optional_positive, check_positive, check_positive_int
 from ..constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
                          DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
@@ -93,6 +94,7 @@ class ToolExecutor:
         self._hung: set[concurrent.futures.Future[ToolRun]] = set()
         self._closed = False
         self._stats: Counter[str] = Counter()
+        reinit_in_child(self, ToolExecutor._after_fork)
 
     # ------------------------------------------------------------------ public
 
@@ -170,6 +172,15 @@ class ToolExecutor:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait)
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's worker threads do not exist here. Forget their
+        pool (its queue and its count of idle workers would make calls wait for them; a new
+        pool starts on demand), the hung calls they were running, and the lock one of them
+        may have held at the moment of the fork."""
+        self._lock = threading.Lock()
+        self._pool = None
+        self._hung = set()
 
     def __enter__(self) -> "ToolExecutor":
         return self

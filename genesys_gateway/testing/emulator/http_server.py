@@ -162,6 +162,9 @@ class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops the SYNs of clients connecting together
+    # (forked workers, stress tests), which then retry only after a second.
+    request_queue_size = 128
 
     if TYPE_CHECKING:
         # socketserver.BaseServer's step of serve_forever() and handle_request(): accept one
