@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
 import attrs
 
@@ -22,12 +22,14 @@ from .conversation import Conversation
 from .errors import ConfigurationError, GatewayError
 from .http.auth import Auth, ClientCredentials, HTTPContext
 from .http.error_responses import api_error
-from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy, call_with_retry
+from .http.rate_limit import RateLimiter, paused_by, wait_for_turn
+from .http.retry import NoRetry, RetryPolicy, call_with_retry
+from .http.retry_budget import RetryBudget
 from .http.transport import HTTPRequest, Timeout, Transport, check_url
 from .http.urllib3_transport import Urllib3Transport
 from .loop import Loop, LoopOptions, RunOptions, RunResult
 from .models import ChatResponse, Message, message_to_dict, parse_chat_response
-from .options import CLIENT_ARGUMENTS, ClientOptions
+from .options import CLIENT_ARGUMENTS, ClientOptions, retry_options
 from .params import check_extra, check_model_params
 from .payload import build_payload, json_body, wire_messages
 from .regions import Region, resolve_region
@@ -56,6 +58,8 @@ class GatewayClient:
         transport: ``Urllib3Transport()`` (default), ``RequestsTransport()`` or any
             ``Transport``.
         retry: ``ExponentialBackoff()`` (default) or ``NoRetry()``.
+        rate_limiter: a ``RateLimiter`` each request waits for (default ``None``: no limit).
+        retry_budget: a ``RetryBudget`` for all its threads (default a new one; ``None``: off).
         timeout: seconds, or a ``Timeout(connect, read)``, for one HTTP request.
         max_iterations: model calls allowed in one run (default 5).
         tool_timeout: seconds a tool call may take unless its tool says otherwise.
@@ -83,6 +87,8 @@ class GatewayClient:
         path: str = ClientOptions().path,
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        retry_budget: RetryBudget | None | Literal["default"] = "default",
         timeout: Timeout | float | None = None,
         max_iterations: int = ClientOptions().max_iterations,
         tool_timeout: float = ClientOptions().tool_timeout,
@@ -126,13 +132,10 @@ class GatewayClient:
             raise ConfigurationError(
                 f"transport must have send() and close(), got {type(transport).__name__}",
                 option="transport")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError(
-                f"retry must be a RetryPolicy such as ExponentialBackoff(), got {type(retry).__name__}",
-                option="retry")
         self._transport: Transport = transport if transport is not None else Urllib3Transport()
         self._owns_transport = transport is None
-        self.retry: RetryPolicy = retry if retry is not None else ExponentialBackoff()
+        self.retry, self.rate_limiter, self.retry_budget = retry_options(retry, rate_limiter,
+                                                                         retry_budget)
         self.clock = clock
         # The token request runs inside a model call's attempts, which the client's policy
         # already retries: the auth itself makes one attempt per model-call attempt, so the
@@ -282,7 +285,8 @@ class GatewayClient:
         started = self.clock()
         with telemetry.chat_span(model, self.base_url) as current:
             try:
-                response = call_with_retry(self.retry, attempt, clock=self.clock, deadline_at=deadline_at)
+                response = call_with_retry(self.retry, attempt, clock=self.clock,
+                                           deadline_at=deadline_at, budget=self.retry_budget)
             except GatewayError as error:
                 telemetry.set_error(current, error)
                 telemetry.audit(
@@ -315,7 +319,7 @@ class GatewayClient:
             if self.auth is not None:
                 authorization = self.auth.authorization(http)
                 request_headers["Authorization"] = authorization
-            remaining = None if http.deadline_at is None else http.deadline_at - self.clock()
+            remaining = wait_for_turn(self.rate_limiter, http.deadline_at, self.clock)
             request = HTTPRequest("POST", self.url, request_headers, body,
                                   self.options.timeout.clip(remaining))
             response = self._transport.send(request)
@@ -325,7 +329,7 @@ class GatewayClient:
                     and authorization is not None and self.auth.invalidate(authorization)):
                 replayed = True  # a fresh token, one replay
                 continue
-            raise api_error(response)
+            raise paused_by(self.rate_limiter, api_error(response))  # a 429 pauses the limiter
 
     # -- the tool-calling loop ------------------------------------------------------------
 

@@ -21,10 +21,13 @@ from .constants import (
     DEFAULT_TOOL_WORKERS,
 )
 from .errors import ConfigurationError
+from .http.rate_limit import RateLimiter
+from .http.retry import ExponentialBackoff, RetryPolicy
+from .http.retry_budget import RetryBudget
 from .http.transport import Timeout
 from .params import check_extra
 
-__all__ = ["ClientOptions", "CLIENT_ARGUMENTS", "to_timeout"]
+__all__ = ["ClientOptions", "CLIENT_ARGUMENTS", "to_timeout", "retry_options"]
 
 
 def to_timeout(value: Timeout | float | None) -> Timeout:
@@ -95,4 +98,25 @@ class ClientOptions:
 
 #: Every keyword ``GatewayClient()`` takes besides model parameters.
 CLIENT_ARGUMENTS = frozenset(attrs.fields_dict(ClientOptions)) - {"params"} | {
-    "region", "base_url", "auth", "tools", "transport", "retry", "clock"}
+    "region", "base_url", "auth", "tools", "transport", "retry", "clock",
+    "rate_limiter", "retry_budget"}
+
+
+def retry_options(retry: Any, rate_limiter: Any, retry_budget: Any,
+                  ) -> tuple[RetryPolicy, RateLimiter | None, RetryBudget | None]:
+    """The client's retry policy (``None``: ``ExponentialBackoff()``), rate limiter and
+    retry budget (``"default"``: a new ``RetryBudget()`` for this client), checked."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ConfigurationError(
+            f"retry must be a RetryPolicy such as ExponentialBackoff(), got {type(retry).__name__}",
+            option="retry")
+    if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
+        raise ConfigurationError("rate_limiter must be a RateLimiter such as TokenBucket(), got "
+                                 f"{type(rate_limiter).__name__}", option="rate_limiter")
+    if isinstance(retry_budget, str) and retry_budget == "default":
+        retry_budget = RetryBudget()
+    elif retry_budget is not None and not isinstance(retry_budget, RetryBudget):
+        raise ConfigurationError(
+            f"retry_budget must be a RetryBudget or None, got {type(retry_budget).__name__}",
+            option="retry_budget")
+    return retry if retry is not None else ExponentialBackoff(), rate_limiter, retry_budget
