@@ -35,6 +35,9 @@ from ..errors import APIError, RateLimitError
 __all__ = ["RateLimiter", "TokenBucket", "take_turn", "turn_refused", "gcra_tolerance",
            "wait_for_turn", "paused_by"]
 
+#: Waits shorter than this (one microsecond, Redis's resolution) are rounding, not waits.
+_RESOLUTION = 1e-6
+
 
 @runtime_checkable
 class RateLimiter(Protocol):
@@ -167,7 +170,8 @@ class TokenBucket:
         with self._lock:
             now = self._clock()
             tat = max(self._tat, now, self._paused_until + self._tau)
-            wait = max(0.0, tat - self._tau - now)
+            wait = tat - self._tau - now
+            wait = wait if wait > _RESOLUTION else 0.0  # float drift is not a wait
             if timeout is not None and wait > timeout:
                 return False, wait
             self._tat = tat + self._interval

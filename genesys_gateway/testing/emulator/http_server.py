@@ -162,6 +162,7 @@ class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # the default listen backlog (5) resets connections of 32 threads
 
     if TYPE_CHECKING:
         # socketserver.BaseServer's step of serve_forever() and handle_request(): accept one

@@ -13,8 +13,9 @@ Use it as a context manager::
         assert em.chat_requests[-1]["messages"][-1]["role"] == "tool"
 
 Every chat request goes through, in order: injected faults (infrastructure), body size (413),
-bearer-token check (401), strict request validation (400), then the reply: the next scripted
-item, else ``responder(body)``, else an echo of the last user message.
+bearer-token check (401), the rate limit per token (429, see ``limit_rate``), strict request
+validation (400), then the reply: the next scripted item, else ``responder(body)``, else
+an echo of the last user message.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from .faults import (
     normalize_headers,
 )
 from .http_server import EmulatorServer, Incoming, Outgoing
+from .rate_limit import RequestRateLimit
 from .replies import (
     Responder,
     ScriptItem,
@@ -105,6 +107,7 @@ class GatewayEmulator:
         self.max_body_bytes = max_body_bytes
         self._lock = threading.Lock()
         self._tokens = TokenBook(clock)
+        self._rate = RequestRateLimit(clock)
         self._script: collections.deque[Union[dict[str, Any], Responder]] = collections.deque()
         self._faults: dict[str, collections.deque[Fault]] = {e: collections.deque() for e in _ENDPOINTS}
         self._requests: list[RecordedRequest] = []
@@ -219,6 +222,18 @@ class GatewayEmulator:
         chat completion, e.g. ``b"{not json"``, ``b""`` or ``{"choices": []}``."""
         return self.inject(Fault("garbage", status, body, content_type=content_type), times, endpoint)
 
+    def limit_rate(self, per_second: float | None, burst: float | None = None) -> "GatewayEmulator":
+        """Allow *per_second* chat requests per second per bearer token, in bursts of at most
+        *burst* (default one second's worth); beyond, answer Genesys's normalized 429 with
+        ``Retry-After`` (counted by :attr:`rate_limited`). ``None`` lifts the limit."""
+        self._rate.configure(per_second, burst)
+        return self
+
+    @property
+    def rate_limited(self) -> int:
+        """How many 429s :meth:`limit_rate` answered since start (or the last reset)."""
+        return self._rate.refused
+
     def pending_faults(self, endpoint: str = "chat") -> int:
         """How many injected faults for *endpoint* are not yet consumed."""
         return len(self._faults[endpoint])
@@ -249,6 +264,7 @@ class GatewayEmulator:
             self._requests = []
             self._chat_requests = []
             self._token_requests = 0
+            self._rate.refused = 0
             self._conn_base = self._server.connections_opened if self._server else 0
 
     @property
@@ -344,6 +360,10 @@ class GatewayEmulator:
             return self._error(401, "No authentication bearer token specified in authorization header.", ctx), None
         if not self._tokens.is_valid(token.strip()):
             return self._error(401, "Invalid login credentials: the token is unknown or expired.", ctx), None
+        wait = self._rate.check(token.strip())
+        if wait is not None:
+            return self._error(429, f"Rate limit exceeded the maximum. Retry the request in [{wait}] seconds",
+                               ctx, headers=[("Retry-After", str(wait))]), None
         ctype = inc.headers.get("content-type", _JSON).split(";", 1)[0].strip().lower()
         if ctype != _JSON and not ctype.endswith("+json"):
             return self._error(415, f"Content-Type {ctype!r} is not supported; send application/json", ctx), None
