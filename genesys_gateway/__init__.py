@@ -22,9 +22,12 @@ from .errors import (
 )
 from .http.auth import Auth, BearerToken, ClientCredentials
 from .http.file_store import FileTokenStore
+from .http.rate_limit import RateLimiter, TokenBucket
+from .http.redis_rate_limit import RedisRateLimiter
 from .http.redis_store import RedisTokenStore
 from .http.requests_transport import RequestsTransport
 from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy
+from .http.retry_budget import RetryBudget
 from .http.tokens import LockTiming, MemoryTokenStore, Token, TokenStore
 from .http.transport import HTTPRequest, HTTPResponse, Timeout, Transport
 from .http.urllib3_transport import Urllib3Transport
@@ -49,6 +52,7 @@ __all__ = [
     "ChatResponse", "Choice", "FunctionCall", "Message", "ToolCall", "Usage",
     "REGIONS", "Region", "resolve_region",
     "ExponentialBackoff", "NoRetry", "RetryPolicy",
+    "RateLimiter", "TokenBucket", "RedisRateLimiter", "RetryBudget",
     "Tool", "ToolContext", "ToolRegistry",
     "HTTPRequest", "HTTPResponse", "RequestsTransport", "Timeout", "Transport", "Urllib3Transport",
     "__version__",

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterable, Literal, Mapping, Sequence, TypeVar
 
 import attrs
 
@@ -23,12 +23,14 @@ from .conversation import Conversation
 from .errors import ConfigurationError, GatewayError
 from .http.auth import Auth, ClientCredentials, HTTPContext
 from .http.error_responses import api_error, credential_forms
-from .http.retry import ExponentialBackoff, NoRetry, RetryPolicy, call_with_retry
+from .http.rate_limit import RateLimiter, paused_by, wait_for_turn
+from .http.retry import NoRetry, RetryPolicy, call_with_retry
+from .http.retry_budget import RetryBudget
 from .http.transport import HTTPRequest, Timeout, Transport, check_url
 from .http.urllib3_transport import Urllib3Transport
 from .loop import Loop, LoopOptions, RunOptions, RunResult
 from .models import ChatResponse, Message, message_to_dict, parse_chat_response
-from .options import ClientOptions
+from .options import ClientOptions, check_transport, retry_options
 from .params import check_extra, check_model_params
 from .payload import build_payload, json_body, wire_messages
 from .regions import Region, resolve_region
@@ -74,6 +76,8 @@ class GatewayClient:
         transport: ``Urllib3Transport()`` (default), ``RequestsTransport()`` or any
             ``Transport``.
         retry: ``ExponentialBackoff()`` (default) or ``NoRetry()``.
+        rate_limiter: a ``RateLimiter`` each request waits for (default ``None``: no limit).
+        retry_budget: a ``RetryBudget`` for all its threads (default a new one; ``None``: off).
         timeout: seconds, or a ``Timeout(connect, read)``, for one HTTP request.
         max_iterations: model calls allowed in one run (default 5).
         tool_timeout: seconds a tool call may take unless its tool says otherwise.
@@ -103,6 +107,8 @@ class GatewayClient:
         path: str = ClientOptions().path,
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        retry_budget: RetryBudget | None | Literal["default"] = "default",
         timeout: Timeout | float | None = None,
         max_iterations: int = ClientOptions().max_iterations,
         tool_timeout: float = ClientOptions().tool_timeout,
@@ -122,7 +128,8 @@ class GatewayClient:
             tool_timeout=tool_timeout, tool_workers=tool_workers,
             max_tool_result_chars=max_tool_result_chars, max_repeated_calls=max_repeated_calls,
             allow_insecure_http=allow_insecure_http, audit_payloads=audit_payloads,
-            expose_tool_errors=expose_tool_errors, params=params, extra_body=extra_body, extra_headers=extra_headers)
+            expose_tool_errors=expose_tool_errors, params=params, extra_body=extra_body,
+            extra_headers=extra_headers)
         if not callable(clock):
             raise ConfigurationError(f"clock must be callable, got {clock!r}", option="clock")
         try:
@@ -144,18 +151,10 @@ class GatewayClient:
             raise ConfigurationError(f"tools must be a ToolRegistry, got {type(tools).__name__}",
                                      option="tools")
         self.tools = tools
-        if transport is not None and (isinstance(transport, type)
-                                      or not isinstance(transport, Transport)):
-            raise ConfigurationError(
-                f"transport must have send() and close(), got {_what(transport)}",
-                option="transport")
-        if retry is not None and (isinstance(retry, type) or not isinstance(retry, RetryPolicy)):
-            raise ConfigurationError(
-                f"retry must be a RetryPolicy such as ExponentialBackoff(), got {_what(retry)}",
-                option="retry")
-        self._transport: Transport = transport if transport is not None else Urllib3Transport()
+        self._transport: Transport = check_transport(transport) or Urllib3Transport()
         self._owns_transport = transport is None
-        self.retry: RetryPolicy = retry if retry is not None else ExponentialBackoff()
+        self.retry, self.rate_limiter, self.retry_budget = retry_options(retry, rate_limiter,
+                                                                         retry_budget)
         self.clock = clock
         # The token request runs inside a model call's attempts, which the client's policy
         # already retries: the auth itself makes one attempt per model-call attempt, so the
@@ -275,7 +274,8 @@ class GatewayClient:
         started = self.clock()
         with telemetry.chat_span(model, self.base_url) as current:
             try:
-                response = call_with_retry(self.retry, attempt, clock=self.clock, deadline_at=deadline_at)
+                response = call_with_retry(self.retry, attempt, clock=self.clock,
+                                           deadline_at=deadline_at, budget=self.retry_budget)
             except GatewayError as error:
                 telemetry.set_error(current, error)
                 telemetry.audit(
@@ -311,7 +311,7 @@ class GatewayClient:
                 request_headers["Authorization"] = authorization
             sent += [form for name, value in request_headers.items() if name.lower() == "authorization"
                      for form in credential_forms(value)]
-            remaining = None if http.deadline_at is None else http.deadline_at - self.clock()
+            remaining = wait_for_turn(self.rate_limiter, http.deadline_at, self.clock)
             request = HTTPRequest("POST", self.url, request_headers, body,
                                   self.options.timeout.clip(remaining))
             response = self._transport.send(request)
@@ -321,7 +321,7 @@ class GatewayClient:
                     and authorization is not None and self.auth.invalidate(authorization)):
                 replayed = True  # a fresh token, one replay
                 continue
-            raise api_error(response, secrets=sent)
+            raise paused_by(self.rate_limiter, api_error(response, secrets=sent))  # a 429 pauses the limiter
 
     # -- the tool-calling loop ------------------------------------------------------------
 
@@ -392,9 +392,3 @@ class GatewayClient:
 def _no_tools() -> None:
     return None
 
-
-def _what(value: object) -> str:
-    """How an error names a wrong value: its type, or a class given where an instance is due."""
-    if isinstance(value, type):
-        return f"the class {value.__name__} (pass an instance: {value.__name__}())"
-    return type(value).__name__

@@ -36,3 +36,10 @@ NESTED_TOO_DEEPLY = "nested too deeply"
 MAX_TOOL_ERROR_CHARS = 300  # error text sent to the model for a failed tool call
 TOOL_THREAD_NAME_PREFIX = "genesys-gateway-tool"
 TOOL_WORKER_IDLE_SECONDS = 60.0  # an idle tool worker thread exits after this long
+
+# Rate limits and retry budgets.
+DEFAULT_MAX_PAUSE = 60.0  # a 429's Retry-After pauses a rate limiter at most this long
+DEFAULT_RATE_LIMIT_KEY = "genesys_gateway:rate_limit"  # RedisRateLimiter's Redis key
+DEFAULT_RETRY_RATIO = 0.2  # retries allowed per request sent in the window
+DEFAULT_RETRY_MIN_PER_SECOND = 10.0  # retries allowed per second whatever the traffic
+DEFAULT_RETRY_WINDOW = 10.0  # seconds of requests a RetryBudget remembers

@@ -6,7 +6,7 @@ so settings loaders can name their setting instead (see :mod:`genesys_gateway.se
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import attrs
 
@@ -21,10 +21,13 @@ from .constants import (
     DEFAULT_TOOL_WORKERS,
 )
 from .errors import ConfigurationError
-from .http.transport import Timeout
+from .http.rate_limit import RateLimiter
+from .http.retry import ExponentialBackoff, RetryPolicy
+from .http.retry_budget import RetryBudget
+from .http.transport import Timeout, Transport
 from .params import check_extra, check_model_params, headers_repr
 
-__all__ = ["ClientOptions", "CLIENT_ARGUMENTS", "to_timeout"]
+__all__ = ["ClientOptions", "CLIENT_ARGUMENTS", "to_timeout", "retry_options"]
 
 
 def to_timeout(value: Timeout | float | None) -> Timeout:
@@ -103,4 +106,39 @@ class ClientOptions:
 
 #: Every keyword ``GatewayClient()`` takes besides model parameters.
 CLIENT_ARGUMENTS = frozenset(attrs.fields_dict(ClientOptions)) - {"params"} | {
-    "region", "base_url", "auth", "tools", "transport", "retry", "clock"}
+    "region", "base_url", "auth", "tools", "transport", "retry", "clock",
+    "rate_limiter", "retry_budget"}
+
+
+def _what(value: object) -> str:
+    """How an error names a wrong value: its type, or a class given where an instance is due."""
+    if isinstance(value, type):
+        return f"the class {value.__name__} (pass an instance: {value.__name__}())"
+    return type(value).__name__
+
+
+def _instance_of(option: str, value: Any, kind: Any, wanted: str) -> None:
+    if value is not None and (isinstance(value, type) or not isinstance(value, kind)):
+        raise ConfigurationError(f"{option} must be {wanted}, got {_what(value)}", option=option)
+
+
+def check_transport(transport: Any) -> Transport | None:
+    """``transport`` when it is ``None`` or a :class:`Transport` instance."""
+    _instance_of("transport", transport, Transport, "a Transport with send() and close()")
+    return cast("Transport | None", transport)
+
+
+def retry_options(retry: Any, rate_limiter: Any, retry_budget: Any,
+                  ) -> tuple[RetryPolicy, RateLimiter | None, RetryBudget | None]:
+    """The client's retry policy (``None``: ``ExponentialBackoff()``), rate limiter and
+    retry budget (``"default"``: a new ``RetryBudget()`` for this client), checked."""
+    _instance_of("retry", retry, RetryPolicy, "a RetryPolicy such as ExponentialBackoff()")
+    _instance_of("rate_limiter", rate_limiter, RateLimiter, "a RateLimiter such as TokenBucket()")
+    budget: RetryBudget | None
+    if isinstance(retry_budget, str) and retry_budget == "default":
+        budget = RetryBudget()
+    else:
+        _instance_of("retry_budget", retry_budget, RetryBudget, "a RetryBudget or None")
+        budget = cast("RetryBudget | None", retry_budget)
+    policy: RetryPolicy = retry if retry is not None else ExponentialBackoff()
+    return policy, cast("RateLimiter | None", rate_limiter), budget

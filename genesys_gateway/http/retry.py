@@ -23,6 +23,7 @@ from ..constants import (
     RETRY_STATUSES,
 )
 from ..errors import APIError, GatewayError, RateLimitError, TransportError
+from .retry_budget import RetryBudget
 
 __all__ = [
     "RetryPolicy",
@@ -154,10 +155,14 @@ def call_with_retry(
     clock: Callable[[], float] = time.monotonic,
     deadline_at: float | None = None,
     on_retry: Callable[[int, GatewayError, float], None] | None = None,
+    budget: RetryBudget | None = None,
 ) -> T:
-    """Call ``attempt_fn(attempt)`` until it returns, the policy gives up, or waiting would
-    pass the policy's deadline or ``deadline_at`` (a ``clock()`` time). Only
-    :class:`GatewayError` is retried; programming errors propagate at once."""
+    """Call ``attempt_fn(attempt)`` until it returns, the policy gives up, waiting would
+    pass the policy's deadline or ``deadline_at`` (a ``clock()`` time), or the client's
+    retry ``budget`` is spent. Only :class:`GatewayError` is retried; programming errors
+    propagate at once."""
+    if budget is not None:
+        budget.record_request()
     start = clock()
     limit = deadline_at
     if policy.deadline is not None:
@@ -172,6 +177,8 @@ def call_with_retry(
             if wait is None:
                 raise
             if limit is not None and clock() + wait >= limit:
+                raise
+            if budget is not None and not budget.try_retry():
                 raise
             if on_retry is not None:
                 on_retry(attempt, error, wait)

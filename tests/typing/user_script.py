@@ -60,6 +60,14 @@ retry_policies: list[gg.RetryPolicy] = [
     gg.NoRetry(),
 ]
 
+limiters: list[gg.RateLimiter] = [
+    gg.TokenBucket(per_minute=300, clock=time.monotonic, sleep=time.sleep, max_pause=60.0),
+    gg.RedisRateLimiter(object(), per_minute=300, key="genesys_gateway:rate_limit",
+                        sleep=time.sleep, max_pause=60.0),
+]
+budget = gg.RetryBudget(ratio=0.2, min_per_second=10, window=10.0, clock=time.monotonic)
+retry_allowed: bool = budget.try_retry()
+
 with GatewayEmulator() as emulator:
     emulator.script(reply(tool_calls=[tool_call("get_weather", {"location": "London"})]),
                     reply(content="22 degrees"))
@@ -69,6 +77,7 @@ with GatewayEmulator() as emulator:
         auth=gg.ClientCredentials("id", "secret", token_url=emulator.token_url, store=store),
         tools=registry, model="gpt-4o", transport=gg.Urllib3Transport(),
         retry=gg.ExponentialBackoff(max_attempts=4), timeout=gg.Timeout(connect=5, read=30),
+        rate_limiter=gg.TokenBucket(per_minute=300), retry_budget=gg.RetryBudget(),
         max_iterations=5, tool_timeout=5.0, tool_workers=8, max_tool_result_chars=4096,
         temperature=0.2, extra_body={"vendor": 1}, extra_headers={"X-Team": "a"},
     ) as client:

@@ -3,7 +3,8 @@ Gateway and its OAuth token endpoint, with scripted replies, faults and a reques
 
 Modules: ``server`` (the emulator itself), ``http_server`` (the loopback HTTP/1.1
 server), ``auth`` (the token endpoint), ``replies`` (scripts and responders), ``faults``
-(fault injection and the request log), ``validation`` (strict chat-request checks).
+(fault injection and the request log), ``validation`` (strict chat-request checks),
+``rate_limit`` (requests per second per token).
 """
 
 from .faults import Fault, RecordedRequest

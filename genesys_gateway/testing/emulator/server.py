@@ -13,8 +13,9 @@ Use it as a context manager::
         assert em.chat_requests[-1]["messages"][-1]["role"] == "tool"
 
 Every chat request goes through, in order: injected faults (infrastructure), body size (413),
-bearer-token check (401), strict request validation (400), then the reply: the next scripted
-item, else ``responder(body)``, else an echo of the last user message.
+bearer-token check (401), the rate limit per token (429, see ``limit_rate``), strict request
+validation (400), then the reply: the next scripted item, else ``responder(body)``, else
+an echo of the last user message.
 """
 
 from __future__ import annotations
@@ -30,18 +31,18 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 from ...constants import DEFAULT_MODEL, DEFAULT_PATH, MAX_REQUEST_BODY_BYTES
 from .auth import TokenBook, token_response
+from .controls import ENDPOINTS, FaultControls
 from .faults import (
     Fault,
-    HeadersLike,
     RecordedRequest,
     default_fault_body,
     echo_body,
     encode_body,
     genesys_error,
     merge_headers,
-    normalize_headers,
 )
 from .http_server import EmulatorServer, Incoming, Outgoing
+from .rate_limit import RequestRateLimit
 from .replies import (
     Responder,
     ScriptItem,
@@ -57,14 +58,13 @@ __all__ = ["GatewayEmulator"]
 logger = logging.getLogger("genesys_gateway.testing")
 
 _JSON = "application/json"
-_ENDPOINTS = ("chat", "token")
 
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-class GatewayEmulator:
+class GatewayEmulator(FaultControls):
     """A test double of the Genesys Cloud LLM Gateway and its token endpoint.
 
     Arguments (keyword-only):
@@ -106,8 +106,9 @@ class GatewayEmulator:
         self.max_body_bytes = max_body_bytes
         self._lock = threading.Lock()
         self._tokens = TokenBook(clock)
+        self._rate = RequestRateLimit(clock)
         self._script: collections.deque[Union[dict[str, Any], Responder]] = collections.deque()
-        self._faults: dict[str, collections.deque[Fault]] = {e: collections.deque() for e in _ENDPOINTS}
+        self._faults: dict[str, collections.deque[Fault]] = {e: collections.deque() for e in ENDPOINTS}
         self._requests: list[RecordedRequest] = []
         self._chat_requests: list[dict[str, Any]] = []
         self._token_requests = 0
@@ -192,44 +193,6 @@ class GatewayEmulator:
             self._script.extend(prepared)
         return self
 
-    def inject(self, fault: Fault, times: int = 1, endpoint: str = "chat") -> "GatewayEmulator":
-        """Queue *fault* for the next *times* requests to *endpoint* (``"chat"``/``"token"``)."""
-        if endpoint not in _ENDPOINTS:
-            raise ValueError(f"endpoint must be 'chat' or 'token', got {endpoint!r}")
-        with self._lock:
-            self._faults[endpoint].extend([fault] * times)
-        return self
-
-    def fail(self, status: int, body: object = None, headers: HeadersLike | None = None, times: int = 1,
-             endpoint: str = "chat") -> "GatewayEmulator":
-        """Answer *status*; *body* a dict (JSON), bytes/str (raw) or ``None`` (a Genesys-style
-        error; a 429 also gets ``Retry-After: 1``)."""
-        return self.inject(Fault("fail", status, body, normalize_headers(headers)), times, endpoint)
-
-    def delay(self, seconds: float, times: int = 1, endpoint: str = "chat") -> "GatewayEmulator":
-        """Wait *seconds* before answering normally."""
-        return self.inject(Fault("delay", seconds=seconds), times, endpoint)
-
-    def drop_connection(self, times: int = 1, endpoint: str = "chat") -> "GatewayEmulator":
-        """Read the request, then close the connection without sending a byte."""
-        return self.inject(Fault("drop"), times, endpoint)
-
-    def garbage(self, body: object, status: int = 200, times: int = 1, endpoint: str = "chat",
-                content_type: str = _JSON) -> "GatewayEmulator":
-        """Answer *status* with *body* (bytes/str raw, dict/list as JSON) that is not a valid
-        chat completion, e.g. ``b"{not json"``, ``b""`` or ``{"choices": []}``."""
-        return self.inject(Fault("garbage", status, body, content_type=content_type), times, endpoint)
-
-    def echo_credentials(self, status: int, times: int = 1, endpoint: str = "chat",
-                         content_type: str = _JSON) -> "GatewayEmulator":
-        """Answer *status* with an error body that quotes the request's ``Authorization``
-        header (a server that leaks credentials into its errors)."""
-        return self.inject(Fault("echo", status, content_type=content_type), times, endpoint)
-
-    def pending_faults(self, endpoint: str = "chat") -> int:
-        """How many injected faults for *endpoint* are not yet consumed."""
-        return len(self._faults[endpoint])
-
     @property
     def pending_replies(self) -> int:
         """How many scripted replies are not yet consumed."""
@@ -256,6 +219,7 @@ class GatewayEmulator:
             self._requests = []
             self._chat_requests = []
             self._token_requests = 0
+            self._rate.refused = 0
             self._conn_base = self._server.connections_opened if self._server else 0
 
     @property
@@ -354,6 +318,10 @@ class GatewayEmulator:
             return self._error(401, "No authentication bearer token specified in authorization header.", ctx), None
         if not self._tokens.is_valid(token.strip()):
             return self._error(401, "Invalid login credentials: the token is unknown or expired.", ctx), None
+        wait = self._rate.check(token.strip())
+        if wait is not None:
+            return self._error(429, f"Rate limit exceeded the maximum. Retry the request in [{wait}] seconds",
+                               ctx, headers=[("Retry-After", str(wait))]), None
         ctype = inc.headers.get("content-type", _JSON).split(";", 1)[0].strip().lower()
         if ctype != _JSON and not ctype.endswith("+json"):
             return self._error(415, f"Content-Type {ctype!r} is not supported; send application/json", ctx), None
