@@ -5,7 +5,8 @@ machinery), ``urllib3_transport`` and ``requests_transport`` (the two transports
 with its exception table), ``retry`` (policies and the retry loop), ``error_responses``
 (HTTP error bodies to typed errors), ``auth`` (client credentials, bearer tokens),
 ``tokens`` (the token-store protocol, the in-memory store, single-flight refresh and
-polled locks), ``file_store`` and ``redis_store`` (shared token stores).
+polled locks), ``file_store`` and ``redis_store`` (shared token stores), ``sse`` (the server-sent events
+parser).
 
 Nothing here imports the client, the loop or the tools wing.
 """
