@@ -261,9 +261,10 @@ class ChunkMerger:
         return text
 
     def _take_meta(self, chunk: dict[str, Any]) -> None:
+        # The first real value of each: Azure's first chunk has "id": "", "created": 0.
         for key, kind in (("id", str), ("model", str), ("created", int)):
             value = chunk.get(key)
-            if key not in self._meta and type(value) is kind:
+            if key not in self._meta and type(value) is kind and value:
                 self._meta[key] = value
 
     def response(self) -> ChatResponse:

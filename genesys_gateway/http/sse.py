@@ -27,7 +27,6 @@ anything.
 
 from __future__ import annotations
 
-import codecs
 from typing import Iterable, Iterator
 
 import attrs
@@ -69,7 +68,7 @@ class SSEParser:
     >>> parser.close()
     """
 
-    __slots__ = ("_decode", "_max_line", "_max_event", "_pending", "_pending_size", "_skip_lf",
+    __slots__ = ("_tail", "_bom", "_max_line", "_max_event", "_pending", "_pending_size", "_skip_lf",
                  "_data", "_data_size", "_type", "_id", "_retry", "_closed", "truncated")
 
     def __init__(self, *, max_line_length: int = MAX_LINE_LENGTH,
@@ -77,8 +76,8 @@ class SSEParser:
         for name, value in (("max_line_length", max_line_length), ("max_event_size", max_event_size)):
             if type(value) is not int or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        # "utf-8-sig" drops one byte order mark at the start, even one split across chunks.
-        self._decode = codecs.getincrementaldecoder("utf-8-sig")("strict").decode
+        self._tail = b""  # the first bytes of a UTF-8 sequence the last chunk cut
+        self._bom = True  # no text yet: a byte order mark may still come (and is dropped)
         self._max_line = max_line_length
         self._max_event = max_event_size
         self._pending: list[str] = []  # pieces of a line not yet ended
@@ -107,12 +106,21 @@ class SSEParser:
         """Parse the next bytes of the stream; return the events they complete, in order."""
         if self._closed:
             raise ValueError("feed() after close()")
+        if self._tail:
+            chunk = self._tail + chunk
+            self._tail = b""
         try:
-            text = self._decode(chunk, False)
+            text = chunk.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ResponseFormatError(f"event stream is not valid UTF-8 ({e.reason})") from None
+            text = self._decode_split(chunk, e)
         if not text:
             return []
+        if self._bom:
+            self._bom = False
+            if text[0] == "\ufeff":
+                text = text[1:]
+                if not text:
+                    return []
         if self._skip_lf:
             self._skip_lf = False
             if text[0] == "\n":
@@ -183,6 +191,14 @@ class SSEParser:
                     f"event stream: an event has more than {self._max_event} characters of data")
         return events
 
+    def _decode_split(self, chunk: bytes, error: UnicodeDecodeError) -> str:
+        # A sequence cut by the chunk's end waits for the next chunk; anything else is bad.
+        if error.reason != "unexpected end of data" or error.end != len(chunk):
+            raise ResponseFormatError(f"event stream is not valid UTF-8 ({error.reason} at byte "
+                                      f"{error.start} of a chunk)") from None
+        self._tail = chunk[error.start:]
+        return chunk[:error.start].decode("utf-8")
+
     def _too_long(self) -> ResponseFormatError:
         return ResponseFormatError(f"event stream: a line is longer than {self._max_line} characters")
 
@@ -191,11 +207,9 @@ class SSEParser:
         if self._closed:
             return
         self._closed = True
-        try:
-            leftover = self._decode(b"", True)
-        except UnicodeDecodeError:
-            leftover = "\ufffd"  # a sequence cut by the end: part of a discarded partial line
-        self.truncated = bool(leftover or self._pending or self._data)
+        # A sequence cut by the end can only be part of a partial line: discarded with it.
+        self.truncated = bool(self._tail or self._pending or self._data)
+        self._tail = b""
         self._pending = []
         self._data = []
 
