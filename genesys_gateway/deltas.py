@@ -13,7 +13,8 @@ What real OpenAI-compatible servers send, and how it is merged:
   the first delta of a call and are kept; ``name: ""`` and ``id: ""`` on later deltas are
   ignored, a name repeated on every delta is kept once, a name sent in pieces is joined.
   A delta with an index already in use but a different id *and* a name starts a new call
-  (servers that send every parallel call at index 0, or at no index).
+  (servers that send every parallel call at index 0, or at no index). The merged calls are
+  in index order, calls sharing an index in order of arrival.
 - Two deltas with the same index in one chunk are two pieces of the same call; arguments
   may come in any number of pieces, or whole in the last chunk. An object given as
   arguments is serialised to JSON. Arguments are passed on as they are: arguments that never
@@ -59,9 +60,10 @@ def _bad(message: str) -> ResponseFormatError:
 
 
 class _Call:
-    __slots__ = ("id", "type", "name", "arguments")
+    __slots__ = ("index", "id", "type", "name", "arguments")
 
-    def __init__(self) -> None:
+    def __init__(self, index: int) -> None:
+        self.index = index
         self.id: str | None = None
         self.type = "function"
         self.name: str | None = None
@@ -113,7 +115,7 @@ class _Choice:
             call = self.by_index.get(index)
             if call is None or (call_id is not None and name is not None
                                 and call.id is not None and call.id != call_id):
-                call = self.by_index[index] = _Call()
+                call = self.by_index[index] = _Call(index)
                 self.calls.append(call)
             if call_id is not None and call.id is None:
                 call.id = call_id
@@ -128,8 +130,13 @@ class _Choice:
 
     def choice(self) -> Choice:
         content = "".join(self.parts) + ("\ufffd" if self.held else "") if self.parts else None
-        calls = tuple(call.tool_call() for call in self.calls) or None
+        # In index order; calls sharing an index (sent one after another) in order of arrival.
+        calls = tuple(call.tool_call() for call in sorted(self.calls, key=_index)) or None
         return Choice(Message(self.role, content, calls), self.index, self.finish_reason)
+
+
+def _index(call: _Call) -> int:
+    return call.index
 
 
 def _serialise(value: Any) -> str:

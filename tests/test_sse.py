@@ -326,7 +326,7 @@ LINE = st.one_of(
 ENDING = st.sampled_from(["\n", "\r\n", "\r"])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(st.lists(st.tuples(LINE, ENDING), max_size=25), st.booleans(), st.data())
 def test_any_stream_at_any_split_matches_the_standards_algorithm(lines, bom, data):
     text = ("\ufeff" if bom else "") + "".join(line + end for line, end in lines)
