@@ -334,3 +334,14 @@ def test_any_stream_at_any_split_matches_the_standards_algorithm(lines, bom, dat
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
     chunks = [stream[a:b] for a, b in zip([0] + cuts, cuts + [len(stream)])]
     assert parse(*chunks) == reference(stream)
+
+
+def test_the_benchmark_runs_and_reports_ratios():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks import sse as bench
+
+    rows = bench.bench_stream(50, repeats=1, number=1)
+    assert rows[0][0].startswith("bare loop") and all(r[2].endswith("x") for r in rows)

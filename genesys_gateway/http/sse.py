@@ -17,19 +17,17 @@ It follows the WHATWG HTML standard, "Interpreting an event stream"
 
 Where the standard tells a browser to repair, this parser refuses instead, because a
 stream that breaks these rules is a broken response, not something to show a user:
-bytes that are not UTF-8, a line longer than ``max_line_length`` characters and an event
-with more than ``max_event_size`` characters of data raise
-:class:`~genesys_gateway.errors.ResponseFormatError`, so memory stays bounded whatever the
-server sends. Whether a stream ended cleanly (say with ``data: [DONE]``) is the caller's
+bytes that are not UTF-8, a line longer than ``max_line_length`` characters and more than
+``max_event_size`` characters of data held for an event not yet ended raise
+:class:`~genesys_gateway.errors.ResponseFormatError`, so memory stays bounded (by those
+limits plus one chunk) whatever the server sends. Whether a stream ended cleanly (say with ``data: [DONE]``) is the caller's
 question; :attr:`SSEParser.truncated` tells whether :meth:`SSEParser.close` discarded
 anything.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
-
-import attrs
+from typing import Iterable, Iterator, NamedTuple
 
 from ..errors import ResponseFormatError
 
@@ -37,18 +35,20 @@ __all__ = ["Event", "SSEParser", "iter_events", "MAX_LINE_LENGTH", "MAX_EVENT_SI
 
 #: Default bound of one line, in (decoded) characters.
 MAX_LINE_LENGTH = 1024 * 1024
-#: Default bound of one event's data, in (decoded) characters.
+#: Default bound of the data held for an event not yet ended, in (decoded) characters.
 MAX_EVENT_SIZE = 16 * 1024 * 1024
 
 
-@attrs.frozen
-class Event:
+class Event(NamedTuple):
     """One dispatched event.
 
     ``event`` is its type (``"message"`` when the stream named none), ``data`` its data
     lines joined with ``\\n``, ``id`` the last event id seen on the stream so far (``""``
     when none) and ``retry`` the reconnection time in milliseconds the stream last set
     (``None`` when it set none).
+
+    A named tuple rather than an attrs class: a stream of tiny deltas makes thousands of
+    these a second, and a tuple is made in half the time.
     """
 
     event: str = "message"
@@ -136,23 +136,40 @@ class SSEParser:
             if self._pending_size > self._max_line:
                 raise self._too_long()
             return []
-        lines = text.split("\n")
-        rest = lines.pop()  # the start of a line not yet ended ("" when the chunk ends a line)
-        size = self._pending_size + len(text)
         if self._pending:
-            lines[0] = "".join(self._pending) + lines[0]
+            text = "".join(self._pending) + text
             self._pending = []
             self._pending_size = 0
-        if size > self._max_line and (len(rest) > self._max_line
-                                      or max(map(len, lines)) > self._max_line):
+        cut = text.rfind("\n") + 1
+        rest = text[cut:]  # the start of a line not yet ended
+        if cut < len(text):
+            text = text[:cut]
+        if len(text) + len(rest) > self._max_line and (
+                len(rest) > self._max_line or max(map(len, text.split("\n"))) > self._max_line):
             raise self._too_long()
         if rest:
             self._pending = [rest]
             self._pending_size = len(rest)
-        return self._lines(lines)
-
-    def _lines(self, lines: list[str]) -> list[Event]:
+        # ``text`` is whole lines. Split at blank lines: each block but the last is the lines
+        # of one event, and a block that is a single "data: " line (what chat-completion
+        # servers send) is an event without looking at lines at all.
+        blocks = text.split("\n\n")
+        last = blocks.pop()  # "" or lines ending in "\n" with no blank line yet
         events: list[Event] = []
+        for block in blocks:
+            if "\n" in block or block[:6] != "data: " or self._data:
+                lines = block.split("\n")
+                lines.append("")
+                self._lines(lines, events)
+            else:
+                events.append(Event(self._type or "message", block[6:], self._id, self._retry))
+                if self._type:
+                    self._type = ""
+        if last:
+            self._lines(last[:-1].split("\n"), events)
+        return events
+
+    def _lines(self, lines: list[str], events: list[Event]) -> None:
         data = self._data
         counted = len(data)  # data lines already in ``_data_size``
         for line in lines:
@@ -189,7 +206,6 @@ class SSEParser:
             if self._data_size > self._max_event:
                 raise ResponseFormatError(
                     f"event stream: an event has more than {self._max_event} characters of data")
-        return events
 
     def _decode_split(self, chunk: bytes, error: UnicodeDecodeError) -> str:
         # A sequence cut by the chunk's end waits for the next chunk; anything else is bad.
