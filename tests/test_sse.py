@@ -129,6 +129,14 @@ def test_last_event_id_persists_and_can_be_set_by_a_dataless_block():
     assert parser.last_event_id == ""
 
 
+def test_an_id_takes_effect_for_reconnection_only_at_a_blank_line():
+    parser = SSEParser()
+    parser.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n")
+    assert parser.last_event_id == "1"  # the event with id 2 never ended
+    parser.feed(b"\n")
+    assert parser.last_event_id == "2"
+
+
 def test_an_id_containing_nul_is_ignored():
     events = parse(b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n")
     assert [e.id for e in events] == ["1", "1"]

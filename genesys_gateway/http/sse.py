@@ -69,7 +69,7 @@ class SSEParser:
     """
 
     __slots__ = ("_tail", "_bom", "_max_line", "_max_event", "_pending", "_pending_size", "_skip_lf",
-                 "_data", "_data_size", "_type", "_id", "_retry", "_closed", "truncated")
+                 "_data", "_data_size", "_type", "_id", "_last_id", "_retry", "_closed", "truncated")
 
     def __init__(self, *, max_line_length: int = MAX_LINE_LENGTH,
                  max_event_size: int = MAX_EVENT_SIZE) -> None:
@@ -86,7 +86,8 @@ class SSEParser:
         self._data: list[str] = []  # data lines of the event being read
         self._data_size = 0  # characters of ``_data`` counted so far (checked once per feed)
         self._type = ""
-        self._id = ""
+        self._id = ""  # the last event id buffer
+        self._last_id = ""  # the id as of the last blank line: what a reconnection would send
         self._retry: int | None = None
         self._closed = False
         #: True once :meth:`close` discarded a partial line or an event without its blank line.
@@ -94,8 +95,9 @@ class SSEParser:
 
     @property
     def last_event_id(self) -> str:
-        """The last event id the stream set (``""`` when none): for ``Last-Event-ID``."""
-        return self._id
+        """The last event id as of the last blank line (``""`` when none): what a
+        reconnection would send as ``Last-Event-ID``."""
+        return self._last_id
 
     @property
     def retry(self) -> int | None:
@@ -163,6 +165,7 @@ class SSEParser:
                 self._lines(lines, events)
             else:
                 events.append(Event(self._type or "message", block[6:], self._id, self._retry))
+                self._last_id = self._id
                 if self._type:
                     self._type = ""
         if last:
@@ -177,6 +180,7 @@ class SSEParser:
                 data.append(line[6:])
                 continue
             if not line:  # dispatch
+                self._last_id = self._id
                 if data:
                     events.append(Event(self._type or "message",
                                         data[0] if len(data) == 1 else "\n".join(data),
