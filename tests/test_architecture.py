@@ -101,6 +101,11 @@ WING_RULES = {
     "genesys_gateway.conversation": ("genesys_gateway.client",),
     "genesys_gateway.settings": ("genesys_gateway.client", "genesys_gateway.loop"),
     "genesys_gateway.tools.pool": ("genesys_gateway.tools.",),
+    # merging streamed deltas is core, beside the models: it knows no wire format (SSE is
+    # the http wing's) and nothing above it
+    "genesys_gateway.deltas": ("genesys_gateway.client", "genesys_gateway.loop",
+                               "genesys_gateway.conversation", "genesys_gateway.settings",
+                               "genesys_gateway.http", "genesys_gateway.tools"),
 }
 
 

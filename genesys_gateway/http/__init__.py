@@ -7,7 +7,8 @@ with its exception table), ``retry`` (policies and the retry loop), ``error_resp
 ``tokens`` (the token-store protocol, the in-memory store, single-flight refresh and
 polled locks), ``file_store`` and ``redis_store`` (shared token stores), ``rate_limit``
 (the RateLimiter protocol, TokenBucket), ``redis_rate_limit`` (one rate budget for a
-fleet) and ``retry_budget`` (retries bounded per client).
+fleet), ``retry_budget`` (retries bounded per client) and ``sse`` (the server-sent events
+parser).
 
 Nothing here imports the client, the loop or the tools wing.
 """
