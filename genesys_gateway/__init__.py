@@ -3,6 +3,14 @@ Gateway and any OpenAI-compatible chat-completions endpoint."""
 
 from .client import GatewayClient
 from .conversation import Conversation
+from .events import (
+    Event,
+    ModelCallFinished,
+    RunFinished,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from .errors import (
     APIError,
     AuthenticationError,
@@ -31,7 +39,8 @@ from .http.retry_budget import RetryBudget
 from .http.tokens import LockTiming, MemoryTokenStore, Token, TokenStore
 from .http.transport import HTTPRequest, HTTPResponse, Timeout, Transport
 from .http.urllib3_transport import Urllib3Transport
-from .loop import RunResult, StopReason
+from .result import RunResult, StopReason
+from .stream import RunStream
 from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage
 from .regions import REGIONS, Region, resolve_region
 from .tools.calls import ToolRun, ToolRunStatus
@@ -43,7 +52,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Auth", "BearerToken", "ClientCredentials",
-    "GatewayClient", "Conversation", "RunResult", "StopReason",
+    "GatewayClient", "Conversation", "RunResult", "StopReason", "RunStream",
+    "Event", "TextDelta", "ToolCallStarted", "ToolCallFinished", "ModelCallFinished", "RunFinished",
     "APIError", "AuthenticationError", "BadRequestError", "ConfigurationError", "GatewayError",
     "NotFoundError", "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "ServerError",
     "TokenStoreError", "ToolArgumentsError", "ToolDefinitionError", "ToolError", "TransportError",

@@ -22,7 +22,7 @@ from .tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
     from .client import GatewayClient
-    from .loop import RunResult
+    from .result import RunResult
     from .testing.emulator import Responder
 
 EXIT_ERROR = 1

@@ -13,26 +13,25 @@ import time
 import uuid
 from typing import Any, Callable, Generic, Iterable, Literal, Mapping, Sequence, TypeVar
 
-import attrs
 
-from . import telemetry
 from .at_fork import fresh_locks, reinit_in_child
 from .checks import check_positive
-from .constants import USER_AGENT
+from .chat_call import ChatCall
 from .conversation import Conversation
 from .errors import ConfigurationError, GatewayError
 from .http.auth import Auth, ClientCredentials, HTTPContext
-from .http.error_responses import api_error, credential_forms
-from .http.rate_limit import RateLimiter, paused_by, wait_for_turn
-from .http.retry import NoRetry, RetryPolicy, call_with_retry
+from .http.rate_limit import RateLimiter
+from .http.retry import NoRetry, RetryPolicy
 from .http.retry_budget import RetryBudget
-from .http.transport import HTTPRequest, Timeout, Transport, check_url
+from .http.transport import Timeout, Transport, check_url
 from .http.urllib3_transport import Urllib3Transport
-from .loop import Loop, LoopOptions, RunOptions, RunResult
-from .models import ChatResponse, Message, message_to_dict, parse_chat_response
+from .loop import Loop, LoopOptions, RunOptions
+from .result import RunResult
+from .stream import RunStream
+from .models import ChatResponse, Message
 from .options import ClientOptions, check_transport, retry_options
 from .params import check_extra, check_model_params
-from .payload import build_payload, json_body, wire_messages
+from .payload import build_payload, wire_messages
 from .regions import Region, resolve_region
 from .settings import client_kwargs, env_settings, settings_errors
 from .tools.executor import ToolExecutor
@@ -159,8 +158,10 @@ class GatewayClient:
         # The token request runs inside a model call's attempts, which the client's policy
         # already retries: the auth itself makes one attempt per model-call attempt, so the
         # policy's max_attempts bounds token requests too (no attempts-squared nesting).
-        self._http = HTTPContext(self._transport, NoRetry(), self.options.timeout, clock,
-                                 None, allow_insecure_http)
+        http = HTTPContext(self._transport, NoRetry(), self.options.timeout, clock, None,
+                           allow_insecure_http)
+        self._call = ChatCall(self.url, self.base_url, self.options, self.auth, self._transport,
+                              self.retry, self.rate_limiter, self.retry_budget, http, clock)
         self._loop_options = LoopOptions(model, max_iterations, max_repeated_calls,
                                          audit_payloads, clock)
         self._executor: ToolExecutor | None = None
@@ -246,82 +247,9 @@ class GatewayClient:
             tools = tools.definitions
         payload = build_payload(self.options, wire_messages(messages), tools, params,
                                 check_extra("extra_body", extra_body))
-        return self._chat(payload, deadline_at, check_extra("extra_headers", extra_headers))
-
-    def _chat(self, payload: Mapping[str, Any], deadline_at: float | None,
-              extra_headers: Mapping[str, str] | None) -> ChatResponse:
         if self._closed:
             raise GatewayError("client is closed")
-        body = json_body(payload)
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            "Idempotency-Key": os.urandom(16).hex(),
-        }
-        for extra in (self.options.extra_headers, extra_headers):
-            if extra:
-                headers.update(extra)
-        http = self._http if deadline_at is None else attrs.evolve(self._http, deadline_at=deadline_at)
-        attempts = 0
-
-        def attempt(_n: int) -> ChatResponse:
-            nonlocal attempts
-            attempts += 1
-            return self._send_once(body, headers, http)
-
-        model = str(payload.get("model", self.options.model))
-        started = self.clock()
-        with telemetry.chat_span(model, self.base_url) as current:
-            try:
-                response = call_with_retry(self.retry, attempt, clock=self.clock,
-                                           deadline_at=deadline_at, budget=self.retry_budget)
-            except GatewayError as error:
-                telemetry.set_error(current, error)
-                telemetry.audit(
-                    "model_call", model=model, status="error", error=type(error).__name__,
-                    http_status=getattr(error, "status", None), attempts=attempts,
-                    latency_ms=round((self.clock() - started) * 1000, 3),
-                    correlation_id=getattr(error, "correlation_id", None),
-                )
-                raise
-            if current is not None:
-                telemetry.record_response(current, response)
-        if telemetry.audit_enabled():
-            event: dict[str, Any] = dict(
-                model=model, status="ok", attempts=attempts,
-                latency_ms=round((self.clock() - started) * 1000, 3),
-                finish_reason=response.finish_reason,
-                usage=attrs.asdict(response.usage),
-                tool_calls=len(response.message.tool_calls or ()),
-            )
-            if self.options.audit_payloads:
-                event["response"] = message_to_dict(response.message)
-            telemetry.audit("model_call", **event)
-        return response
-
-    def _send_once(self, body: bytes, headers: Mapping[str, str], http: HTTPContext) -> ChatResponse:
-        replayed = False
-        sent: list[str] = []  # credentials sent, redacted from any error the server echoes
-        while True:
-            request_headers = dict(headers)
-            authorization = None
-            if self.auth is not None:
-                authorization = self.auth.authorization(http)
-                request_headers["Authorization"] = authorization
-            sent += [form for name, value in request_headers.items() if name.lower() == "authorization"
-                     for form in credential_forms(value)]
-            remaining = wait_for_turn(self.rate_limiter, http.deadline_at, self.clock)
-            request = HTTPRequest("POST", self.url, request_headers, body,
-                                  self.options.timeout.clip(remaining))
-            response = self._transport.send(request)
-            if response.status < 300:
-                return parse_chat_response(response.body)
-            if (response.status == 401 and not replayed and self.auth is not None
-                    and authorization is not None and self.auth.invalidate(authorization)):
-                replayed = True  # a fresh token, one replay
-                continue
-            raise paused_by(self.rate_limiter, api_error(response, secrets=sent))  # a 429 pauses the limiter
+        return self._call(payload, deadline_at, check_extra("extra_headers", extra_headers))
 
     # -- the tool-calling loop ------------------------------------------------------------
 
@@ -338,6 +266,15 @@ class GatewayClient:
         run = RunOptions.build("run", deadline=deadline, max_iterations=max_iterations,
                                extra_body=extra_body, extra_headers=extra_headers, **params)
         return self._loop().run(str(uuid.uuid4()), [{"role": "user", "content": prompt}], run)
+
+    def stream(self, prompt: str, *, deadline: float | None = None,
+               max_iterations: int | None = None, extra_body: Mapping[str, Any] | None = None,
+               extra_headers: Mapping[str, str] | None = None, **params: Any) -> RunStream:
+        """:meth:`run` as a :class:`RunStream` of events (text, tool calls starting and
+        finishing, model calls, and ``RunFinished`` last); close it to stop the run."""
+        return self.conversation().stream(prompt, deadline=deadline, max_iterations=max_iterations,
+                                          extra_body=extra_body, extra_headers=extra_headers,
+                                          **params)
 
     def conversation(self, system: str | None = None) -> Conversation:
         """A multi-turn conversation that keeps its history (including tool rounds)."""

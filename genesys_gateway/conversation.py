@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any, Mapping
+from typing import Any, Generator, Mapping
 
-from .loop import Loop, RunOptions, RunResult
+from .events import Event, RunFinished
+from .loop import Loop, RunOptions, drain
+from .result import RunResult
+from .stream import RunStream
 
 __all__ = ["Conversation"]
 
@@ -50,11 +53,32 @@ class Conversation:
             raise TypeError(f"the prompt must be a string, got {type(text).__name__}")
         run = RunOptions.build("send", deadline=deadline, max_iterations=max_iterations,
                                extra_body=extra_body, extra_headers=extra_headers, **params)
+        return drain(self._turn(text, run))
+
+    def stream(self, text: str, *, deadline: float | None = None,
+               max_iterations: int | None = None, extra_body: Mapping[str, Any] | None = None,
+               extra_headers: Mapping[str, str] | None = None, **params: Any) -> RunStream:
+        """Like :meth:`send`, as a :class:`RunStream` of events. The history gets the turn
+        only when the run finishes; closed early, it stays as it was before."""
+        if not isinstance(text, str):
+            raise TypeError(f"the prompt must be a string, got {type(text).__name__}")
+        run = RunOptions.build("stream", deadline=deadline, max_iterations=max_iterations,
+                               extra_body=extra_body, extra_headers=extra_headers, **params)
+        return RunStream(self._turn(text, run),
+                         lambda: self._loop.cancelled(self.id, list(self.messages)))
+
+    def _turn(self, text: str, run: RunOptions) -> Generator[Event, None, None]:
+        """One turn as events; turns of one conversation run one at a time."""
         with self._lock:
             messages = [*self.messages, {"role": "user", "content": text}]
-            result = self._loop.run(self.id, messages, run)
-            self.messages = result.messages
-            return result
+            events = self._loop.events(self.id, messages, run)
+            try:
+                for event in events:
+                    if isinstance(event, RunFinished):
+                        self.messages = event.result.messages
+                    yield event
+            finally:
+                events.close()
 
     def __repr__(self) -> str:
         return f"Conversation(id={self.id!r}, {len(self.messages)} messages)"

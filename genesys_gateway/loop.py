@@ -11,7 +11,7 @@ so the history sent next is always well paired.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
+from typing import Any, Callable, Generator, Iterator, Mapping, Protocol, Sequence
 
 import attrs
 
@@ -19,56 +19,21 @@ from . import checks, telemetry
 from .errors import GatewayError, TransportError
 from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
 from .params import check_extra, check_model_params, headers_repr
-from .tools.calls import ToolRun, plan_calls
+from .result import RunResult, StopReason
+from .events import Event, ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
+from .tools.calls import ToolCallRequest, ToolRun, plan_calls
 from .tools.executor import ToolExecutor
 from .tools.guard import RepeatGuard
 from .tools.registry import ToolSet
+from .tools.validation import parse_arguments
 
-__all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "RunResult", "StopReason"]
-
-StopReason = Literal["completed", "max_iterations", "deadline", "length", "content_filter"]
-"""Why a run ended: ``"completed"`` (the model answered), ``"max_iterations"`` (the bound
-on model calls was hit), ``"deadline"`` (the run's deadline passed), ``"length"`` (the
-answer was cut by the token limit; ``content`` holds the partial text),
-``"content_filter"`` (the server withheld or cut the answer; ``content`` holds what came)."""
+__all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "drain"]
 
 #: finish_reason values of an answer that did not complete, and the stop reason each gives.
 _CUT_SHORT: dict[str | None, StopReason] = {"length": "length", "content_filter": "content_filter"}
 
 #: The keyword arguments of ``run()``/``send()`` besides model parameters.
 RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers"})
-
-
-@attrs.frozen
-class RunResult:
-    """The outcome of one run: one user message and every model and tool round it caused.
-
-    Attributes:
-        content: the final answer's text; ``None`` when the run stopped before an answer
-            (``"max_iterations"``, ``"deadline"``); the partial text for ``"length"`` and
-            ``"content_filter"``.
-        stop_reason: why the run ended (:data:`StopReason`); a bound is never an answer.
-        messages: the whole history after the run, in OpenAI wire format.
-        tool_runs: every tool call of the run, in order.
-        iterations: model calls made.
-        usage: token counts summed over every model call of the run.
-        conversation_id: the conversation the run belongs to.
-        finish_reason: the last model call's ``finish_reason`` (``None`` before any).
-    """
-
-    content: str | None
-    stop_reason: StopReason
-    messages: list[dict[str, Any]]
-    tool_runs: tuple[ToolRun, ...]
-    iterations: int
-    usage: Usage
-    conversation_id: str
-    finish_reason: str | None = None
-
-    @property
-    def completed(self) -> bool:
-        """``stop_reason == "completed"``."""
-        return self.stop_reason == "completed"
 
 
 class ModelCall(Protocol):
@@ -130,7 +95,28 @@ class Loop:
             run: RunOptions = RunOptions()) -> RunResult:
         """Drive the loop from ``messages`` (ending with the user's) to a :class:`RunResult`.
         ``messages`` is extended in place; a failed model call raises its error."""
-        return _Run(self, conversation_id, messages, run).execute()
+        return drain(self.events(conversation_id, messages, run))
+
+    def events(self, conversation_id: str, messages: list[dict[str, Any]],
+               run: RunOptions = RunOptions()) -> Generator[Event, None, None]:
+        """The run as events, ending with :class:`RunFinished`. Closing the generator early
+        stops the run: tools not yet started are cancelled, running ones are signalled
+        (``ToolContext.cancelled``), and no further model call is made."""
+        return _Run(self, conversation_id, messages, run).events()
+
+    def cancelled(self, conversation_id: str, messages: list[dict[str, Any]]) -> RunResult:
+        """The result of a run closed before its end (stop reason ``"cancelled"``)."""
+        return RunResult(None, "cancelled", messages, (), 0, Usage(), conversation_id)
+
+
+def drain(events: Iterator[Event]) -> RunResult:
+    """Consume ``events`` to the end; the :class:`RunFinished` result."""
+    result = None
+    for event in events:
+        if isinstance(event, RunFinished):
+            result = event.result
+    assert result is not None, "a run always ends with RunFinished"
+    return result
 
 
 class _Run:
@@ -152,7 +138,7 @@ class _Run:
         self.iterations = 0
         self.finish_reason: str | None = None
 
-    def execute(self) -> RunResult:
+    def events(self) -> Generator[Event, None, None]:
         model = self.options.model
         telemetry.audit("run_start", conversation_id=self.conversation_id, model=model,
                         max_iterations=self.max_iterations)
@@ -162,11 +148,15 @@ class _Run:
                                "gen_ai.request.model": model,
                                "gen_ai.conversation.id": self.conversation_id}) as current:
             try:
-                result = self._loop()
+                result = yield from self._loop()
             except GatewayError as error:
                 telemetry.set_error(current, error)
                 telemetry.audit("run_end", conversation_id=self.conversation_id, stop_reason="error",
                                 error=type(error).__name__, iterations=self.iterations)
+                raise
+            except GeneratorExit:
+                telemetry.audit("run_end", conversation_id=self.conversation_id,
+                                stop_reason="cancelled", iterations=self.iterations)
                 raise
             telemetry.set_attributes(current, **{
                 "gen_ai.usage.input_tokens": result.usage.prompt_tokens,
@@ -176,7 +166,7 @@ class _Run:
         telemetry.audit("run_end", conversation_id=self.conversation_id, stop_reason=result.stop_reason,
                         iterations=result.iterations, tool_calls=len(result.tool_runs),
                         usage=attrs.asdict(result.usage))
-        return result
+        yield RunFinished(result)
 
     def _remaining(self) -> float | None:
         """Seconds left before the deadline (``None``: no deadline; ``<= 0``: passed)."""
@@ -190,7 +180,7 @@ class _Run:
         return RunResult(content, stop_reason, self.messages, tuple(self.tool_runs),
                          self.iterations, self.usage, self.conversation_id, self.finish_reason)
 
-    def _loop(self) -> RunResult:
+    def _loop(self) -> Generator[Event, None, RunResult]:
         run = self.run
         while self.iterations < self.max_iterations:
             remaining = self._remaining()
@@ -214,22 +204,42 @@ class _Run:
             self.usage = self.usage + response.usage
             self.finish_reason = response.finish_reason
             message = response.message
+            text = _text(message.content)
+            if text:
+                yield TextDelta(text)
+            yield ModelCallFinished(self.iterations, self.finish_reason, response.usage)
             if not message.tool_calls:
                 self.messages.append(message_to_dict(message))
-                return self._result(_CUT_SHORT.get(self.finish_reason, "completed"),
-                                    _text(message.content))
+                return self._result(_CUT_SHORT.get(self.finish_reason, "completed"), text)
             requests = plan_calls((c.id, c.name, c.arguments) for c in message.tool_calls)
             echoed = tuple(ToolCall(id=r.call_id, type="function", function=FunctionCall(
                 name=r.name, arguments=r.arguments_json if r.arguments_json is not None else "{}"))
                 for r in requests)
             self.messages.append(message_to_dict(attrs.evolve(message, tool_calls=echoed)))
-            start_ns = time.time_ns()
-            runs = self.loop.executor().run(toolset, requests, deadline=self.deadline_at,
-                                            guard=self.guard)
-            self._record(runs, start_ns)
+            yield from self._tools(toolset, requests)
             if self._expired():
                 return self._result("deadline", None)
         return self._result("max_iterations", None)
+
+    def _tools(self, toolset: ToolSet | None, requests: list[ToolCallRequest],
+               ) -> Generator[Event, None, None]:
+        """Run the turn's calls: ``ToolCallStarted`` for each call about to run, then
+        ``ToolCallFinished`` as each ends; the tool messages go in the order of the calls."""
+        for request in requests:
+            if request.problem is None and toolset is not None and request.name in toolset:
+                yield ToolCallStarted(request.call_id, request.name,
+                                      parse_arguments(request.arguments_json)[0])
+        start_ns = time.time_ns()
+        runs: list[ToolRun | None] = [None] * len(requests)
+        finished = self.loop.executor().iter_runs(toolset, requests, deadline=self.deadline_at,
+                                                  guard=self.guard)
+        try:
+            for index, tool_run in finished:
+                runs[index] = tool_run
+                yield ToolCallFinished(tool_run)
+        finally:
+            finished.close()  # closed early: cancel what has not finished
+        self._record([r for r in runs if r is not None], start_ns)
 
     def _record(self, runs: list[ToolRun], start_ns: int) -> None:
         """Append one tool message per run, in call order, with its span and audit event."""

@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Generator, Sequence
 
 from ..at_fork import reinit_in_child
 from ..checks import check_bool, check_optional_positive, check_positive, check_positive_int
@@ -139,10 +139,23 @@ class ToolExecutor:
         """One :class:`ToolRun` per call, in the order of ``calls``. Never raises for a
         bad call: problems (including those :func:`~.calls.plan_calls` noted) become
         statuses the model can read and correct. ``toolset=None`` means no tools."""
+        runs: list[ToolRun | None] = [None] * len(calls)
+        for index, run in self.iter_runs(toolset, calls, deadline=deadline, guard=guard):
+            runs[index] = run
+        done = [run for run in runs if run is not None]
+        assert len(done) == len(calls), "every call gets exactly one ToolRun"
+        return done
+
+    def iter_runs(self, toolset: ToolSet | None, calls: Sequence[ToolCallRequest], *,
+                  deadline: float | None = None, guard: RepeatGuard | None = None,
+                  ) -> Generator[tuple[int, ToolRun], None, None]:
+        """``(index in calls, ToolRun)`` for every call, as each ends: calls that cannot
+        run first, then the others in the order they finish. Closing the iterator early
+        cancels the calls not yet started and signals ``ToolContext.cancelled`` to those
+        running (they are tracked as hung until they return)."""
         calls = list(calls)
         if toolset is None:
             toolset = _NO_TOOLS
-        runs: list[ToolRun | None] = [None] * len(calls)
         jobs: list[ToolJob] = []
         for index, call in enumerate(calls):
             try:
@@ -153,14 +166,15 @@ class ToolExecutor:
             if isinstance(prepared, ToolJob):
                 jobs.append(prepared)
             else:
-                runs[index] = prepared
+                yield self._counted(index, prepared)
         if jobs:
-            self._execute(jobs, runs)
-        done = [run for run in runs if run is not None]
-        assert len(done) == len(calls), "every call gets exactly one ToolRun"
+            for index, run in self._execute(jobs):
+                yield self._counted(index, run)
+
+    def _counted(self, index: int, run: ToolRun) -> tuple[int, ToolRun]:
         with self._lock:
-            self._stats.update(run.status for run in done)
-        return done
+            self._stats[run.status] += 1
+        return index, run
 
     def close(self, wait: bool = False) -> None:
         """Stop the pool: queued calls are cancelled, idle workers exit. Hung handler
@@ -244,7 +258,7 @@ class ToolExecutor:
                        "are busy with earlier calls that timed out; try again later")
         return self._fail(job.call, "rejected", message, job.arguments, start)
 
-    def _execute(self, jobs: list[ToolJob], runs: list[ToolRun | None]) -> None:
+    def _execute(self, jobs: list[ToolJob]) -> Generator[tuple[int, ToolRun], None, None]:
         pending: dict[concurrent.futures.Future[ToolRun], ToolJob] = {}
         for job in jobs:
             start = self.clock()
@@ -256,7 +270,7 @@ class ToolExecutor:
                                              self.worker_idle_timeout)
                 pool = self._pool
             if closed or saturated or pool is None:
-                runs[job.index] = self._reject(job, start, closed or pool is None)
+                yield job.index, self._reject(job, start, closed or pool is None)
                 continue
             job.submitted = start
             job.expires = time.monotonic() + job.timeout
@@ -264,23 +278,32 @@ class ToolExecutor:
             try:
                 job.future = pool.submit(self._call, job)
             except RuntimeError:  # closed concurrently
-                runs[job.index] = self._reject(job, start, True)
+                yield job.index, self._reject(job, start, True)
                 continue
             pending[job.future] = job
-        while pending:
-            now = time.monotonic()
-            for future, job in list(pending.items()):
-                if future.done():
-                    runs[job.index] = self._collect(job)
-                elif job.expires <= now:
-                    runs[job.index] = self._time_out(job)
-                else:
-                    continue
-                del pending[future]
-            if pending:
-                wait_s = min(job.expires for job in pending.values()) - now
-                concurrent.futures.wait(pending, timeout=max(0.0, wait_s),
-                                        return_when=concurrent.futures.FIRST_COMPLETED)
+        try:
+            while pending:
+                now = time.monotonic()
+                for future, job in list(pending.items()):
+                    if future.done():
+                        run = self._collect(job)
+                    elif job.expires <= now:
+                        run = self._time_out(job)
+                    else:
+                        continue
+                    del pending[future]
+                    yield job.index, run
+                if pending:
+                    wait_s = min(job.expires for job in pending.values()) - time.monotonic()
+                    concurrent.futures.wait(pending, timeout=max(0.0, wait_s),
+                                            return_when=concurrent.futures.FIRST_COMPLETED)
+        finally:  # closed early (a cancelled stream): stop what has not finished
+            for future, job in pending.items():
+                if not future.cancel() and not future.done():
+                    job.cancel()
+                    with self._lock:
+                        self._hung.add(future)
+                    future.add_done_callback(self._forget_hung)
 
     def _time_out(self, job: ToolJob) -> ToolRun:
         future, name = job.future, job.call.name

@@ -1,0 +1,51 @@
+"""The outcome of a run: :class:`RunResult` and :data:`StopReason` (a leaf module)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from .models import Usage
+from .tools.calls import ToolRun
+
+__all__ = ["RunResult", "StopReason"]
+
+StopReason = Literal["completed", "max_iterations", "deadline", "length", "content_filter",
+                     "cancelled"]
+"""Why a run ended: ``"completed"`` (the model answered), ``"max_iterations"`` (the bound
+on model calls was hit), ``"deadline"`` (the run's deadline passed), ``"length"`` (the
+answer was cut by the token limit; ``content`` holds the partial text),
+``"content_filter"`` (the server withheld or cut the answer; ``content`` holds what came),
+``"cancelled"`` (a stream was closed before the end)."""
+
+@attrs.frozen
+class RunResult:
+    """The outcome of one run: one user message and every model and tool round it caused.
+
+    Attributes:
+        content: the final answer's text; ``None`` when the run stopped before an answer
+            (``"max_iterations"``, ``"deadline"``); the partial text for ``"length"`` and
+            ``"content_filter"``.
+        stop_reason: why the run ended (:data:`StopReason`); a bound is never an answer.
+        messages: the whole history after the run, in OpenAI wire format.
+        tool_runs: every tool call of the run, in order.
+        iterations: model calls made.
+        usage: token counts summed over every model call of the run.
+        conversation_id: the conversation the run belongs to.
+        finish_reason: the last model call's ``finish_reason`` (``None`` before any).
+    """
+
+    content: str | None
+    stop_reason: StopReason
+    messages: list[dict[str, Any]]
+    tool_runs: tuple[ToolRun, ...]
+    iterations: int
+    usage: Usage
+    conversation_id: str
+    finish_reason: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        """``stop_reason == "completed"``."""
+        return self.stop_reason == "completed"
