@@ -46,11 +46,10 @@ def summarise(repeats: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
                 entry["calls_per_thread"] = next(figs[key]["calls_per_thread"] for figs in per_repeat if key in figs)
                 entry["first_error"] = next((figs[key]["first_error"] for figs in per_repeat
                                              if key in figs and figs[key]["first_error"]), None)
-            if measure == "import" and key == "sdk":
-                deltas = [figs["sdk"]["value"] - figs["floor"]["value"] for figs in per_repeat
-                          if "sdk" in figs and "floor" in figs]
-                if deltas:
-                    entry["delta"] = _spread(deltas)
+            both = [figs for figs in per_repeat if "sdk" in figs and "floor" in figs and figs["floor"]["value"]]
+            if key == "sdk" and both:  # what the targets compare, per repeat
+                entry["vs_floor"] = _spread([figs["sdk"]["value"] / figs["floor"]["value"] for figs in both])
+                entry["delta"] = _spread([figs["sdk"]["value"] - figs["floor"]["value"] for figs in both])
             row[key] = entry
         if row:
             summary[measure] = row

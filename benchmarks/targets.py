@@ -45,12 +45,9 @@ def import_report(contestant: Contestant) -> dict[str, Any]:
 
 
 def floor_ratio(summary: dict[str, Any], measure: str) -> dict[str, float] | None:
-    """The SDK's figure over the floor's (median, min, max over repeats)."""
-    floor = summary.get(measure, {}).get("floor")
-    if not floor or "ratio" not in floor:
-        return None
-    r = floor["ratio"]  # floor / sdk, per repeat
-    return {"median": 1 / r["median"], "min": 1 / r["max"], "max": 1 / r["min"]}
+    """The SDK's figure over the floor's, per repeat (median, min, max)."""
+    ratio: dict[str, float] | None = summary.get(measure, {}).get("sdk", {}).get("vs_floor")
+    return ratio
 
 
 def ahead_of_peers(summary: dict[str, Any], measure: str, peers: list[str]) -> tuple[int, int, list[str]]:
