@@ -22,6 +22,7 @@ class Contestant:
     imports: str  # the statement the import row times in a fresh process
     parallel_tools: str
     validates_args: str
+    idiom: str = ""  # how it is driven, for the notes under the table
     needs: tuple[str, ...] = ()  # top-level modules that must be importable
     pip: tuple[str, ...] = ()  # what a venv for it installs
     thread_calls: int | None = None  # calls per thread in the throughput test, if not the plan's
@@ -47,18 +48,22 @@ TUTORIAL = Contestant(
 PEERS = (
     Contestant("openai", "openai (manual loop)", "benchmarks.peers.openai_loop", "peer", "import openai",
                parallel_tools="no (one after another)", validates_args="no",
+               idiom="OpenAI(...).chat.completions.create; the function-calling guide's loop",
                needs=("openai",), pip=("openai",)),
     Contestant("pydantic-ai", "pydantic-ai", "benchmarks.peers.pydantic_ai_agent", "peer",
                "from pydantic_ai import Agent; from pydantic_ai.models.openai import OpenAIChatModel; "
                "from pydantic_ai.providers.openai import OpenAIProvider",
                parallel_tools="yes (asyncio + threads)", validates_args="yes (pydantic)",
+               idiom="Agent(OpenAIChatModel(...), tools=[...]).run_sync(prompt), a plain turn too",
                needs=("pydantic_ai", "openai"), pip=("pydantic-ai-slim[openai]",)),
     Contestant("litellm", "litellm (manual loop)", "benchmarks.peers.litellm_loop", "peer", "import litellm",
                parallel_tools="no (one after another)", validates_args="no",
+               idiom="litellm.completion(model='openai/...', api_base=...); its docs' loop",
                needs=("litellm",), pip=("litellm",), env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"}),
     Contestant("langgraph", "langgraph", "benchmarks.peers.langgraph_agent", "peer",
                "from langgraph.prebuilt import create_react_agent; from langchain_openai import ChatOpenAI",
                parallel_tools="yes (thread pool)", validates_args="yes (pydantic)",
+               idiom="ChatOpenAI(...).invoke for a plain turn; create_react_agent(model, tools).invoke",
                needs=("langgraph", "langchain_openai"), pip=("langgraph", "langchain-openai")),
 )
 ALL = (SDK, FLOOR, TUTORIAL) + PEERS

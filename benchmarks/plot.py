@@ -32,14 +32,14 @@ def plot(path: str, summary: dict[str, Any], columns: list[Contestant], measures
             r = {"median": 1.0, "min": 1.0, "max": 1.0} if c.key == "sdk" else entry.get("ratio")
             if r is None:
                 continue
-            labels.append(c.label.replace(" (manual loop)", "\n(manual loop)"))
+            labels.append(c.label)
             values.append(r["median"])
             low.append(r["median"] - r["min"])
             high.append(r["max"] - r["median"])
             bar_colors.append(colors.get(c.key, "#ff7f0e"))
         ax.bar(range(len(values)), values, yerr=[low, high], color=bar_colors, capsize=3)
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=20, ha="right")
         if values and max(values) / max(min(values), 1e-9) > 20:
             ax.set_yscale("log")
         ax.set_ylabel(f"× genesys_gateway ({direction(measure)})", fontsize=7)

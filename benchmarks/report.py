@@ -141,6 +141,9 @@ def notes(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str,
            "Raw floor: one http.client keep-alive connection sending the same JSON and headers; a hand loop on "
            "it for the tools (instant ones inline, sleeping ones a thread each); one raw connection per "
            "thread; `python -c pass` for import; http.client + json for memory."]
+    for c in columns:
+        if c.is_peer and c.key not in skipped:
+            out.append(f"{c.label}: {c.idiom}")
     for key, why in skipped.items():
         label = next(c.label for c in ALL if c.key == key)
         out.append(f"skipped: {label}: {why}")

@@ -71,7 +71,7 @@ audit_logger = logging.getLogger("genesys.audit")
 
 
 def versions() -> dict[str, str]:
-    return {"http library": HTTP_LIBRARY, "jsonschema": getattr(jsonschema, "__version__", "?")}
+    return {"tutorial's HTTP client": HTTP_LIBRARY, "jsonschema": getattr(jsonschema, "__version__", "?")}
 
 
 class _NoSpan:
