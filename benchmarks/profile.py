@@ -1,10 +1,12 @@
 """Where this SDK's time goes: ``python -m benchmarks.profile [plain|instant|threads] [-n N]``.
 
-Runs the benchmark's own scenario against the emulator process under cProfile, next to the
-raw floor doing the same, and prints the SDK's self time grouped by where the code lives
-(``genesys_gateway.<module>``, urllib3, http.client, json, ...) as microseconds per call,
-then the top functions. cProfile inflates Python-heavy code more than C code: read the
-shares, not the absolute figures (the table has those).
+First a *ladder*: the floor, then the floor with one of the SDK's costs added at a time
+(urllib3's two sends per request, urllib3 itself, a thread-pool hand-off per tool call, one
+shared pool for all threads), then the SDK, timed interleaved without a profiler: each
+rung's step up is what that layer costs. Then the benchmark's own scenario under cProfile,
+its self time grouped by where the code lives (``genesys_gateway.<module>``, urllib3,
+http.client, json, socket calls) in microseconds per call, and the top functions. cProfile
+inflates Python-heavy code more than C code: read its shares, not its absolute figures.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
+from benchmarks.baselines.floor import _body
 from benchmarks.baselines.floor import Driver as FloorDriver
+from benchmarks.scenarios import MODEL, PLAIN_MESSAGES
 from benchmarks.server import ServerProcess
 from benchmarks.this_sdk import Driver as SDKDriver
 
@@ -76,6 +80,71 @@ def threaded(driver: Any, threads: int = 16, calls: int = 50) -> Callable[[], No
     return run
 
 
+def ladder(kind: str, server: dict[str, Any], sdk: SDKDriver, floor: FloorDriver
+           ) -> list[tuple[str, Callable[[], Any]]]:
+    """(label, one call) rungs from the floor up to the SDK, for *kind*."""
+    import concurrent.futures
+    import json
+
+    import urllib3
+
+    body = _body({"model": MODEL, "messages": PLAIN_MESSAGES})
+    pool = urllib3.HTTPConnectionPool(floor.host, floor.port, maxsize=16, retries=False)
+
+    def split_sends() -> None:  # http.client, headers and body in two sends (as urllib3 does)
+        conn = floor.conn
+        conn.putrequest("POST", floor.path, skip_accept_encoding=True)
+        for name, value in dict(floor.headers, **{"Idempotency-Key": os.urandom(16).hex()}).items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body)
+        response = conn.getresponse()
+        json.loads(response.read())
+
+    def raw_urllib3() -> None:
+        headers = dict(floor.headers, **{"Idempotency-Key": os.urandom(16).hex()})
+        response = pool.urlopen("POST", floor.path, body=body, headers=headers, retries=False, redirect=False)
+        json.loads(response.data)
+
+    if kind == "plain":
+        return [("raw floor: http.client, one send", floor.plain),
+                ("http.client, headers and body in two sends", split_sends),
+                ("urllib3 pool.urlopen, same request", raw_urllib3),
+                ("genesys_gateway complete()", sdk.plain)]
+    if kind == "instant":
+        executor = concurrent.futures.ThreadPoolExecutor(8)
+        handoff = FloorDriver(server)
+        fns = handoff.handlers["instant"]
+        handoff.handlers["instant"] = {name: (lambda f: lambda **kw: executor.submit(f, **kw).result())(fn)
+                                       for name, fn in fns.items()}
+        return [("raw floor: hand loop, tools inline", lambda: floor.tools("instant")),
+                ("hand loop, each tool through a thread pool", lambda: handoff.tools("instant")),
+                ("genesys_gateway run()", lambda: sdk.tools("instant"))]
+
+    class SharedPool:  # what every thread of the throughput test shares
+        def thread_caller(self) -> Callable[[], None]:
+            return raw_urllib3
+
+    return [("raw floor: a connection per thread", threaded(floor)),
+            ("one shared urllib3 pool, raw requests", threaded(SharedPool())),
+            ("genesys_gateway, one shared client", threaded(sdk))]
+
+
+def climb(rungs: list[tuple[str, Callable[[], Any]]], rounds: int, per_round: int) -> list[tuple[str, float]]:
+    """Median time per call of each rung, sampled in interleaved rounds."""
+    import statistics
+
+    times: dict[str, list[float]] = {label: [] for label, _ in rungs}
+    for _ in range(rounds):
+        for label, fn in rungs:
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                times[label].append(time.perf_counter() - t0)
+    return [(label, statistics.median(times[label])) for label, _ in rungs]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", nargs="?", default="plain", choices=("plain", "instant", "threads"))
@@ -87,11 +156,24 @@ def main(argv: list[str] | None = None) -> int:
         sdk, floor = SDKDriver(server), FloorDriver(server)
         fns = {"plain": (sdk.plain, floor.plain), "instant": (lambda: sdk.tools("instant"), lambda: floor.tools("instant")),
                "threads": (threaded(sdk), threaded(floor))}[args.kind]
+        rungs = ladder(args.kind, server, sdk, floor)
+        for _, fn in rungs:  # warm
+            for _ in range(3 if args.kind == "threads" else 30):
+                fn()
+        per_round = 1 if args.kind == "threads" else 20
+        steps = climb(rungs, max(5, calls // per_round // 2) if args.kind != "threads" else 10, per_round)
         _, floor_time = profile(fns[1], calls)
         stats, sdk_time = profile(fns[0], calls)
         sdk.close()
         floor.close()
     unit = "run of 16 threads x 50 calls" if args.kind == "threads" else "call"
+    print(f"{args.kind}: the ladder from the floor to the SDK (median µs per {unit}, interleaved, no profiler)")
+    base = steps[0][1]
+    previous = base
+    for label, t in steps:
+        print(f"  {t * 1e6:9.1f}  {t / base:5.2f}× floor  {(t - previous) * 1e6:+8.1f}  {label}")
+        previous = t
+    print()
     print(f"{args.kind}: genesys_gateway {sdk_time * 1e6:,.0f} µs per {unit} unprofiled, raw floor "
           f"{floor_time * 1e6:,.0f} µs ({sdk_time / floor_time:.2f}×); profiled self time by place "
           f"(µs per {unit}):")

@@ -15,7 +15,7 @@ TITLES = {
     "instant": "tool loop, 2 instant tools (2 model + 2 tool calls)",
     "sleep": "tool loop, tools sleeping 0.1 s + 0.15 s",
     "threads": "{threads} threads × {calls} calls, one shared client",
-    "import": "import in a fresh process",
+    "import": "import in a fresh process (CPU time)",
     "rss": "RSS after import + one call",
     "memory": "memory per run (tracemalloc peak, instant tool loop)",
 }
@@ -56,21 +56,25 @@ def summarise(repeats: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
     return summary
 
 
-def fmt(measure: str, value: float) -> str:
-    """A figure in its unit, 3-4 significant digits."""
+def _unit(measure: str, value: float) -> tuple[str, float, str]:
+    """(unit, scale, number format) for *value*, so a range can share its median's unit."""
     if measure in ("plain", "instant", "sleep", "import"):
         if value < 0.01:
-            return f"{value * 1e6:,.0f} µs"
-        return f"{value * 1e3:,.1f} ms" if value < 1 else f"{value:,.2f} s"
+            return "µs", 1e6, ",.0f"
+        return ("ms", 1e3, ",.1f") if value < 1 else ("s", 1, ",.2f")
     if measure == "threads":
-        return f"{value:,.0f} req/s"
-    if measure == "rss":
-        return f"{value / 2**20:,.1f} MiB"
-    return f"{value / 2**10:,.1f} KiB"
+        return "req/s", 1, ",.0f"
+    return ("MiB", 2**-20, ",.1f") if measure == "rss" else ("KiB", 2**-10, ",.1f")
 
 
-def _bare(measure: str, value: float) -> str:
-    return fmt(measure, value).split(" ")[0]
+def fmt(measure: str, value: float, like: float | None = None) -> str:
+    """*value* in its unit (or in the unit *like* would get), 3-4 significant digits."""
+    unit, scale, spec = _unit(measure, value if like is None else like)
+    return f"{value * scale:{spec}} {unit}"
+
+
+def _bare(measure: str, value: float, like: float) -> str:
+    return fmt(measure, value, like).split(" ")[0]
 
 
 def cell(measure: str, key: str, entry: dict[str, Any] | None) -> str:
@@ -79,7 +83,7 @@ def cell(measure: str, key: str, entry: dict[str, Any] | None) -> str:
     if key == "sdk":
         text = fmt(measure, entry["median"])
         if entry["repeats"] > 1:
-            text += f" ({_bare(measure, entry['min'])}–{_bare(measure, entry['max'])})"
+            text += f" ({_bare(measure, entry['min'], entry['median'])}–{_bare(measure, entry['max'], entry['median'])})"
     elif "ratio" in entry:
         r = entry["ratio"]
         text = f"{r['median']:.2f}×"
@@ -140,7 +144,9 @@ def notes(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str,
            "larger; throughput: below 1× is fewer requests per second).",
            "Raw floor: one http.client keep-alive connection sending the same JSON and headers; a hand loop on "
            "it for the tools (instant ones inline, sleeping ones a thread each); one raw connection per "
-           "thread; `python -c pass` for import; http.client + json for memory."]
+           "thread; `python -c pass` for import; http.client + json for memory. Import is the CPU time "
+           "(user + system) of `python -c 'import ...'`: the wall time on an idle machine, without the "
+           "waits for a busy CPU (wall times are in the JSON)."]
     for c in columns:
         if c.is_peer and c.key not in skipped:
             out.append(f"{c.label}: {c.idiom}")

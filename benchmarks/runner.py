@@ -238,29 +238,41 @@ def _throughput(answer: dict[str, Any], calls: int) -> dict[str, Any]:
 
 def _imports(contestants: list[Contestant], plan: Plan, rng: random.Random, figures: dict[str, Any],
              errors: dict[str, str], progress: Progress) -> None:
-    """Wall time of ``python -c "<its imports>"`` in fresh processes, interleaved; the raw
-    floor's row is the bare interpreter (``python -c pass``)."""
-    times: dict[str, list[float]] = {c.key: [] for c in contestants}
+    """``python -c "<its imports>"`` in fresh processes, interleaved; the raw floor's row is
+    the bare interpreter (``python -c pass``). The figure is the process's CPU time (user +
+    system): on an idle machine it equals the wall time, but unlike the wall time it does not
+    count the time spent waiting for a CPU that other work holds. Wall times are kept too."""
+    cpu: dict[str, list[float]] = {c.key: [] for c in contestants}
+    wall: dict[str, list[float]] = {c.key: [] for c in contestants}
     by_key = {c.key: c for c in contestants}
     for round_no in range(plan.import_rounds):
-        order = list(by_key)
-        rng.shuffle(order)
-        for key in order:
+        for key in _shuffled(by_key, rng):
             progress.step(f"import round {round_no + 1}/{plan.import_rounds}", key)
             if f"import:{key}" in errors:
                 continue
             contestant = by_key[key]
-            t0 = time.perf_counter()
+            before, t0 = _children_cpu(), time.perf_counter()
             done = subprocess.run([contestant.python, "-c", contestant.imports], cwd=ROOT, env=child_env(contestant),
                                   capture_output=True, text=True, timeout=plan.op_timeout)
-            elapsed = time.perf_counter() - t0
+            wall[key].append(time.perf_counter() - t0)
+            used = _children_cpu()
+            cpu[key].append(used - before if used is not None and before is not None else wall[key][-1])
             if done.returncode:
                 errors[f"import:{key}"] = (done.stderr.strip().splitlines() or ["failed"])[-1]
-            else:
-                times[key].append(elapsed)
-    for key, samples in times.items():
+    for key, samples in cpu.items():
         if samples and f"import:{key}" not in errors:
-            figures["import"][key] = {"value": statistics.median(samples), "samples": samples}
+            figures["import"][key] = {"value": statistics.median(samples), "samples": samples,
+                                      "wall": statistics.median(wall[key]), "wall_samples": wall[key]}
+
+
+def _children_cpu() -> float | None:
+    """User + system CPU seconds of the children waited for so far (None without ``resource``)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows: wall time instead
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _shuffled(keys: Any, rng: random.Random) -> list[str]:
