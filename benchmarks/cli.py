@@ -4,7 +4,8 @@ This SDK, the raw floors, the tutorial's loop and (``--peers``) the libraries us
 pick instead, each in its own process, against one emulator process giving every one of
 them identical replies; samples interleaved in shuffled rounds; ``--repeat`` fresh sets of
 processes; medians with their min–max over repeats. The exit status is 0 whether or not
-the targets are met (machines are noisy): read the table.
+the targets are met (machines are noisy: read the table), 1 only when this SDK or a
+baseline could not be measured at all (the suite itself is broken).
 """
 
 from __future__ import annotations
@@ -89,11 +90,17 @@ def main(argv: list[str] | None = None) -> int:
         _write_json(args.json, args, plan, results, summary, skipped, imports, versions, rows)
         print(f"raw figures: {args.json}")
     if args.plot:
-        from benchmarks.plot import plot
+        try:
+            from benchmarks.plot import plot
 
-        plot(args.plot, summary, columns, measures, plan)
-        print(f"chart: {args.plot}")
-    return 0
+            plot(args.plot, summary, columns, measures, plan)
+            print(f"chart: {args.plot}")
+        except ImportError as exc:
+            print(f"no chart: {exc} (pip install matplotlib, or -e '.[bench]')")
+    broken = sorted({k for r in results for k in r["errors"] if k.split(":")[1] in ("sdk", "floor", "tutorial")})
+    if broken:
+        print(f"the suite is broken: {', '.join(broken)} could not be measured (see 'failed:' above)")
+    return 1 if broken else 0
 
 
 def _write_json(path: str, args: argparse.Namespace, plan: Any, results: list[dict[str, Any]],

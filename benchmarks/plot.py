@@ -44,11 +44,13 @@ def plot(path: str, summary: dict[str, Any], columns: list[Contestant], measures
             ax.set_yscale("log")
         ax.set_ylabel(f"× genesys_gateway ({direction(measure)})", fontsize=7)
         ax.set_title(TITLES[measure].format(threads=plan.threads, calls=plan.calls), fontsize=9)
-        for i, v in enumerate(values):
-            ax.annotate(f"{v:.2f}×", (i, v), ha="center", va="bottom", fontsize=7)
+        for i, v in enumerate(values):  # above the whisker
+            ax.annotate(f"{v:.2f}×", (i, v + high[i]), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7)
+        ax.margins(y=0.12)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     fig.suptitle("genesys_gateway benchmarks: each contestant as a ratio to this SDK (= 1)", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
