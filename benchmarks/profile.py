@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import os
 import pstats
 import sys
@@ -31,7 +32,7 @@ from benchmarks.this_sdk import Driver as SDKDriver
 def where(filename: str) -> str:
     """A short name for the code in *filename*: ``genesys_gateway.<module>``, a library's
     top-level package, a standard-library module, or ``<builtin>``."""
-    if filename.startswith("~") or filename.startswith("<"):
+    if filename.startswith(("~", "<")):
         return "<builtin>"
     path = filename.replace(os.sep, "/")
     if "/genesys_gateway/" in path:
@@ -68,11 +69,24 @@ def profile(fn: Callable[[], Any], calls: int) -> tuple[pstats.Stats, float]:
     return pstats.Stats(prof), plain
 
 
-def threaded(driver: Any, threads: int = 16, calls: int = 50) -> Callable[[], None]:
+def threaded(driver: Any, threads: int = 16, calls: int = 50,
+             profiles: list[cProfile.Profile] | None = None) -> Callable[[], None]:
+    """One run of the throughput test; with *profiles*, each thread profiles itself (cProfile
+    sees only the thread that enabled it) and appends its profile there."""
     callers = [driver.thread_caller() for _ in range(threads)]
 
+    def work(caller: Callable[[], Any]) -> None:
+        prof = cProfile.Profile() if profiles is not None else None
+        if prof is not None:
+            prof.enable()
+        for _ in range(calls):
+            caller()
+        if prof is not None:
+            prof.disable()
+            profiles.append(prof)  # type: ignore[union-attr]
+
     def run() -> None:
-        workers = [threading.Thread(target=lambda c=c: [c() for _ in range(calls)]) for c in callers]
+        workers = [threading.Thread(target=work, args=(c,)) for c in callers]
         for w in workers:
             w.start()
         for w in workers:
@@ -116,8 +130,7 @@ def ladder(kind: str, server: dict[str, Any], sdk: SDKDriver, floor: FloorDriver
         executor = concurrent.futures.ThreadPoolExecutor(8)
         handoff = FloorDriver(server)
         fns = handoff.handlers["instant"]
-        handoff.handlers["instant"] = {name: (lambda f: lambda **kw: executor.submit(f, **kw).result())(fn)
-                                       for name, fn in fns.items()}
+        handoff.handlers["instant"] = {name: functools.partial(_through_pool, executor, fn) for name, fn in fns.items()}
         return [("raw floor: hand loop, tools inline", lambda: floor.tools("instant")),
                 ("hand loop, each tool through a thread pool", lambda: handoff.tools("instant")),
                 ("genesys_gateway run()", lambda: sdk.tools("instant"))]
@@ -129,6 +142,10 @@ def ladder(kind: str, server: dict[str, Any], sdk: SDKDriver, floor: FloorDriver
     return [("raw floor: a connection per thread", threaded(floor)),
             ("one shared urllib3 pool, raw requests", threaded(SharedPool())),
             ("genesys_gateway, one shared client", threaded(sdk))]
+
+
+def _through_pool(executor: Any, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    return executor.submit(fn, **kwargs).result()
 
 
 def climb(rungs: list[tuple[str, Callable[[], Any]]], rounds: int, per_round: int) -> list[tuple[str, float]]:
@@ -164,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         steps = climb(rungs, max(5, calls // per_round // 2) if args.kind != "threads" else 10, per_round)
         _, floor_time = profile(fns[1], calls)
         stats, sdk_time = profile(fns[0], calls)
+        if args.kind == "threads":  # the profile of the threads themselves, merged
+            profiles: list[cProfile.Profile] = []
+            run = threaded(sdk, profiles=profiles)
+            for _ in range(calls):
+                run()
+            stats = pstats.Stats(profiles[0])
+            for prof in profiles[1:]:
+                stats.add(prof)
         sdk.close()
         floor.close()
     unit = "run of 16 threads x 50 calls" if args.kind == "threads" else "call"

@@ -139,14 +139,14 @@ def render(rows: list[list[str]]) -> str:
 def notes(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str, str], repeats: list[dict[str, Any]],
           imports: dict[str, Any] | None, versions: dict[str, str], cpus: int) -> list[str]:
     """The lines printed under the table."""
-    out = [f"Cells: median over {len(repeats)} repeat(s) (min–max). genesys_gateway in its unit; every other "
+    out = [(f"Cells: median over {len(repeats)} repeat(s) (min–max). genesys_gateway in its unit; every other "
            "column is its figure ÷ genesys_gateway's, per repeat (time and memory: above 1× is slower or "
-           "larger; throughput: below 1× is fewer requests per second).",
-           "Raw floor: one http.client keep-alive connection sending the same JSON and headers; a hand loop on "
+           "larger; throughput: below 1× is fewer requests per second)."),
+           ("Raw floor: one http.client keep-alive connection sending the same JSON and headers; a hand loop on "
            "it for the tools (instant ones inline, sleeping ones a thread each); one raw connection per "
            "thread; `python -c pass` for import; http.client + json for memory. Import is the CPU time "
            "(user + system) of `python -c 'import ...'`: the wall time on an idle machine, without the "
-           "waits for a busy CPU (wall times are in the JSON)."]
+           "waits for a busy CPU (wall times are in the JSON).")]
     for c in columns:
         if c.is_peer and c.key not in skipped:
             out.append(f"{c.label}: {c.idiom}")

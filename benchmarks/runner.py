@@ -56,7 +56,7 @@ class Worker:
     def __init__(self, contestant: Contestant, server: dict[str, Any], logdir: str) -> None:
         self.contestant = contestant
         self.log_path = os.path.join(logdir, f"{contestant.key}.stderr.log")
-        self._log: IO[str] = open(self.log_path, "a", encoding="utf-8")
+        self._log: IO[str] = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self.proc = subprocess.Popen(
             [contestant.python, "-m", "benchmarks.worker", contestant.driver], cwd=ROOT,
             env=child_env(contestant, {"BENCH_ENV": json.dumps(server)}),
@@ -158,16 +158,19 @@ def run_repeat(contestants: list[Contestant], server: dict[str, Any], plan: Plan
         if "memory" in measures:
             for key in _shuffled(workers, rng):
                 progress.step("memory per run", key)
-                _try(errors, "memory", workers[key], lambda w: figures["memory"].__setitem__(w.contestant.key, _memory(
-                    w.ask({"op": "memory", "kind": "instant", "n": plan.memory_runs}, plan.op_timeout))))
+                answer = _ask(errors, "memory", workers[key], {"op": "memory", "kind": "instant",
+                                                               "n": plan.memory_runs}, plan.op_timeout)
+                if answer:
+                    figures["memory"][key] = {"value": statistics.median(answer["peaks"]), "samples": answer["peaks"]}
         if "threads" in measures:  # last: a peer may leave hung threads behind
             for key in _shuffled(workers, rng):
                 progress.step(f"{plan.threads} threads", key)
-                worker = workers[key]
-                calls = min(plan.calls, worker.contestant.thread_calls or plan.calls)
-                cmd = {"op": "threads", "threads": plan.threads, "calls": calls, "timeout": plan.op_timeout / 2}
-                _try(errors, "threads", worker, lambda w: figures["threads"].__setitem__(
-                    w.contestant.key, _throughput(w.ask(cmd, plan.op_timeout), calls)))
+                calls = min(plan.calls, workers[key].contestant.thread_calls or plan.calls)
+                answer = _ask(errors, "threads", workers[key], {"op": "threads", "threads": plan.threads,
+                                                                "calls": calls, "timeout": plan.op_timeout / 2},
+                              plan.op_timeout)
+                if answer:
+                    figures["threads"][key] = _throughput(answer, calls)
     finally:
         for worker in workers.values():
             worker.close()
@@ -220,15 +223,12 @@ def _sample(kind: str, workers: dict[str, Worker], latency: dict[str, dict[str, 
             if f"{kind}:{key}" in errors:
                 continue
             n = max(1, min(plan.cap, int(plan.budget[kind] / max(latency[kind][key], 1e-6))))
-            _try(errors, kind, workers[key], lambda w: times[key].extend(
-                w.ask({"op": "sample", "kind": kind, "n": n}, plan.op_timeout)["times"]))
+            answer = _ask(errors, kind, workers[key], {"op": "sample", "kind": kind, "n": n}, plan.op_timeout)
+            if answer:
+                times[key].extend(answer["times"])
     for key, samples in times.items():
         if samples and f"{kind}:{key}" not in errors:
             figures[kind][key] = {"value": statistics.median(samples), "samples": samples}
-
-
-def _memory(answer: dict[str, Any]) -> dict[str, Any]:
-    return {"value": statistics.median(answer["peaks"]), "samples": answer["peaks"]}
 
 
 def _throughput(answer: dict[str, Any], calls: int) -> dict[str, Any]:
@@ -281,8 +281,11 @@ def _shuffled(keys: Any, rng: random.Random) -> list[str]:
     return order
 
 
-def _try(errors: dict[str, str], measure: str, worker: Worker, action: Any) -> None:
+def _ask(errors: dict[str, str], measure: str, worker: Worker, cmd: dict[str, Any],
+         timeout: float) -> dict[str, Any] | None:
+    """The worker's answer, or None with the failure recorded as ``errors["measure:key"]``."""
     try:
-        action(worker)
+        return worker.ask(cmd, timeout)
     except WorkerError as exc:
         errors[f"{measure}:{worker.contestant.key}"] = str(exc)
+        return None

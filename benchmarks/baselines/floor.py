@@ -30,6 +30,12 @@ def versions() -> dict[str, str]:
     return {}
 
 
+def _run(fns: dict[str, Callable[..., Any]], call: dict[str, Any], results: list[str], i: int) -> None:
+    """One tool call by hand: parse the arguments, call, encode the result into ``results[i]``."""
+    fn = call["function"]
+    results[i] = json.dumps(fns[fn["name"]](**json.loads(fn["arguments"])), ensure_ascii=False)
+
+
 def _body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -75,16 +81,11 @@ class Driver:
                 return str(message["content"])
             messages.append(message)
             results: list[str] = [""] * len(calls)
-
-            def run(i: int, call: dict[str, Any]) -> None:
-                fn = call["function"]
-                results[i] = json.dumps(fns[fn["name"]](**json.loads(fn["arguments"])), ensure_ascii=False)
-
             if scenario == "instant":
                 for i, call in enumerate(calls):
-                    run(i, call)
+                    _run(fns, call, results, i)
             else:
-                threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+                threads = [threading.Thread(target=_run, args=(fns, c, results, i)) for i, c in enumerate(calls)]
                 for t in threads:
                     t.start()
                 for t in threads:
