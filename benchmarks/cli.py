@@ -27,6 +27,10 @@ from benchmarks.server import ServerProcess
 from benchmarks.targets import import_report
 
 
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0],
                                      epilog=f"measures: {', '.join(MEASURES)}")
@@ -53,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     if repeats < 1:
         build_parser().error("--repeat must be at least 1")
     measures = tuple(m for m in MEASURES if not args.only or m in args.only)
-    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     contestants, skipped = select(args.peers, args.peer_venvs and os.path.abspath(args.peer_venvs), log)
     running = {c.key: c for c in contestants}
     # a column for each contestant that runs, and for each one asked for that cannot

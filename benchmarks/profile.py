@@ -81,9 +81,9 @@ def threaded(driver: Any, threads: int = 16, calls: int = 50,
             prof.enable()
         for _ in range(calls):
             caller()
-        if prof is not None:
+        if prof is not None and profiles is not None:
             prof.disable()
-            profiles.append(prof)  # type: ignore[union-attr]
+            profiles.append(prof)
 
     def run() -> None:
         workers = [threading.Thread(target=work, args=(c,)) for c in callers]

@@ -34,7 +34,7 @@ def summarise(repeats: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
         row: dict[str, dict[str, Any]] = {}
         for key in keys:
             values = [figs[key]["value"] for figs in per_repeat if key in figs]
-            entry = _spread(values)
+            entry: dict[str, Any] = dict(_spread(values))
             entry["repeats"] = len(values)
             ratios = [figs[key]["value"] / figs["sdk"]["value"] for figs in per_repeat
                       if key in figs and "sdk" in figs and figs["sdk"]["value"]]

@@ -38,7 +38,7 @@ def import_report(contestant: Contestant) -> dict[str, Any]:
     if done.returncode:
         return {"error": done.stderr.strip()[-300:]}
     added = json.loads(done.stdout)
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     third = [m for m in added if m not in stdlib and not m.startswith("_") and m != "genesys_gateway"]
     return {"third_party": third, "optional": {m: OPTIONAL[m] for m in third if m in OPTIONAL},
             "stdlib": [m for m in added if m in stdlib], "absent": [m for m in ("requests", "urllib3") if m not in added]}

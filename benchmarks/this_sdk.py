@@ -49,13 +49,13 @@ class Driver:
                 model=MODEL, tools=registry(scenario))
         return client
 
-    def plain(self) -> str | None:
+    def plain(self) -> Any:
         return self.client.complete(PLAIN_MESSAGES).message.content
 
-    def tools(self, scenario: str) -> str | None:
+    def tools(self, scenario: str) -> Any:
         return self._client(scenario).run(TOOL_PROMPT).content
 
-    def thread_caller(self) -> Callable[[], str | None]:
+    def thread_caller(self) -> Callable[[], Any]:
         return self.plain  # one client shared by every thread
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ class Driver:
         message: dict[str, Any] = json.loads(data)["choices"][0]["message"]
         return message
 
-    def plain(self, conn: http.client.HTTPConnection | None = None) -> str:
+    def plain(self, conn: http.client.HTTPConnection | None = None) -> Any:
         return self.post(conn or self.conn, {"model": MODEL, "messages": PLAIN_MESSAGES})["content"]
 
     def tools(self, scenario: str) -> str:
@@ -93,7 +93,7 @@ class Driver:
             messages.extend({"role": "tool", "tool_call_id": call["id"], "content": content}
                             for call, content in zip(calls, results))
 
-    def thread_caller(self) -> Callable[[], str]:
+    def thread_caller(self) -> Callable[[], Any]:
         conn = self.connect()  # one raw connection per thread
         return lambda: self.plain(conn)
 

@@ -163,7 +163,7 @@ class LLMGatewayClient:
         result: dict[str, Any] = _post(self.url, headers=self.auth.get_headers(), json=payload)
         return result
 
-    def run_conversation(self, messages: list[dict[str, Any]], model: str = MODEL) -> str | None:
+    def run_conversation(self, messages: list[dict[str, Any]], model: str = MODEL) -> Any:
         conversation_id = str(uuid.uuid4())
         span = _span("genesys.llm.gateway.conversation", **{"conversation.id": conversation_id, "model": model})
         audit_logger.info(json.dumps({"event": "conversation_start", "conversation_id": conversation_id,
@@ -218,13 +218,13 @@ class Driver:
         auth = GenesysAuthManager(self.env["token_url"], "bench-client", "bench-secret")
         return LLMGatewayClient(auth, registry, self.env["url"] + self.env["chat_path"])
 
-    def plain(self) -> str | None:
+    def plain(self) -> Any:
         return self._client(ToolRegistry()).run_conversation(list(PLAIN_MESSAGES))
 
-    def tools(self, scenario: str) -> str | None:
+    def tools(self, scenario: str) -> Any:
         return self._client(self.registries[scenario]).run_conversation([{"role": "user", "content": TOOL_PROMPT}])
 
-    def thread_caller(self) -> Callable[[], str | None]:
+    def thread_caller(self) -> Callable[[], Any]:
         return self.plain
 
     def close(self) -> None:

@@ -28,10 +28,10 @@ class Driver:
         self.kwargs = {"model": "openai/" + MODEL, "api_base": env["url"] + API_PREFIX, "api_key": env["token"]}
         self.handlers = {scenario: handlers(scenario) for scenario in ("instant", "sleep")}
 
-    def plain(self) -> str | None:
+    def plain(self) -> Any:
         return litellm.completion(messages=PLAIN_MESSAGES, **self.kwargs).choices[0].message.content
 
-    def tools(self, scenario: str) -> str | None:
+    def tools(self, scenario: str) -> Any:
         fns = self.handlers[scenario]
         messages: list[Any] = [{"role": "user", "content": TOOL_PROMPT}]
         for _ in range(5):
@@ -46,7 +46,7 @@ class Driver:
                                  "content": json.dumps(result)})
         return None
 
-    def thread_caller(self) -> Callable[[], str | None]:
+    def thread_caller(self) -> Callable[[], Any]:
         return self.plain
 
     def close(self) -> None:

@@ -22,10 +22,10 @@ class Driver:
         self.client = openai.OpenAI(base_url=env["url"] + API_PREFIX, api_key=env["token"], max_retries=0)
         self.handlers = {scenario: handlers(scenario) for scenario in ("instant", "sleep")}
 
-    def plain(self) -> str | None:
+    def plain(self) -> Any:
         return self.client.chat.completions.create(model=MODEL, messages=PLAIN_MESSAGES).choices[0].message.content
 
-    def tools(self, scenario: str) -> str | None:
+    def tools(self, scenario: str) -> Any:
         fns = self.handlers[scenario]
         messages: list[Any] = [{"role": "user", "content": TOOL_PROMPT}]
         for _ in range(5):
@@ -39,7 +39,7 @@ class Driver:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)})
         return None
 
-    def thread_caller(self) -> Callable[[], str | None]:
+    def thread_caller(self) -> Callable[[], Any]:
         return self.plain  # the client is thread-safe: one shared by every thread
 
     def close(self) -> None:

@@ -28,16 +28,16 @@ class Driver:
         self.plain_agent = Agent(self.model, system_prompt=SYSTEM)
         self.agents: dict[str, Agent[None, str]] = {}
 
-    def plain(self) -> str:
+    def plain(self) -> Any:
         return self.plain_agent.run_sync(QUESTION).output
 
-    def tools(self, scenario: str) -> str:
+    def tools(self, scenario: str) -> Any:
         agent = self.agents.get(scenario)
         if agent is None:
             agent = self.agents[scenario] = Agent(self.model, tools=list(tool_functions(scenario)))
         return agent.run_sync(TOOL_PROMPT).output
 
-    def thread_caller(self) -> Callable[[], str]:
+    def thread_caller(self) -> Callable[[], Any]:
         return self.plain
 
     def close(self) -> None:
