@@ -1,4 +1,5 @@
-"""The three schemas of the validation benchmark, with a valid argument object each."""
+"""The tutorial's tool schemas (the benchmarks' tools) and larger ones for the validation
+tests, with a valid argument object each. Standard library only: peers import it too."""
 
 WEATHER = {
     "type": "object",

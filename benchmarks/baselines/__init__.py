@@ -1,0 +1,1 @@
+"""Baselines: the raw ``http.client`` floor and the tutorial's own loop."""

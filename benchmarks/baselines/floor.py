@@ -1,0 +1,101 @@
+"""The raw floor: what the job costs with nothing but the standard library.
+
+* a plain turn: one ``http.client`` keep-alive connection (``TCP_NODELAY``), the same compact
+  UTF-8 JSON and the same headers the SDK sends (fresh ``Idempotency-Key`` included),
+  ``json.loads`` of the answer;
+* the tool loop: a hand loop on that connection — ``json.loads`` of the arguments, the
+  handler called directly, ``json.dumps`` of its result; instant tools inline, one after
+  another (the least work), sleeping tools on one bare ``threading.Thread`` each (the least
+  wall time): no validation, no timeouts, no pool;
+* the throughput test: each thread its own raw connection.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import threading
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from benchmarks.scenarios import MODEL, PLAIN_MESSAGES, TOOL_DEFINITIONS, TOOL_PROMPT, handlers
+
+#: genesys_gateway.constants.USER_AGENT, spelt out: the floor must not import the SDK.
+USER_AGENT = "genesys-gateway-python/0.1.0"
+
+
+def versions() -> dict[str, str]:
+    return {}
+
+
+def _run(fns: dict[str, Callable[..., Any]], call: dict[str, Any], results: list[str], i: int) -> None:
+    """One tool call by hand: parse the arguments, call, encode the result into ``results[i]``."""
+    fn = call["function"]
+    results[i] = json.dumps(fns[fn["name"]](**json.loads(fn["arguments"])), ensure_ascii=False)
+
+
+def _body(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class Driver:
+    def __init__(self, env: dict[str, Any]) -> None:
+        parts = urlsplit(env["url"])
+        self.host, self.port = parts.hostname, parts.port
+        self.path = env["chat_path"]
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json",
+                        "User-Agent": USER_AGENT, "Authorization": f"Bearer {env['token']}"}
+        self.conn = self.connect()
+        self.handlers = {scenario: handlers(scenario) for scenario in ("instant", "sleep")}
+
+    def connect(self) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        conn.connect()
+        assert conn.sock is not None
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def post(self, conn: http.client.HTTPConnection, payload: dict[str, Any]) -> dict[str, Any]:
+        headers = dict(self.headers)
+        headers["Idempotency-Key"] = os.urandom(16).hex()
+        conn.request("POST", self.path, _body(payload), headers)
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
+        message: dict[str, Any] = json.loads(data)["choices"][0]["message"]
+        return message
+
+    def plain(self, conn: http.client.HTTPConnection | None = None) -> Any:
+        return self.post(conn or self.conn, {"model": MODEL, "messages": PLAIN_MESSAGES})["content"]
+
+    def tools(self, scenario: str) -> str:
+        fns = self.handlers[scenario]
+        messages: list[dict[str, Any]] = [{"role": "user", "content": TOOL_PROMPT}]
+        while True:
+            message = self.post(self.conn, {"model": MODEL, "messages": messages, "tools": TOOL_DEFINITIONS})
+            calls = message.get("tool_calls")
+            if not calls:
+                return str(message["content"])
+            messages.append(message)
+            results: list[str] = [""] * len(calls)
+            if scenario == "instant":
+                for i, call in enumerate(calls):
+                    _run(fns, call, results, i)
+            else:
+                threads = [threading.Thread(target=_run, args=(fns, c, results, i)) for i, c in enumerate(calls)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+            messages.extend({"role": "tool", "tool_call_id": call["id"], "content": content}
+                            for call, content in zip(calls, results))
+
+    def thread_caller(self) -> Callable[[], Any]:
+        conn = self.connect()  # one raw connection per thread
+        return lambda: self.plain(conn)
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,161 @@
+"""One contestant in its own process: ``python -m benchmarks.worker MODULE``.
+
+Standard library only (it runs in each peer's interpreter, perhaps its own venv). It
+imports ``MODULE`` (a driver: ``benchmarks.this_sdk``, ``benchmarks.baselines.floor``,
+``benchmarks.peers.openai_loop``...), builds its ``Driver(env)``, makes one plain call,
+reports its RSS, then answers one JSON command per line from the runner:
+
+* ``{"op": "sample", "kind": "plain"|"instant"|"sleep", "n": k}`` -> ``{"times": [...]}``
+  (seconds per call, each answer checked);
+* ``{"op": "threads", "threads": 16, "calls": 50, "timeout": s}`` -> throughput figures;
+* ``{"op": "memory", "kind": ..., "n": k}`` -> tracemalloc peaks of *k* runs;
+* ``{"op": "exit"}``.
+
+A driver has ``plain() -> str``, ``tools(scenario) -> str``, ``thread_caller() -> callable``
+(what one thread of the throughput test calls) and ``close()``. Replies go to a private copy
+of stdout; the real stdout is pointed at stderr, so a library printing cannot corrupt them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from benchmarks.scenarios import check_answer
+
+
+def rss_bytes() -> int:
+    """The resident set size now (Linux ``/proc``), else the peak from ``getrusage``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def call(driver: Any, kind: str) -> None:
+    content = driver.plain() if kind == "plain" else driver.tools(kind)
+    check_answer(kind, content)
+
+
+def sample(driver: Any, kind: str, n: int) -> dict[str, Any]:
+    clock = time.perf_counter
+    times = []
+    for _ in range(n):
+        t0 = clock()
+        call(driver, kind)
+        times.append(clock() - t0)
+    return {"times": times}
+
+
+def threads(driver: Any, n_threads: int, calls: int, timeout: float) -> dict[str, Any]:
+    """*n_threads* threads each making *calls* plain calls through ``driver.thread_caller()``
+    (one shared client, or what the contestant's idiom gives each thread)."""
+    barrier = threading.Barrier(n_threads + 1)
+    ok = [0] * n_threads
+    errors = [0] * n_threads
+    ends = [0.0] * n_threads
+    first_error: list[str] = []
+
+    def work(i: int) -> None:
+        caller: Callable[[], str] = driver.thread_caller()
+        try:
+            caller()  # warm: connections open, lazy imports done, before the clock starts
+        finally:
+            barrier.wait()
+        for _ in range(calls):
+            try:
+                check_answer("plain", caller())
+                ok[i] += 1
+            except Exception as exc:  # counted, reported once
+                errors[i] += 1
+                if not first_error:
+                    first_error.append(f"{type(exc).__name__}: {exc}"[:300])
+        ends[i] = time.perf_counter()
+
+    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(n_threads)]
+    for t in workers:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    stop_at = start + timeout
+    for t in workers:
+        t.join(max(0.0, stop_at - time.perf_counter()))
+    hung = sum(t.is_alive() for t in workers)
+    end = max(ends) if not hung else time.perf_counter()
+    done = sum(ok)
+    return {"elapsed": end - start, "ok": done, "errors": sum(errors) + (n_threads * calls - done - sum(errors)),
+            "hung_threads": hung, "throughput": done / (end - start), "first_error": first_error[0] if first_error else None}
+
+
+def memory(driver: Any, kind: str, n: int) -> dict[str, Any]:
+    import tracemalloc
+
+    peaks = []
+    for _ in range(n):
+        tracemalloc.start()
+        try:
+            call(driver, kind)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    return {"peaks": peaks}
+
+
+def main(argv: list[str]) -> int:
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # anything a library prints goes to stderr
+    sys.stdout = sys.stderr
+
+    def send(obj: dict[str, Any]) -> None:
+        replies.write(json.dumps(obj) + "\n")
+        replies.flush()
+
+    env = json.loads(os.environ["BENCH_ENV"])
+    try:
+        t0 = time.perf_counter()
+        module = importlib.import_module(argv[0])
+        imported = time.perf_counter() - t0
+        driver = module.Driver(env)
+        call(driver, "plain")
+        send({"ready": True, "rss": rss_bytes(), "import_s": imported, "versions": getattr(module, "versions", dict)()})
+    except Exception as exc:
+        send({"ready": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
+        return 1
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        op = cmd.get("op")
+        try:
+            if op == "exit":
+                break
+            if op == "sample":
+                send(sample(driver, cmd["kind"], cmd["n"]))
+            elif op == "threads":
+                send(threads(driver, cmd["threads"], cmd["calls"], cmd["timeout"]))
+            elif op == "memory":
+                send(memory(driver, cmd["kind"], cmd["n"]))
+            else:
+                send({"error": f"unknown op {op!r}"})
+        except Exception as exc:
+            send({"error": f"{type(exc).__name__}: {exc}"[:500], "trace": traceback.format_exc()})
+    try:
+        driver.close()
+    finally:
+        replies.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
