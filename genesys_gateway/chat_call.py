@@ -96,15 +96,14 @@ class ChatCall:
     def _send_once(self, body: bytes, headers: Mapping[str, str], http: HTTPContext) -> ChatResponse:
         """One attempt: a 401 refreshes the token and replays once."""
         replayed = False
-        sent: list[str] = []  # credentials sent, redacted from any error the server echoes
+        sent: list[str] = []  # Authorization values sent: redacted from any error's echo
         while True:
             request_headers = dict(headers)
             authorization = None
             if self.auth is not None:
                 authorization = self.auth.authorization(http)
                 request_headers["Authorization"] = authorization
-            sent += [form for name, value in request_headers.items() if name.lower() == "authorization"
-                     for form in credential_forms(value)]
+                sent.append(authorization)
             remaining = wait_for_turn(self.rate_limiter, http.deadline_at, self.clock)
             request = HTTPRequest("POST", self.url, request_headers, body,
                                   self.options.timeout.clip(remaining))
@@ -116,4 +115,5 @@ class ChatCall:
                 replayed = True  # a fresh token, one replay
                 continue
             # a 429 pauses the limiter
-            raise paused_by(self.rate_limiter, api_error(response, secrets=sent))
+            secrets = [form for value in sent for form in credential_forms(value)]
+            raise paused_by(self.rate_limiter, api_error(response, secrets=secrets))

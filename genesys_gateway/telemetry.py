@@ -13,7 +13,8 @@ run's span. Without opentelemetry-api installed, span helpers are no-ops.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
+import sys
 import json
 import logging
 import time
@@ -79,15 +80,14 @@ class _TraceAPI(Protocol):
     def get_tracer_provider(self) -> _TracerProvider: ...
 
 
-def _import_trace_api() -> _TraceAPI | None:
-    try:  # pragma: no cover - exercised when the otel extra is installed
-        module = importlib.import_module("opentelemetry.trace")
-    except ImportError:  # pragma: no cover
-        return None
-    return cast(_TraceAPI, module)
+def _trace_api() -> _TraceAPI | None:
+    """OpenTelemetry's trace API if the application has imported it, else ``None``.
 
-
-_trace = _import_trace_api()
+    Never imported here: a tracer provider can only have been configured by code that
+    imported ``opentelemetry.trace`` first, so without it there is nothing to record, and
+    ``import genesys_gateway`` loads no optional package."""
+    module = sys.modules.get("opentelemetry.trace")
+    return None if module is None else cast(_TraceAPI, module)
 
 __all__ = ["audit", "audit_enabled", "span", "tool_span", "otel_available", "SYSTEM"]
 
@@ -95,7 +95,9 @@ SYSTEM = "genesys_cloud"
 
 
 def otel_available() -> bool:
-    return _trace is not None
+    """Whether OpenTelemetry's API is installed (spans are recorded once the application
+    has configured a tracer provider)."""
+    return importlib.util.find_spec("opentelemetry") is not None
 
 
 def audit_enabled() -> bool:
@@ -118,10 +120,11 @@ def _tracer() -> _Tracer | None:
     """This library's tracer, or ``None`` without opentelemetry or while no tracer provider
     is installed (the API's default proxy makes only non-recording spans: skipping them
     keeps the hot path free)."""
-    if _trace is None:
+    trace = _trace_api()
+    if trace is None:
         return None
-    provider = _trace.get_tracer_provider()
-    if isinstance(provider, _trace.ProxyTracerProvider):
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider):
         return None
     tracer = _tracers.get(id(provider))
     if tracer is None:
@@ -179,10 +182,11 @@ def set_attributes(current: _Span | None, **attributes: object) -> None:
 
 
 def set_error(current: _Span | None, error: BaseException) -> None:
-    if current is None or _trace is None:
+    trace = _trace_api()
+    if current is None or trace is None:
         return
     current.set_attribute("error.type", type(error).__name__)
-    current.set_status(_trace.Status(_trace.StatusCode.ERROR, type(error).__name__))
+    current.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
 
 
 def tool_span(name: str, call_id: str | None, status: str, start_ns: int, end_ns: int) -> None:
@@ -191,7 +195,8 @@ def tool_span(name: str, call_id: str | None, status: str, start_ns: int, end_ns
     Tools run on worker threads; the span is made on the loop's thread with the measured
     start and end times so it nests under the run's span without context plumbing."""
     tracer = _tracer()
-    if tracer is None or _trace is None:
+    trace = _trace_api()
+    if tracer is None or trace is None:
         return
     s = tracer.start_span(
         f"execute_tool {name}",
@@ -205,5 +210,5 @@ def tool_span(name: str, call_id: str | None, status: str, start_ns: int, end_ns
     )
     if status != "ok":
         s.set_attribute("error.type", status)
-        s.set_status(_trace.Status(_trace.StatusCode.ERROR, status))
+        s.set_status(trace.Status(trace.StatusCode.ERROR, status))
     s.end(end_time=end_ns)
