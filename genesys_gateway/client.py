@@ -25,6 +25,7 @@ from .http.retry import NoRetry, RetryPolicy
 from .http.retry_budget import RetryBudget
 from .http.transport import Timeout, Transport, check_url
 from .http.urllib3_transport import Urllib3Transport
+from .limits import Limits
 from .loop import Loop, LoopOptions, RunOptions
 from .result import RunResult
 from .stream import RunStream
@@ -87,6 +88,7 @@ class GatewayClient:
         audit_payloads: include messages, arguments and results in audit events.
         expose_tool_errors: send a failed tool's exception text to the model (by default
             only its type; raise ``gg.ToolError("...")`` to tell the model what to fix).
+        limits: ``gg.Limits`` for every run (tokens, model calls, tool calls).
         clock: a monotonic clock (injectable for tests).
         extra_body: merged verbatim into every request body.
         extra_headers: added to every request.
@@ -117,6 +119,7 @@ class GatewayClient:
         allow_insecure_http: bool = False,
         audit_payloads: bool = False,
         expose_tool_errors: bool = False,
+        limits: Limits | None = None,
         clock: Callable[[], float] = time.monotonic,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -127,7 +130,8 @@ class GatewayClient:
             tool_timeout=tool_timeout, tool_workers=tool_workers,
             max_tool_result_chars=max_tool_result_chars, max_repeated_calls=max_repeated_calls,
             allow_insecure_http=allow_insecure_http, audit_payloads=audit_payloads,
-            expose_tool_errors=expose_tool_errors, params=params, extra_body=extra_body,
+            expose_tool_errors=expose_tool_errors, limits=limits, params=params,
+            extra_body=extra_body,
             extra_headers=extra_headers)
         if not callable(clock):
             raise ConfigurationError(f"clock must be callable, got {clock!r}", option="clock")
@@ -163,7 +167,7 @@ class GatewayClient:
         self._call = ChatCall(self.url, self.base_url, self.options, self.auth, self._transport,
                               self.retry, self.rate_limiter, self.retry_budget, http, clock)
         self._loop_options = LoopOptions(model, max_iterations, max_repeated_calls,
-                                         audit_payloads, clock)
+                                         audit_payloads, clock, self.options.limits)
         self._executor: ToolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -255,7 +259,8 @@ class GatewayClient:
 
     def run(self, prompt: str, *, deadline: float | None = None, max_iterations: int | None = None,
             extra_body: Mapping[str, Any] | None = None,
-            extra_headers: Mapping[str, str] | None = None, **params: Any) -> RunResult:
+            extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+            **params: Any) -> RunResult:
         """Send ``prompt`` and run tools until the model answers (or a bound is hit).
 
         ``deadline`` (seconds) bounds the whole run; ``max_iterations`` overrides the
@@ -264,17 +269,19 @@ class GatewayClient:
         if not isinstance(prompt, str):
             raise TypeError(f"the prompt must be a string, got {type(prompt).__name__}")
         run = RunOptions.build("run", deadline=deadline, max_iterations=max_iterations,
-                               extra_body=extra_body, extra_headers=extra_headers, **params)
+                               extra_body=extra_body, extra_headers=extra_headers,
+                               limits=limits, **params)
         return self._loop().run(str(uuid.uuid4()), [{"role": "user", "content": prompt}], run)
 
     def stream(self, prompt: str, *, deadline: float | None = None,
                max_iterations: int | None = None, extra_body: Mapping[str, Any] | None = None,
-               extra_headers: Mapping[str, str] | None = None, **params: Any) -> RunStream:
+               extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+               **params: Any) -> RunStream:
         """:meth:`run` as a :class:`RunStream` of events (text, tool calls starting and
         finishing, model calls, and ``RunFinished`` last); close it to stop the run."""
         return self.conversation().stream(prompt, deadline=deadline, max_iterations=max_iterations,
                                           extra_body=extra_body, extra_headers=extra_headers,
-                                          **params)
+                                          limits=limits, **params)
 
     def conversation(self, system: str | None = None) -> Conversation:
         """A multi-turn conversation that keeps its history (including tool rounds)."""

@@ -11,6 +11,7 @@ import uuid
 from typing import Any, Generator, Mapping
 
 from .events import Event, RunFinished
+from .limits import Limits
 from .loop import Loop, RunOptions, drain
 from .result import RunResult
 from .stream import RunStream
@@ -42,7 +43,8 @@ class Conversation:
 
     def send(self, text: str, *, deadline: float | None = None, max_iterations: int | None = None,
              extra_body: Mapping[str, Any] | None = None,
-             extra_headers: Mapping[str, str] | None = None, **params: Any) -> RunResult:
+             extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+            **params: Any) -> RunResult:
         """Send ``text`` as the user and run tools until the model answers or a bound is hit.
 
         ``deadline`` (seconds) bounds the whole turn; ``max_iterations`` overrides the
@@ -52,18 +54,21 @@ class Conversation:
         if not isinstance(text, str):
             raise TypeError(f"the prompt must be a string, got {type(text).__name__}")
         run = RunOptions.build("send", deadline=deadline, max_iterations=max_iterations,
-                               extra_body=extra_body, extra_headers=extra_headers, **params)
+                               extra_body=extra_body, extra_headers=extra_headers,
+                               limits=limits, **params)
         return drain(self._turn(text, run))
 
     def stream(self, text: str, *, deadline: float | None = None,
                max_iterations: int | None = None, extra_body: Mapping[str, Any] | None = None,
-               extra_headers: Mapping[str, str] | None = None, **params: Any) -> RunStream:
+               extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+               **params: Any) -> RunStream:
         """Like :meth:`send`, as a :class:`RunStream` of events. The history gets the turn
         only when the run finishes; closed early, it stays as it was before."""
         if not isinstance(text, str):
             raise TypeError(f"the prompt must be a string, got {type(text).__name__}")
         run = RunOptions.build("stream", deadline=deadline, max_iterations=max_iterations,
-                               extra_body=extra_body, extra_headers=extra_headers, **params)
+                               extra_body=extra_body, extra_headers=extra_headers,
+                               limits=limits, **params)
         return RunStream(self._turn(text, run),
                          lambda: self._loop.cancelled(self.id, list(self.messages)))
 

@@ -11,12 +11,14 @@ so the history sent next is always well paired.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any, Callable, Generator, Iterator, Mapping, Protocol, Sequence
 
 import attrs
 
 from . import checks, telemetry
 from .errors import GatewayError, TransportError
+from .limits import Limits, optional_limits
 from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
 from .params import check_extra, check_model_params, headers_repr
 from .result import RunResult, StopReason
@@ -33,7 +35,8 @@ __all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "drain"]
 _CUT_SHORT: dict[str | None, StopReason] = {"length": "length", "content_filter": "content_filter"}
 
 #: The keyword arguments of ``run()``/``send()`` besides model parameters.
-RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers"})
+RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers", "limits"})
+_LIMITED = "not run: the run's tool-call limit was reached"
 
 
 class ModelCall(Protocol):
@@ -56,6 +59,7 @@ class LoopOptions:
     max_repeated_calls: int = attrs.field(validator=checks.positive_int)
     audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
     clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False)
+    limits: Limits | None = attrs.field(default=None, validator=optional_limits)
 
 
 @attrs.frozen
@@ -70,15 +74,18 @@ class RunOptions:
     params: Mapping[str, Any] = attrs.field(factory=dict)
     extra_body: Mapping[str, Any] | None = None
     extra_headers: Mapping[str, str] | None = attrs.field(default=None, repr=headers_repr)
+    limits: Limits | None = attrs.field(default=None, validator=optional_limits)
 
     @classmethod
     def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
               extra_body: Mapping[str, Any] | None = None,
-              extra_headers: Mapping[str, str] | None = None, **params: Any) -> RunOptions:
+              extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+              **params: Any) -> RunOptions:
         """Checked options; an unknown keyword is a ``TypeError`` naming it."""
         return cls(deadline, max_iterations,
                    check_model_params(params, where=where, also_known=RUN_ARGUMENTS),
-                   check_extra("extra_body", extra_body), check_extra("extra_headers", extra_headers))
+                   check_extra("extra_body", extra_body), check_extra("extra_headers", extra_headers),
+                   limits)
 
 
 @attrs.frozen
@@ -137,6 +144,8 @@ class _Run:
         self.tool_runs: list[ToolRun] = []
         self.iterations = 0
         self.finish_reason: str | None = None
+        self.limits = run.limits or loop.options.limits
+        self.tool_calls = Counter[str]()  # calls run, per tool (for the limits)
 
     def events(self) -> Generator[Event, None, None]:
         model = self.options.model
@@ -186,6 +195,9 @@ class _Run:
             remaining = self._remaining()
             if remaining is not None and remaining <= 0:
                 return self._result("deadline", None)
+            if self.limits is not None and not self.limits.model_call_allowed(
+                    self.iterations, self.usage.total_tokens):
+                return self._result("usage_limit", None)
             toolset = self.loop.tools()
             try:
                 response = self.loop.complete(
@@ -216,10 +228,30 @@ class _Run:
                 name=r.name, arguments=r.arguments_json if r.arguments_json is not None else "{}"))
                 for r in requests)
             self.messages.append(message_to_dict(attrs.evolve(message, tool_calls=echoed)))
+            requests, limited = self._within_limits(requests)
             yield from self._tools(toolset, requests)
+            if limited:
+                return self._result("usage_limit", None)
             if self._expired():
                 return self._result("deadline", None)
         return self._result("max_iterations", None)
+
+    def _within_limits(self, requests: list[ToolCallRequest]) -> tuple[list[ToolCallRequest], bool]:
+        """The turn's calls, those over a limit marked not to run; whether any was."""
+        if self.limits is None:
+            return requests, False
+        limited = False
+        out = []
+        for request in requests:
+            if request.problem is None:
+                if self.limits.tool_call_allowed(request.name, sum(self.tool_calls.values()),
+                                                 self.tool_calls[request.name]):
+                    self.tool_calls[request.name] += 1
+                else:
+                    request = attrs.evolve(request, problem=_LIMITED, problem_status="rejected")
+                    limited = True
+            out.append(request)
+        return out, limited
 
     def _tools(self, toolset: ToolSet | None, requests: list[ToolCallRequest],
                ) -> Generator[Event, None, None]:

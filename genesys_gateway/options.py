@@ -25,6 +25,7 @@ from .http.rate_limit import RateLimiter
 from .http.retry import ExponentialBackoff, RetryPolicy
 from .http.retry_budget import RetryBudget
 from .http.transport import Timeout, Transport
+from .limits import Limits, optional_limits
 from .params import check_extra, check_model_params, headers_repr
 
 __all__ = ["ClientOptions", "CLIENT_ARGUMENTS", "to_timeout", "retry_options"]
@@ -80,6 +81,7 @@ class ClientOptions:
         audit_payloads: include messages, arguments and results in audit events.
         expose_tool_errors: send the text of a tool's exception to the model (by default
             only its type; a ``ToolError``'s message is always sent).
+        limits: the :class:`~genesys_gateway.Limits` of every run (a run's own replace them).
         params: model parameters sent with every call (a call's own win).
         extra_body: merged into every request body verbatim (a call's own keys win).
         extra_headers: added to every request (a call's own win).
@@ -98,6 +100,7 @@ class ClientOptions:
     allow_insecure_http: bool = attrs.field(default=False, validator=checks.boolean)
     audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
     expose_tool_errors: bool = attrs.field(default=False, validator=checks.boolean)
+    limits: Limits | None = attrs.field(default=None, validator=optional_limits)
     params: Mapping[str, Any] = attrs.field(factory=dict, converter=_params)
     extra_body: Mapping[str, Any] | None = attrs.field(default=None, converter=_extra_body)
     extra_headers: Mapping[str, str] | None = attrs.field(default=None, converter=_extra_headers,

@@ -12,12 +12,13 @@ from .tools.calls import ToolRun
 __all__ = ["RunResult", "StopReason"]
 
 StopReason = Literal["completed", "max_iterations", "deadline", "length", "content_filter",
-                     "cancelled"]
+                     "cancelled", "usage_limit"]
 """Why a run ended: ``"completed"`` (the model answered), ``"max_iterations"`` (the bound
 on model calls was hit), ``"deadline"`` (the run's deadline passed), ``"length"`` (the
 answer was cut by the token limit; ``content`` holds the partial text),
 ``"content_filter"`` (the server withheld or cut the answer; ``content`` holds what came),
-``"cancelled"`` (a stream was closed before the end)."""
+``"cancelled"`` (a stream was closed before the end), ``"usage_limit"`` (a
+:class:`~genesys_gateway.Limits` bound would have been exceeded)."""
 
 @attrs.frozen
 class RunResult:
