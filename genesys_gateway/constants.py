@@ -36,3 +36,8 @@ NESTED_TOO_DEEPLY = "nested too deeply"
 MAX_TOOL_ERROR_CHARS = 300  # error text sent to the model for a failed tool call
 TOOL_THREAD_NAME_PREFIX = "genesys-gateway-tool"
 TOOL_WORKER_IDLE_SECONDS = 60.0  # an idle tool worker thread exits after this long
+
+# Conversation state and its stores.
+MAX_STATE_BYTES = 16 * 1024 * 1024  # a larger stored or saved state is a StateError
+MAX_CONVERSATION_ID_CHARS = 255  # also the length of the Django model's primary key
+DEFAULT_STORE_LOCK_TIMEOUT = 10.0  # FileConversationStore: wait for another saver this long
