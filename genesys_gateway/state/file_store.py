@@ -94,7 +94,7 @@ class FileConversationStore:
         payload = f'{{"version":{version},"state":{text}}}'.encode("ascii")
         path = self.path_for(conversation_id)
         with self._locked(conversation_id, path):
-            current = self._read(path, conversation_id)
+            current = self._read(path, conversation_id, "save")
             check_versions(conversation_id, expected, None if current is None else current[1])
             self._write(path, payload, conversation_id)
         return version
@@ -124,7 +124,7 @@ class FileConversationStore:
     def _flock(self, lock_path: str, conversation_id: str, deadline: float) -> int:
         self._ensure_directory(conversation_id)
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        with self._mapped(conversation_id, "open the lock file of"):
+        with self._mapped(conversation_id, "save", f"open the lock file {lock_path}"):
             fd = os.open(lock_path, flags, _FILE_MODE)
         try:
             while True:
@@ -136,31 +136,35 @@ class FileConversationStore:
                         raise self._timed_out(conversation_id) from None
                     time.sleep(self.poll_interval)  # another process is saving: a few ms
                 except OSError as exc:
-                    raise self._store_error(conversation_id, "lock", exc) from exc
+                    raise self._store_error(conversation_id, "save", f"lock {lock_path}",
+                                            exc) from exc
         except BaseException:
             os.close(fd)
             raise
 
     # -- files ----------------------------------------------------------------------------------
 
-    def _store_error(self, conversation_id: str, action: str, exc: OSError) -> ConversationStoreError:
+    @staticmethod
+    def _store_error(conversation_id: str, action: str, step: str,
+                     exc: OSError) -> ConversationStoreError:
         return ConversationStoreError(
-            f"{describe_id(conversation_id)}: cannot {action} it in {self.directory}: "
+            f"{describe_id(conversation_id)}: cannot {action} it: cannot {step}: "
             f"{exc.strerror or exc}", conversation_id=conversation_id)
 
     @contextmanager
-    def _mapped(self, conversation_id: str, action: str) -> Iterator[None]:
+    def _mapped(self, conversation_id: str, action: str, step: str) -> Iterator[None]:
         """Turn ``OSError`` into ``ConversationStoreError`` (this store's one edge)."""
         try:
             yield
         except OSError as exc:
-            raise self._store_error(conversation_id, action, exc) from exc
+            raise self._store_error(conversation_id, action, step, exc) from exc
 
     def _ensure_directory(self, conversation_id: str) -> None:
-        with self._mapped(conversation_id, "create the directory for"):
+        with self._mapped(conversation_id, "save", f"create the directory {self.directory}"):
             os.makedirs(self.directory, mode=_DIR_MODE, exist_ok=True)
 
-    def _read(self, path: str, conversation_id: str) -> tuple[Any, int] | None:
+    def _read(self, path: str, conversation_id: str,
+              action: str = "load") -> tuple[Any, int] | None:
         """``(state as stored, version)`` of the file, ``None`` if there is none, or
         ``StateError`` when it is not a conversation file (left as it is)."""
         def refuse(problem: str) -> StateError:
@@ -174,9 +178,9 @@ class FileConversationStore:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise refuse("is a symbolic link, not a conversation file") from None
-            raise self._store_error(conversation_id, "read", exc) from exc
+            raise self._store_error(conversation_id, action, f"read {path}", exc) from exc
         try:
-            with self._mapped(conversation_id, "read"):
+            with self._mapped(conversation_id, action, f"read {path}"):
                 info = os.fstat(fd)
                 if not stat.S_ISREG(info.st_mode):
                     raise refuse("is not a regular file")
@@ -202,7 +206,7 @@ class FileConversationStore:
         directory, name = os.path.split(path)
         tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        with self._mapped(conversation_id, "write"):
+        with self._mapped(conversation_id, "save", f"write {path}"):
             fd = os.open(tmp, flags, _FILE_MODE)
             try:
                 try:
