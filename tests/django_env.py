@@ -8,6 +8,7 @@ the same settings whichever comes first: the app, a local-memory cache, the plac
 * ``default``: SQLite; its test database is created by tests/test_conversation_stores.py
   (a file, so that threads and child processes share it);
 * ``broken``: SQLite in a directory that does not exist (every query fails);
+* ``no_tables``: an in-memory SQLite database nobody migrated;
 * ``postgres`` / ``postgres_down``: filled in by the PostgreSQL fixture
   (tests/fixtures_postgres.py) with a real server / a port nobody listens on.
 """
@@ -29,6 +30,7 @@ DATABASES = {
                 "OPTIONS": {"timeout": 30}},
     "broken": {"ENGINE": "django.db.backends.sqlite3",
                "NAME": "/nonexistent-genesys-gateway-dir/db.sqlite3"},
+    "no_tables": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
     "postgres": dict(_POSTGRES),
     "postgres_down": dict(_POSTGRES),
 }
