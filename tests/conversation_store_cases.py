@@ -1,10 +1,11 @@
 """The conversation stores under test, each on a real backend, and their fixtures.
 
-Import the fixtures into a test module::
+The session fixtures (``django_sqlite``, ``django_postgres``) are imported by conftest.py,
+so that each is defined once for the whole run. Import ``case`` into a test module::
 
-    from tests.conversation_store_cases import case, django_sqlite, django_postgres  # noqa: F401
+    from tests.conversation_store_cases import case  # noqa: F401
 
-and parametrise ``case`` indirectly with store names:
+and parametrise it indirectly with store names (:func:`stores`):
 
 * ``memory`` - :class:`MemoryConversationStore` (shared by handing out the one instance)
 * ``file`` - :class:`FileConversationStore` on a temporary directory
@@ -25,10 +26,8 @@ import pytest
 from genesys_gateway.state import FileConversationStore, MemoryConversationStore, RedisConversationStore
 
 try:
-    from tests.fixtures_postgres import postgres_server  # noqa: F401  (fixture)
     from tests.fixtures_redis import free_port
 except ImportError:  # pragma: no cover
-    from fixtures_postgres import postgres_server  # noqa: F401
     from fixtures_redis import free_port
 
 try:
@@ -37,9 +36,6 @@ except ImportError:  # pragma: no cover - Django is in the test extra
     HAVE_DJANGO = False
 else:
     HAVE_DJANGO = True
-    from tests.django_env import configure
-
-    configure()
 
 ALL = ["memory", "file", "redis", "django", "postgres"]
 SHARED = ["file", "redis", "django", "postgres"]  # backends other processes reach too
@@ -244,6 +240,9 @@ def django_sqlite(tmp_path_factory):
         pytest.skip("Django is not installed")
     from django.db import connections
 
+    from tests.django_env import configure
+
+    configure()
     connections.settings["default"]["TEST"]["NAME"] = str(
         tmp_path_factory.mktemp("django-db") / "conversations.sqlite3")
     connection, old_name = _test_database("default")
@@ -262,6 +261,9 @@ def django_postgres(postgres_server):
         pytest.skip("Django is not installed")
     from django.db import connections
 
+    from tests.django_env import configure
+
+    configure()
     connections.settings["postgres"].update(HOST=postgres_server.host, PORT=str(postgres_server.port))
     connections.settings["postgres_down"].update(HOST="127.0.0.1", PORT=str(free_port()))
     connection, old_name = _test_database("postgres")

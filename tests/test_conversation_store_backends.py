@@ -31,10 +31,7 @@ from tests.conversation_store_cases import (  # noqa: F401  (fixtures)
     PATIENCE,
     REDIS_KEY,
     case,
-    django_postgres,
-    django_sqlite,
     make_state,
-    postgres_server,
     stores,
 )
 from tests.fixtures_redis import free_port

@@ -30,10 +30,7 @@ from tests.conversation_store_cases import (  # noqa: F401  (fixtures)
     PLANTABLE,
     SHARED,
     case,
-    django_postgres,
-    django_sqlite,
     make_state,
-    postgres_server,
     stores,
 )
 from tests.store_helpers import MP, run_processes
