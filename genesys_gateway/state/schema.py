@@ -17,12 +17,16 @@ changing ``version``). :func:`check_state` refuses anything else with a
 
 1. an unknown ``version`` first (``"unsupported state version 7"``), so that a state
    written by a newer SDK is never misread as a broken one;
-2. :data:`STATE_SCHEMA` (Draft-07), with a fastjsonschema validator compiled once, on
-   first use, thread-safe (the schema has no ``$ref``: nothing can be fetched);
-3. the rules of the chat-completions history a schema cannot say (:mod:`.history`):
+2. :data:`STATE_SCHEMA` (Draft-07) with a fastjsonschema validator compiled once, on
+   first use, thread-safe (the schema has no ``$ref``: nothing can be fetched). The
+   compiled validator checks everything but the fields of each message, which
+   :mod:`.messages` checks in the same pass as the history rules (a compiled validator's
+   per-object bookkeeping would cost as much as parsing the JSON; tests hold both to the
+   schema's answers);
+3. the rules of the chat-completions history a schema cannot say (:mod:`.messages`):
    roles that need ``content`` or ``tool_call_id``, ``tool_calls`` only on assistant
    messages, unique call ids within a message, every tool result answering a call of the
-   assistant message just before it, at most once.
+   assistant message just before it, at most once; pending calls unique and not run.
 
 A tool call *without* its result is not refused here: that is repairable, and repairing
 it is the conversation's business.
@@ -37,7 +41,7 @@ import fastjsonschema
 
 from ..constants import MAX_CONVERSATION_ID_CHARS
 from ..errors import StateError
-from .history import history_problem
+from .messages import ROLES, messages_problem
 
 __all__ = [
     "STATE_VERSION",
@@ -51,7 +55,6 @@ __all__ = [
 #: The state format this SDK writes and reads.
 STATE_VERSION: Final = 1
 
-_ROLES = ["system", "user", "assistant", "tool"]
 _NON_EMPTY = {"type": "string", "minLength": 1}
 _TOKENS = {"type": "integer", "minimum": 0}
 
@@ -73,7 +76,7 @@ _MESSAGE: dict[str, Any] = {
     "type": "object",
     "required": ["role"],
     "properties": {
-        "role": {"enum": _ROLES},
+        "role": {"enum": list(ROLES)},
         "content": {"type": ["string", "array", "null"], "items": {"type": "object"}},
         "name": {"type": "string"},
         "tool_calls": {"type": "array", "minItems": 1, "items": _TOOL_CALL},
@@ -123,6 +126,14 @@ _validator: Callable[[Any], Any] | None = None
 _validator_lock = threading.Lock()
 
 
+def _frame_schema() -> dict[str, Any]:
+    """:data:`STATE_SCHEMA` with each message only required to be an object (the fields
+    of a message are :func:`~.messages.messages_problem`'s)."""
+    properties = {**STATE_SCHEMA["properties"],
+                  "messages": {"type": "array", "items": {"type": "object"}}}
+    return {**STATE_SCHEMA, "properties": properties}
+
+
 def _compiled() -> Callable[[Any], Any]:
     """The state validator, compiled on first use (once, whatever the threads)."""
     global _validator
@@ -130,7 +141,7 @@ def _compiled() -> Callable[[Any], Any]:
     if validator is None:
         with _validator_lock:
             if _validator is None:
-                _validator = fastjsonschema.compile(STATE_SCHEMA)
+                _validator = fastjsonschema.compile(_frame_schema())
             validator = _validator
     return validator
 
@@ -230,7 +241,7 @@ def check_state(data: Any, *, conversation_id: str | None = None) -> dict[str, A
         raise refuse(f"invalid state: id: {problem}")
     if conversation_id is not None and inner != conversation_id:
         raise refuse(f"the stored state belongs to {describe_id(inner)}")
-    problem = history_problem(data["messages"]) or _calls_problem(data)
+    problem = messages_problem(data["messages"]) or _calls_problem(data)
     if problem is not None:
         raise refuse(f"invalid state: {problem}")
     return data
