@@ -9,7 +9,10 @@ from django.db import models
 
 from ...constants import MAX_CONVERSATION_ID_CHARS
 
-__all__ = ["ConversationState"]
+__all__ = ["ConversationState", "TABLE"]
+
+#: The table's name (``Meta.db_table``).
+TABLE = "genesys_gateway_conversation_state"
 
 
 class ConversationState(models.Model):  # type: ignore[misc]  # Django ships no types
@@ -20,13 +23,13 @@ class ConversationState(models.Model):  # type: ignore[misc]  # Django ships no 
     id = models.CharField(primary_key=True, max_length=MAX_CONVERSATION_ID_CHARS)
     version = models.PositiveIntegerField()
     data = models.TextField()
-    updated_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField()
 
     objects = models.Manager()
 
     class Meta:
         app_label = "genesys_gateway"
-        db_table = "genesys_gateway_conversation_state"
+        db_table = TABLE
         verbose_name = "conversation state"
 
     def __str__(self) -> str:

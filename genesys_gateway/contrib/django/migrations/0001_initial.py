@@ -17,7 +17,7 @@ class Migration(migrations.Migration):  # type: ignore[misc]  # Django ships no 
                 ("id", models.CharField(max_length=255, primary_key=True, serialize=False)),
                 ("version", models.PositiveIntegerField()),
                 ("data", models.TextField()),
-                ("updated_at", models.DateTimeField(db_index=True)),
+                ("updated_at", models.DateTimeField()),
             ],
             options={
                 "verbose_name": "conversation state",
