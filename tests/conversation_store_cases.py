@@ -134,7 +134,7 @@ class FileCase(StoreCase):
     def plant(self, conversation_id: str, text: str, version: int = 1) -> None:
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         with open(self.store().path_for(conversation_id), "w") as f:
-            f.write(f'{{"version": {version}, "state": {text}}}')
+            f.write(f'{{"version":{version},"state":{text}}}')  # as the store writes it
 
     def raw(self, conversation_id: str) -> object:
         try:

@@ -126,12 +126,25 @@ def test_a_file_larger_than_the_limit_is_refused_without_reading_it(case):
 
 
 @stores("file")
-def test_a_save_over_an_unreadable_file_is_refused(case):
-    case.plant("conv-1", json.dumps(make_state())[:-10])
-    before = case.raw("conv-1")
-    with pytest.raises(StateError, match="not valid JSON"):
-        case.store().save(make_state(turns=2), 1)
-    assert case.raw("conv-1") == before
+def test_a_save_over_a_file_whose_version_cannot_be_read_is_refused(case):
+    for garbage in ('{"version":1,"sta', '{"version": "1", "state": {}}', "\x00" * 100):
+        path = case.store().path_for("conv-1")
+        os.makedirs(case.directory, exist_ok=True)
+        with open(path, "w") as f:
+            f.write(garbage)
+        with pytest.raises(StateError, match="not valid JSON|not a conversation file"):
+            case.store().save(make_state(turns=2), 1)
+        with open(path) as f:
+            assert f.read() == garbage
+
+
+@stores("file")
+def test_a_save_expecting_the_stored_version_replaces_a_state_that_no_longer_loads(case):
+    case.plant("conv-1", json.dumps(make_state())[:-10])  # the version is still readable
+    with pytest.raises(StateError):
+        case.store().load("conv-1")
+    assert case.store().save(make_state(turns=2), 1) == 2
+    assert case.store().load("conv-1") == (make_state(turns=2), 2)
 
 
 @pytest.mark.parametrize("options, option", [

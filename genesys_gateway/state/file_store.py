@@ -15,6 +15,10 @@ per conversation, kept: deleting lock files races with their users) and, within 
 process, a thread lock: the stored version is read, compared with the one expected, and
 the new file written while no other saver of that conversation can run. Two processes
 saving at once: exactly one wins, the other gets ``ConflictError`` and writes nothing.
+The version is read from the file's first bytes, where this store writes it; a file whose
+version cannot be read is refused (``StateError``, left as it is), and one holding the
+expected version is replaced even if its state would not load (as the Redis and Django
+stores do: the version is what compare-and-swap compares; ``load`` checks the state).
 ``flock`` is reliable on local filesystems; do not share the directory over NFS.
 """
 
@@ -24,6 +28,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import secrets
 import stat
 import threading
@@ -41,7 +46,8 @@ __all__ = ["FileConversationStore"]
 
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
-_ENVELOPE_BYTES = 64  # what the file adds to the state's JSON text, at most
+_ENVELOPE_BYTES = 64
+_HEAD = re.compile(rb'\{"version":([1-9][0-9]{0,17}),"state":\{')  # as _envelope writes it  # what the file adds to the state's JSON text, at most
 _STRIPES = 64  # thread locks shared by every store of the process, chosen by id hash
 
 _thread_locks = tuple(threading.Lock() for _ in range(_STRIPES))
@@ -91,10 +97,10 @@ class FileConversationStore:
         expected = check_expected_version(expected_version)
         conversation_id, text = encode_state(state)
         version = 1 if expected is None else expected + 1
-        payload = f'{{"version":{version},"state":{text}}}'.encode("ascii")
+        payload = _envelope(version, text)
         path = self.path_for(conversation_id)
         with self._locked(conversation_id, path):
-            current = self._read(path, conversation_id, "save")
+            current = self._read(path, conversation_id, "save", version_only=True)
             check_versions(conversation_id, expected, None if current is None else current[1])
             self._write(path, payload, conversation_id)
         return version
@@ -163,10 +169,12 @@ class FileConversationStore:
         with self._mapped(conversation_id, "save", f"create the directory {self.directory}"):
             os.makedirs(self.directory, mode=_DIR_MODE, exist_ok=True)
 
-    def _read(self, path: str, conversation_id: str,
-              action: str = "load") -> tuple[Any, int] | None:
+    def _read(self, path: str, conversation_id: str, action: str = "load", *,
+              version_only: bool = False) -> tuple[Any, int] | None:
         """``(state as stored, version)`` of the file, ``None`` if there is none, or
-        ``StateError`` when it is not a conversation file (left as it is)."""
+        ``StateError`` when it is not a conversation file (left as it is). With
+        ``version_only``, the state is ``None`` when the version could be read from the
+        file's first bytes (the whole file is parsed only when it could not)."""
         def refuse(problem: str) -> StateError:
             return StateError(f"{describe_id(conversation_id)}: the file {path} {problem}",
                               conversation_id=conversation_id)
@@ -187,6 +195,12 @@ class FileConversationStore:
                 if info.st_size > MAX_STATE_BYTES + _ENVELOPE_BYTES:
                     raise refuse(f"is larger than {MAX_STATE_BYTES + _ENVELOPE_BYTES} bytes")
                 chunks = []
+                if version_only:
+                    head = os.read(fd, 48)
+                    match = _HEAD.match(head)
+                    if match:
+                        return None, int(match.group(1))
+                    chunks.append(head)
                 while chunk := os.read(fd, 1 << 20):
                     chunks.append(chunk)
         finally:
@@ -222,6 +236,11 @@ class FileConversationStore:
                 _unlink_quietly(tmp)
                 raise
         _fsync_directory(directory)
+
+
+def _envelope(version: int, text: str) -> bytes:
+    """The file's bytes: ``{"version":<n>,"state":<text>}`` (version first: see _HEAD)."""
+    return f'{{"version":{version},"state":{text}}}'.encode("ascii")
 
 
 def _file_name(conversation_id: str) -> str:
