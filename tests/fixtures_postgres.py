@@ -13,6 +13,7 @@ environment variable is set: then they fail, because CI must run them.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -23,6 +24,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import pytest
 
@@ -31,7 +33,8 @@ try:
 except ImportError:  # pragma: no cover
     from fixtures_redis import free_port
 
-__all__ = ["postgres_server", "PostgresServer", "postgres_binary"]
+__all__ = ["postgres_server", "PostgresServer", "PostgresUnavailable", "postgres_binary",
+           "running_postgres"]
 
 START_TIMEOUT = 30.0
 USER = "postgres"
@@ -72,7 +75,8 @@ def _run_as() -> dict:
     try:
         entry = pwd.getpwnam(USER)
     except KeyError:
-        _skip_or_fail(f"running as root and there is no {USER!r} user to run PostgreSQL as")
+        raise PostgresUnavailable(
+            f"running as root and there is no {USER!r} user to run PostgreSQL as") from None
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
@@ -102,15 +106,22 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
+class PostgresUnavailable(Exception):
+    """PostgreSQL cannot be run here (not installed, no psycopg, no user to run it as)."""
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the duration of the block (also used by
+    benchmarks/conversation_stores.py). Raises :class:`PostgresUnavailable` when it cannot
+    be run here, ``RuntimeError`` when it was installed but did not start."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        _skip_or_fail("psycopg is not installed (pip install 'psycopg[binary]')")
+        raise PostgresUnavailable("psycopg is not installed (pip install 'psycopg[binary]')") from None
     initdb, postgres = postgres_binary("initdb"), postgres_binary("postgres")
     if initdb is None or postgres is None:
-        _skip_or_fail("PostgreSQL is not installed (apt-get install postgresql)")
+        raise PostgresUnavailable("PostgreSQL is not installed (apt-get install postgresql)")
     run_as = _run_as()
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="genesys-gateway-pg-")  # not under pytest's 0700 dirs
@@ -123,8 +134,7 @@ def postgres_server():
              "--no-sync"],
             capture_output=True, text=True, timeout=120, **run_as)
         if init.returncode != 0:
-            pytest.fail(f"initdb failed:\n{init.stdout[-2000:]}{init.stderr[-2000:]}",
-                        pytrace=False)
+            raise RuntimeError(f"initdb failed:\n{init.stdout[-2000:]}{init.stderr[-2000:]}")
         last_output = ""
         for _attempt in range(3):  # a free port can be taken between the probe and the bind
             port = free_port()
@@ -146,6 +156,17 @@ def postgres_server():
             _stop(proc)
             with open(log_path, errors="replace") as log_file:
                 last_output = log_file.read()[-2000:]
-        pytest.fail(f"PostgreSQL did not start:\n{last_output}", pytrace=False)
+        raise RuntimeError(f"PostgreSQL did not start:\n{last_output}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    try:
+        with running_postgres() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        _skip_or_fail(str(exc))
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
