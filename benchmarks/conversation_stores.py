@@ -271,9 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             print(f"Django skipped: {exc}")
         rows = measure(pairs, rounds)
-        from django.db import connections
+        if "django" in sys.modules:
+            from django.db import connections
 
-        connections.close_all()
+            connections.close_all()  # before the PostgreSQL server stops
     header = ("store", "save + load", "dumps/loads + raw I/O", "ratio", "target")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:

@@ -22,3 +22,14 @@ def test_benchmark_help():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--help"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--quick" in out.stdout
+
+
+def test_conversation_store_benchmark_runs_and_reports_ratios(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import conversation_stores as bench
+
+    state = bench.fifty_turns()
+    assert len(state["messages"]) == 201
+    rows = bench.measure([bench.memory_pair(state), bench.file_pair(state, str(tmp_path))], 3)
+    assert [r[0] for r in rows] == ["memory", "file"]
+    assert all(r[3].endswith("×") for r in rows)
