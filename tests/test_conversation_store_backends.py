@@ -394,3 +394,13 @@ def test_the_django_error_table_puts_the_specific_before_the_general(django_sqli
     for index, (kind, _meaning) in enumerate(table):
         first = next(i for i, (other, _) in enumerate(table) if issubclass(kind, other))
         assert first == index, f"{kind.__name__} is shadowed by {table[first][0].__name__}"
+
+
+def test_the_django_store_is_importable_from_the_app_package(django_sqlite):
+    import genesys_gateway.contrib.django as app
+    from genesys_gateway.contrib.django.conversations import DjangoConversationStore
+
+    assert app.DjangoConversationStore is DjangoConversationStore
+    assert repr(app.DjangoConversationStore()) == "DjangoConversationStore(using='default')"
+    with pytest.raises(AttributeError):
+        app.NoSuchThing  # noqa: B018
