@@ -404,3 +404,52 @@ def test_the_django_store_is_importable_from_the_app_package(django_sqlite):
     assert repr(app.DjangoConversationStore()) == "DjangoConversationStore(using='default')"
     with pytest.raises(AttributeError):
         app.NoSuchThing  # noqa: B018
+
+
+@stores("file")
+def test_a_child_forked_while_a_thread_saves_can_save(case):
+    """A pre-forking server may fork while another thread is in the middle of a save: the
+    child must not inherit that thread's lock."""
+    from tests.store_helpers import MP, run_processes
+
+    store = case.store()
+    store.save(make_state(), None)
+    lock_path = store.path_for("conv-1")[: -len(".json")] + ".lock"
+    saving, release = threading.Event(), threading.Event()
+    real_flock = fcntl.flock
+
+    def slow_flock(fd, operation):  # the thread holds its thread lock while "saving"
+        saving.set()
+        release.wait(PATIENCE)
+        return real_flock(fd, operation)
+
+    outcome: list = []
+
+    def parent_save() -> None:
+        try:
+            outcome.append(store.save(make_state(turns=2), 1))
+        except ConflictError as error:
+            outcome.append(error.stored_version)
+
+    fcntl.flock = slow_flock
+    try:
+        thread = threading.Thread(target=parent_save)
+        thread.start()
+        assert saving.wait(PATIENCE)
+        fcntl.flock = real_flock
+        results = run_processes(MP, _save_in_fresh_child, (case.directory,), n=1, timeout=PATIENCE)
+    finally:
+        fcntl.flock = real_flock
+        release.set()
+        thread.join(PATIENCE)
+    assert results == [2]  # the child saved; the parent's thread then lost to it
+    assert outcome == [2] and os.path.exists(lock_path)
+
+
+def _save_in_fresh_child(directory, barrier, results) -> None:
+    store = FileConversationStore(directory, lock_timeout=5)
+    barrier.wait(PATIENCE)
+    try:
+        results.put(store.save(make_state(text="child"), 1))
+    except Exception as error:  # reported to the parent
+        results.put(repr(error))

@@ -53,6 +53,15 @@ _STRIPES = 64  # thread locks shared by every store of the process, chosen by id
 _thread_locks = tuple(threading.Lock() for _ in range(_STRIPES))
 
 
+def _fresh_thread_locks() -> None:
+    """In a forked child, locks held by the parent's other threads would never be released."""
+    global _thread_locks
+    _thread_locks = tuple(threading.Lock() for _ in range(_STRIPES))
+
+
+os.register_at_fork(after_in_child=_fresh_thread_locks)
+
+
 class FileConversationStore:
     """Conversation states in ``directory``, one file per conversation id.
 
