@@ -134,6 +134,20 @@ def test_wire_messages_with_extra_fields_and_content_parts_are_accepted():
     assert check_state(state) is state
 
 
+def test_text_in_str_subclasses_is_text_as_the_schema_says():
+    class Text(str):
+        pass
+
+    state = make_state(pending=False)
+    state["messages"] += [
+        {"role": Text("assistant"), "content": None, "tool_calls": [
+            {"id": Text("c"), "type": Text("function"),
+             "function": {"name": Text("f"), "arguments": Text("{}")}}]},
+        {"role": "tool", "tool_call_id": Text("c"), "content": Text("42"), "name": Text("f")},
+    ]
+    assert REFERENCE.is_valid(state) and check_state(state) is state
+
+
 def test_a_tool_call_without_its_result_is_left_for_the_conversation_to_repair():
     state = make_state(pending=True)  # ends with an assistant call that has no result yet
     assert state["messages"][-1]["tool_calls"] and check_state(state) is state
