@@ -16,12 +16,15 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    ConflictError,
+    ConversationStoreError,
     GatewayError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    StateError,
     TokenStoreError,
     ToolArgumentsError,
     ToolDefinitionError,
@@ -44,6 +47,13 @@ from .result import RunResult, StopReason
 from .stream import RunStream
 from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage
 from .regions import REGIONS, Region, resolve_region
+from .state import (
+    ConversationStore,
+    FileConversationStore,
+    MemoryConversationStore,
+    RedisConversationStore,
+    StoredState,
+)
 from .tools.calls import ToolRun, ToolRunStatus
 from .tools.context import ToolContext
 from .tools.executor import ToolExecutor
@@ -59,6 +69,9 @@ __all__ = [
     "NotFoundError", "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "ServerError",
     "TokenStoreError", "ToolArgumentsError", "ToolDefinitionError", "ToolError", "TransportError",
     "ToolExecutor", "ToolRun", "ToolRunStatus",
+    "StateError", "ConflictError", "ConversationStoreError",
+    "ConversationStore", "StoredState", "MemoryConversationStore", "FileConversationStore",
+    "RedisConversationStore",
     "FileTokenStore", "RedisTokenStore", "MemoryTokenStore", "Token", "TokenStore", "LockTiming",
     "ChatResponse", "Choice", "FunctionCall", "Message", "ToolCall", "Usage",
     "REGIONS", "Region", "resolve_region",

@@ -43,3 +43,8 @@ DEFAULT_RATE_LIMIT_KEY = "genesys_gateway:rate_limit"  # RedisRateLimiter's Redi
 DEFAULT_RETRY_RATIO = 0.2  # retries allowed per request sent in the window
 DEFAULT_RETRY_MIN_PER_SECOND = 10.0  # retries allowed per second whatever the traffic
 DEFAULT_RETRY_WINDOW = 10.0  # seconds of requests a RetryBudget remembers
+
+# Conversation state and its stores.
+MAX_STATE_BYTES = 16 * 1024 * 1024  # a larger stored or saved state is a StateError
+MAX_CONVERSATION_ID_CHARS = 255  # also the length of the Django model's primary key
+DEFAULT_STORE_LOCK_TIMEOUT = 10.0  # FileConversationStore: wait for another saver this long

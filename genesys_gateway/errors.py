@@ -23,6 +23,9 @@ __all__ = [
     "ToolDefinitionError",
     "ToolArgumentsError",
     "TokenStoreError",
+    "StateError",
+    "ConflictError",
+    "ConversationStoreError",
     "ToolError",
     "error_for_status",
 ]
@@ -168,6 +171,53 @@ class ToolError(Exception):
 
 class TokenStoreError(GatewayError):
     """A token store could not be reached or used. Callers degrade to a direct token fetch."""
+
+
+class _ConversationError(GatewayError):
+    """Base of the conversation-state errors: ``conversation_id`` names the conversation
+    (``None`` when it is not known), and the message starts with it."""
+
+    def __init__(self, message: str, *, conversation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.conversation_id = conversation_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_conversation_error, (self.__class__, str(self), self.__dict__.copy()))
+
+
+def _rebuild_conversation_error(cls: type[_ConversationError], message: str,
+                                fields: dict[str, Any]) -> _ConversationError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(fields)
+    return error
+
+
+class StateError(_ConversationError):
+    """A conversation state that cannot be used: not JSON, an unknown ``version``, a field
+    that fails the state schema, history that cannot be sent, or a stored state that
+    belongs to another conversation. The message names the conversation and what is wrong;
+    the stored data is left as it was."""
+
+
+class ConflictError(_ConversationError):
+    """Another worker saved the conversation first (or created it, or it is gone): the
+    state passed to ``save`` was not stored. Reload the conversation and retry the turn.
+
+    ``expected_version`` is what the caller expected (``None``: "must not exist yet");
+    ``stored_version`` is what the store holds (``None``: nothing)."""
+
+    def __init__(self, message: str, *, conversation_id: str | None = None,
+                 expected_version: int | None = None, stored_version: int | None = None) -> None:
+        super().__init__(message, conversation_id=conversation_id)
+        self.expected_version = expected_version
+        self.stored_version = stored_version
+
+
+class ConversationStoreError(_ConversationError):
+    """A conversation store could not be reached or used (Redis down, a database error, a
+    directory that cannot be written). Nothing was saved; distinct from :class:`StateError`,
+    which is about the data."""
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

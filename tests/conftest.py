@@ -5,6 +5,8 @@ from genesys_gateway.testing import GatewayEmulator
 
 try:
     from tests.fixtures_redis import *  # noqa: F401,F403  (real redis-server fixtures)
+    from tests.fixtures_postgres import *  # noqa: F401,F403  (real PostgreSQL server)
+    from tests.conversation_store_cases import django_postgres, django_sqlite  # noqa: F401
 except ImportError:  # pragma: no cover
     from fixtures_redis import *  # noqa: F401,F403
 

@@ -96,6 +96,11 @@ WING_RULES = {
     "genesys_gateway.tools": ("genesys_gateway.client", "genesys_gateway.loop",
                               "genesys_gateway.conversation", "genesys_gateway.settings",
                               "genesys_gateway.http"),
+    # conversation state and its stores: only errors, checks and constants from the core
+    "genesys_gateway.state": ("genesys_gateway.client", "genesys_gateway.loop",
+                              "genesys_gateway.conversation", "genesys_gateway.settings",
+                              "genesys_gateway.tools", "genesys_gateway.http",
+                              "genesys_gateway.contrib"),
     # the loop is handed its inputs; settings produce keyword arguments
     "genesys_gateway.loop": ("genesys_gateway.client", "genesys_gateway.http"),
     "genesys_gateway.conversation": ("genesys_gateway.client",),

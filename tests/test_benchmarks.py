@@ -105,3 +105,14 @@ def test_table_lists_skipped_peers():
     text = report.render(rows)
     assert len({len(line) for line in text.splitlines()}) == 1  # aligned
     assert [c.key for c in ALL][:3] == ["sdk", "floor", "tutorial"]
+
+
+def test_conversation_store_benchmark_runs_and_reports_ratios(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import conversation_stores as bench
+
+    state = bench.fifty_turns()
+    assert len(state["messages"]) == 201
+    rows = bench.measure([bench.memory_pair(state), bench.file_pair(state, str(tmp_path))], 3)
+    assert [r[0] for r in rows] == ["memory", "file"]
+    assert all(r[3].endswith("×") for r in rows)

@@ -13,26 +13,9 @@ from django.conf import settings  # noqa: E402
 from django.http import JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 
-SECRET = "s3cr3t-django-value"
-PLACEHOLDER = {  # valid at start-up (ready() validates); tests override it with an emulator
-    "BASE_URL": "http://127.0.0.1:9",
-    "CLIENT_ID": "django-client",
-    "CLIENT_SECRET": SECRET,
-}
+from tests.django_env import PLACEHOLDER, SECRET, configure  # noqa: E402
 
-if not settings.configured:
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="test-only",
-        ALLOWED_HOSTS=["testserver"],
-        INSTALLED_APPS=["django.contrib.contenttypes", "genesys_gateway.contrib.django"],
-        DATABASES={},
-        MIDDLEWARE=[],
-        ROOT_URLCONF=__name__,
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
-        GENESYS_GATEWAY=PLACEHOLDER,
-    )
-    django.setup()
+configure(root_urlconf=__name__)
 
 from django.apps import apps  # noqa: E402
 from django.core.cache import caches  # noqa: E402

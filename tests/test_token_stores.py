@@ -153,19 +153,11 @@ class DjangoCase(PollingCase):
 
 
 def django_cache():
-    """The default Django cache, a LocMemCache, as tests/test_django.py configures it.
+    """The default Django cache, a LocMemCache, as tests/django_env.py configures it."""
+    pytest.importorskip("django")
+    from tests.django_env import configure
 
-    Settings can be configured once per process. Test modules are all imported (collected)
-    before any test runs, so when tests/test_django.py is part of the run it has configured
-    Django by now and this keeps its settings; alone, this configures the same cache."""
-    django = pytest.importorskip("django")
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
-        )
-        django.setup()
+    configure()  # the settings every test module shares (tests/django_env.py)
     from django.core.cache import caches
 
     return caches["default"]

@@ -123,3 +123,24 @@ except gg.TransportError as error:
     kind: str = error.kind
 except gg.GatewayError:
     pass
+
+
+def conversation_stores(redis_client: Any) -> None:
+    """The conversation stores, as a web app's views would use them."""
+    stores: list[gg.ConversationStore] = [
+        gg.MemoryConversationStore(),
+        gg.FileConversationStore("/var/lib/myapp/conversations", lock_timeout=5.0),
+        gg.RedisConversationStore(redis_client, key="myapp:conv", ttl=7 * 24 * 3600),
+    ]
+    for store in stores:
+        loaded: gg.StoredState | None = store.load("conversation-42")
+        if loaded is None:
+            continue
+        state: dict[str, Any] = loaded.state
+        try:
+            version: int = store.save(state, loaded.version)
+        except gg.ConflictError as error:
+            lost: tuple[str | None, int | None, int | None] = (
+                error.conversation_id, error.expected_version, error.stored_version)
+        except (gg.StateError, gg.ConversationStoreError) as error:
+            named: str | None = error.conversation_id

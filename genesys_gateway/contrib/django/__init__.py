@@ -16,6 +16,9 @@
     from genesys_gateway.contrib.django import get_client
     answer = get_client().run(prompt).content
 
+Conversations that outlive a request: ``DjangoConversationStore(using="default")`` keeps
+them in the database (``python manage.py migrate genesys_gateway`` creates its table).
+
 ``ACCESS_TOKEN`` may replace ``CLIENT_ID``/``CLIENT_SECRET``. OAuth tokens live in the
 Django cache ``CACHE_ALIAS`` (:class:`~genesys_gateway.contrib.django.cache.DjangoCacheTokenStore`),
 so every worker sharing that cache uses one token and only one of them refreshes it.
@@ -41,8 +44,10 @@ from ...tools.loading import load_registry
 
 if TYPE_CHECKING:
     from ...client import GatewayClient
+    from .conversations import DjangoConversationStore
 
-__all__ = ["get_client", "reset_client", "validate_settings", "SETTING"]
+__all__ = ["get_client", "reset_client", "validate_settings", "SETTING",
+           "DjangoConversationStore"]
 
 logger = logging.getLogger("genesys_gateway.contrib")
 
@@ -96,6 +101,17 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_on_setting_changed, dispatch_uid="genesys_gateway.reset_client")
+
+
+def __getattr__(name: str) -> Any:
+    """``DjangoConversationStore``, imported on first use: its module imports the model,
+    which Django allows only once the app registry is ready (this package is imported
+    before that, as the app's config module)."""
+    if name == "DjangoConversationStore":
+        from .conversations import DjangoConversationStore
+
+        return DjangoConversationStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _build_client() -> "GatewayClient":

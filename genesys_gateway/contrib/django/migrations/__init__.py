@@ -1,0 +1,1 @@
+"""Migrations of the genesys_gateway Django app."""
