@@ -400,6 +400,10 @@ def test_configuration_errors_never_quote_a_secret(scan_once):
         ("an environment without a client id", lambda: gg.GatewayClient.from_env({
             "GENESYS_GATEWAY_BASE_URL": "https://api.example.com",
             "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET})),
+        ("a token URL setting with credentials", lambda: gg.GatewayClient.from_env({
+            "GENESYS_GATEWAY_BASE_URL": "https://api.example.com", "GENESYSCLOUD_OAUTHCLIENT_ID": CLIENT_ID,
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET": SECRET,
+            "GENESYS_GATEWAY_TOKEN_URL": f"https://{CLIENT_ID}:{in_url}@login.example.com/oauth/token"})),
         ("a non-string secret", lambda: gg.GatewayClient.from_settings({
             "BASE_URL": "https://api.example.com", "CLIENT_ID": CLIENT_ID, "CLIENT_SECRET": [SECRET]})),
     ]
@@ -407,6 +411,8 @@ def test_configuration_errors_never_quote_a_secret(scan_once):
         error = scan.expect(label, gg.ConfigurationError, call)
         if "with credentials" in label:  # said before any message could quote the URL
             assert "must not contain credentials" in str(error), error
+        if "setting" in label:
+            assert str(error) == "GENESYS_GATEWAY_TOKEN_URL must not contain credentials"
     em = scan.emulator()
     for label, url in [("a token_url with credentials", f"https://{CLIENT_ID}:{in_url}@{em.url[7:]}/t"),
                        ("a token_url with credentials, not http", f"htps://{CLIENT_ID}:{in_url}@login")]:
