@@ -102,10 +102,10 @@ def check_url(url: str, *, allow_insecure_http: bool = False, what: str = "URL")
     if not isinstance(url, str) or not url:
         raise ConfigurationError(f"{what} must be a non-empty string, got {url!r}")
     parts = urlsplit(url)
+    if parts.username or parts.password:  # first: the messages below quote the URL
+        raise ConfigurationError(f"{what} must not contain credentials")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"{what} {url!r} is not an http(s) URL with a host")
-    if parts.username or parts.password:
-        raise ConfigurationError(f"{what} must not contain credentials")
     if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
         raise ConfigurationError(
             f"{what} {url!r} uses plain http:// to a non-loopback host; use https:// "
