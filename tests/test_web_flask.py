@@ -5,8 +5,6 @@ away stops the run at once."""
 from __future__ import annotations
 
 import queue
-import socket
-import struct
 import threading
 import time
 
@@ -20,6 +18,7 @@ from tests.web_helpers import (  # noqa: E402
     Scenario,
     check_cancelled_after_first_event,
     check_cancelled_in_flight,
+    disconnect_during_second_call,
     next_frames,
     parse_frames,
     serve_like_wsgi,
@@ -117,20 +116,7 @@ def test_a_real_server_closes_the_run_when_the_browser_disconnects(app, scenario
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        with socket.create_connection(("127.0.0.1", server.server_port), timeout=WAIT) as browser:
-            browser.sendall(b"GET /stream?prompt=hi HTTP/1.1\r\nHost: x\r\n"
-                            b"Accept: text/event-stream\r\n\r\n")
-            received = b""
-            while b"event: tool_call_finished" not in received.split(b"\r\n\r\n", 1)[-1]:
-                chunk = browser.recv(65536)
-                assert chunk, received
-                received += chunk
-            assert b"Content-Type: text/event-stream" in received
-            assert scenario.arrived.wait(WAIT)  # the second model call is in flight
-            # the browser goes away: RST at once, so the server's next write fails
-            browser.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        gone_at = time.monotonic()
-        scenario.release.set()
+        gone_at = disconnect_during_second_call(server.server_port, scenario)
         assert app.closed.wait(WAIT), "the server never closed the response"
         check_cancelled_in_flight(scenario, app.streams[0], gone_at, app.closed_at[0])
     finally:

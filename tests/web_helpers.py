@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import time
 
@@ -109,6 +111,26 @@ def serve_like_wsgi(chunks, close, frames, gone, closed_at):
     return thread
 
 
+def disconnect_during_second_call(port, scenario, path="/stream?prompt=hi"):
+    """A browser on a raw socket: read the stream until both tools of the first turn
+    finished, wait until the second model call is in flight, then go away (an RST, so the
+    server's next write fails) and let that model call answer. Returns when it went away."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as browser:
+        browser.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n"
+                        "Accept: text/event-stream\r\n\r\n".encode())
+        received = b""
+        while received.count(b"event: tool_call_finished") < 2:
+            chunk = browser.recv(65536)
+            assert chunk, received
+            received += chunk
+        assert b"text/event-stream" in received.split(b"\r\n\r\n", 1)[0]
+        assert scenario.arrived.wait(WAIT)  # the second model call is in flight
+        browser.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    gone_at = time.monotonic()
+    scenario.release.set()
+    return gone_at
+
+
 def next_frames(frames, until):
     """Frames from the queue until one whose event name is ``until`` (inclusive)."""
     seen = []
@@ -148,4 +170,5 @@ def check_cancelled_in_flight(scenario, stream, gone_at, closed_at):
 
 
 __all__ = ["WAIT", "STOP_WITHIN", "parse_frames", "Scenario", "serve_like_wsgi", "next_frames",
+           "disconnect_during_second_call",
            "check_cancelled_after_first_event", "check_cancelled_in_flight"]
