@@ -144,3 +144,15 @@ def conversation_stores(redis_client: Any) -> None:
                 error.conversation_id, error.expected_version, error.stored_version)
         except (gg.StateError, gg.ConversationStoreError) as error:
             named: str | None = error.conversation_id
+
+
+def streamed_to_a_browser(client: gg.GatewayClient) -> None:
+    from flask import Response
+
+    from genesys_gateway.contrib.flask import stream_response
+    from genesys_gateway.web import SSEBody
+
+    frames: SSEBody = gg.sse(client.stream("hi"))
+    first: bytes = next(frames)
+    frames.close()
+    response: Response = stream_response(client.stream("hi"))
