@@ -8,7 +8,7 @@ import threading
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import genesys_gateway as gg
@@ -158,6 +158,7 @@ def test_structured_output_and_odd_values_become_json():
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+@example("a\r\nb\rc\nd\x85e\u2028f\u2029g\x00h\n\ndata: x\n\n")
 def test_no_text_can_break_a_frame(text):
     # every line break a parser might see (\r, \n, \r\n, NEL, U+2028...) stays inside
     # the one data line, and a browser-like parser gets the text back exactly
