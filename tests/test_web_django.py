@@ -12,23 +12,11 @@ import pytest
 
 django = pytest.importorskip("django")
 
-from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
-if not settings.configured:  # the same settings as test_django.py, whichever runs first
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="test-only",
-        ALLOWED_HOSTS=["testserver"],
-        INSTALLED_APPS=["django.contrib.contenttypes", "genesys_gateway.contrib.django"],
-        DATABASES={},
-        MIDDLEWARE=[],
-        ROOT_URLCONF=__name__,
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
-        GENESYS_GATEWAY={"BASE_URL": "http://127.0.0.1:9", "CLIENT_ID": "django-client",
-                         "CLIENT_SECRET": "s3cr3t-django-value"},
-    )
-    django.setup()
+from tests.django_env import configure  # noqa: E402
+
+configure()  # the settings every Django test module shares; this module's URLs via override
 
 from django.core.cache import caches  # noqa: E402
 from django.core.signals import request_finished  # noqa: E402
