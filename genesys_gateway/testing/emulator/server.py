@@ -20,6 +20,7 @@ item, else ``responder(body)``, else an echo of the last user message.
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Union
 from ...constants import DEFAULT_MODEL, DEFAULT_PATH, MAX_REQUEST_BODY_BYTES
 from .auth import TokenBook, token_response
 from .faults import (
+    STREAM_FAULTS,
     Fault,
     HeadersLike,
     RecordedRequest,
@@ -39,6 +41,7 @@ from .faults import (
     genesys_error,
     merge_headers,
     normalize_headers,
+    write_stream_fault,
 )
 from .http_server import EmulatorServer, Incoming, Outgoing
 from .replies import (
@@ -219,6 +222,15 @@ class GatewayEmulator:
         chat completion, e.g. ``b"{not json"``, ``b""`` or ``{"choices": []}``."""
         return self.inject(Fault("garbage", status, body, content_type=content_type), times, endpoint)
 
+    def misbehave(self, kind: str, *, seconds: float = 0.0, size: int = 0, times: int = 1,
+                  endpoint: str = "chat") -> "GatewayEmulator":
+        """Answer as a hostile server: ``"slow_headers"``, ``"slow_body"`` (a byte every
+        *seconds*), ``"endless_body"``, ``"oversized_body"`` (*size* bytes), ``"gzip_bomb"``
+        (expands to *size* bytes) or ``"reset_mid_body"`` (see :class:`Fault`)."""
+        if kind not in STREAM_FAULTS:
+            raise ValueError(f"kind must be one of {', '.join(STREAM_FAULTS)}, got {kind!r}")
+        return self.inject(Fault(kind, seconds=seconds, size=size), times, endpoint)
+
     def pending_faults(self, endpoint: str = "chat") -> int:
         """How many injected faults for *endpoint* are not yet consumed."""
         return len(self._faults[endpoint])
@@ -325,6 +337,9 @@ class GatewayEmulator:
     def _apply_fault(self, fault: Fault, endpoint: str, ctx: str) -> Optional[Outgoing]:
         if fault.kind == "drop":
             return Outgoing(drop=True)
+        if fault.kind in STREAM_FAULTS:
+            return Outgoing(fault.status or 200, writer=functools.partial(
+                write_stream_fault, fault, self._stopping))
         if fault.kind == "delay":
             self._stopping.wait(fault.seconds)
             return None  # then answer normally
