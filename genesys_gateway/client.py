@@ -56,7 +56,7 @@ class GatewayClient:
         transport: ``Urllib3Transport()`` (default), ``RequestsTransport()`` or any
             ``Transport``.
         retry: ``ExponentialBackoff()`` (default) or ``NoRetry()``.
-        timeout: seconds, or a ``Timeout(connect, read)``, for one HTTP request.
+        timeout: seconds, or a ``Timeout(connect, read, total=None)``, for one HTTP request.
         max_iterations: model calls allowed in one run (default 5).
         tool_timeout: seconds a tool call may take unless its tool says otherwise.
         tool_workers: threads running tool calls.
@@ -67,6 +67,8 @@ class GatewayClient:
         clock: a monotonic clock (injectable for tests).
         extra_body: merged verbatim into every request body.
         extra_headers: added to every request.
+        max_response_bytes: a larger response body (decoded) is a ``ResponseFormatError``,
+            refused without reading it whole (default 10 MiB).
         **params: model parameters sent with every call (``temperature=0.2``...); only
             names of the chat-completions request are accepted, a misspelt one is a
             ``TypeError`` naming it.
@@ -94,6 +96,7 @@ class GatewayClient:
         clock: Callable[[], float] = time.monotonic,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        max_response_bytes: int = ClientOptions().max_response_bytes,
         **params: Any,
     ) -> None:
         params = check_model_params(params, where="GatewayClient", also_known=CLIENT_ARGUMENTS)
@@ -102,7 +105,8 @@ class GatewayClient:
             tool_timeout=tool_timeout, tool_workers=tool_workers,
             max_tool_result_chars=max_tool_result_chars, max_repeated_calls=max_repeated_calls,
             allow_insecure_http=allow_insecure_http, audit_payloads=audit_payloads,
-            params=params, extra_body=extra_body, extra_headers=extra_headers)
+            params=params, extra_body=extra_body, extra_headers=extra_headers,
+            max_response_bytes=max_response_bytes)
         try:
             self.region: Region | None = resolve_region(region) if region is not None else None
         except ConfigurationError as e:
@@ -317,7 +321,7 @@ class GatewayClient:
                 request_headers["Authorization"] = authorization
             remaining = None if http.deadline_at is None else http.deadline_at - self.clock()
             request = HTTPRequest("POST", self.url, request_headers, body,
-                                  self.options.timeout.clip(remaining))
+                                  self.options.timeout.clip(remaining), self.options.max_response_bytes)
             response = self._transport.send(request)
             if response.status < 300:
                 return parse_chat_response(response.body)
