@@ -176,7 +176,16 @@ def refused():
 
 
 def name_not_resolved():
-    return urllib3.exceptions.NameResolutionError("gw.invalid", CONN, socket.gaierror(-2, "Name or service not known"))
+    cause = socket.gaierror(-2, "Name or service not known")
+    if hasattr(urllib3.exceptions, "NameResolutionError"):  # urllib3 2
+        return urllib3.exceptions.NameResolutionError("gw.invalid", CONN, cause)
+    try:  # urllib3 1.26 raises NewConnectionError while handling the gaierror, without "from"
+        raise cause
+    except socket.gaierror:
+        try:
+            raise urllib3.exceptions.NewConnectionError(CONN, f"Failed to establish a new connection: {cause}")
+        except urllib3.exceptions.NewConnectionError as exc:
+            return exc
 
 
 def connect_timed_out():
@@ -298,3 +307,12 @@ def test_transport_error_kinds_are_exactly_these():
 @pytest.mark.parametrize("table", [urllib3_transport.error_table, requests_transport.error_table])
 def test_every_row_gives_a_known_kind(table):
     assert {rule.kind for rule in table()} - {None} <= set(gg.TransportError.KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(RETRYABLE))
+def test_kind_survives_pickling(kind):
+    import pickle
+
+    error = pickle.loads(pickle.dumps(gg.TransportError("lost", kind=kind)))
+    assert (type(error), str(error), error.kind, error.retryable) == (
+        gg.TransportError, "lost", kind, RETRYABLE[kind])

@@ -221,11 +221,11 @@ def read_body(raw: RawResponse, limit: int, deadline: Deadline | None) -> bytes:
 
 
 def _read(raw: RawResponse, limit: int, deadline: Deadline | None) -> bytes:
-    headers = raw.headers
-    encodings = _encodings(headers.get("content-encoding"))
-    if not encodings and headers.get("transfer-encoding") is None:
-        length = headers.get("content-length")
-        if length is not None and length.isdigit():  # one plain length: read it at once
+    headers = raw.headers  # ("in" first: a missing key costs urllib3's get() an exception)
+    encodings = _encodings(headers["content-encoding"]) if "content-encoding" in headers else None
+    if not encodings and "transfer-encoding" not in headers and "content-length" in headers:
+        length = headers["content-length"]
+        if length.isdigit():  # one plain length: read it at once
             if int(length) > limit:
                 raise too_large(limit)
             return raw.read(decode_content=False)
@@ -248,10 +248,8 @@ def _read(raw: RawResponse, limit: int, deadline: Deadline | None) -> bytes:
             return b"".join(parts)
 
 
-def _encodings(header: str | None) -> list[str]:
+def _encodings(header: str) -> list[str]:
     """The codings of a ``Content-Encoding`` header, in the order they were applied."""
-    if not header:
-        return []
     codings = [c.strip().lower() for c in header.split(",")]
     codings = [c for c in codings if c and c != "identity"]
     if len(codings) > MAX_ENCODINGS or any(c not in ("gzip", "x-gzip", "deflate") for c in codings):

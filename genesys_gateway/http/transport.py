@@ -246,7 +246,9 @@ class ExceptionMap:
 def _wrapped_chain(error: BaseException) -> list[BaseException]:
     """*error* and the exceptions it wraps: in its ``args`` (requests, urllib3's
     ``ProtocolError``), its ``reason`` (urllib3's ``MaxRetryError``) and its ``__cause__``
-    (``raise ... from``). Not ``__context__``: an exception being handled is not a cause."""
+    (``raise ... from``). Not ``__context__`` (an exception being handled is not a cause),
+    except for urllib3's own exceptions raised without ``from``: urllib3 1.26 wraps that way
+    (``NewConnectionError`` over the ``gaierror`` of a name that did not resolve)."""
     chain: list[BaseException] = []
     pending = [error]
     while pending:
@@ -262,6 +264,9 @@ def _links(exc: BaseException) -> Iterator[object]:
     yield from exc.args
     yield getattr(exc, "reason", None)
     yield exc.__cause__
+    if exc.__cause__ is None and not exc.__suppress_context__ \
+            and type(exc).__module__.startswith("urllib3."):
+        yield exc.__context__
 
 
 def _describe(exc: BaseException) -> str:

@@ -56,8 +56,10 @@ def urllib3_rules() -> tuple[ErrorRule, ...]:
         # wraps whatever failed on the way to the proxy: classified by that (kind None)
         ErrorRule(u3.ProxyError, None, "proxy error"),
         # NameResolutionError (urllib3 2) subclasses NewConnectionError, which subclasses
-        # ConnectTimeoutError: the subclasses come first.
-        ErrorRule(getattr(u3, "NameResolutionError", socket.gaierror), "dns", "name resolution failed"),
+        # ConnectTimeoutError: the subclasses come first. (urllib3 1.26 raises a plain
+        # NewConnectionError over the gaierror.)
+        *([ErrorRule(u3.NameResolutionError, "dns", "name resolution failed")]
+          if hasattr(u3, "NameResolutionError") else []),
         ErrorRule(socket.gaierror, "dns", "name resolution failed"),
         ErrorRule(u3.NewConnectionError, "refused", "connection failed"),  # refused, unreachable
         ErrorRule(u3.ConnectTimeoutError, "connect_timeout", "connect timeout"),
