@@ -75,7 +75,8 @@ _active = threading.local()
 
 
 def set_deadline(deadline: Deadline | None) -> None:
-    """Make *deadline* the one of this thread's request (``None`` once it is done)."""
+    """Make *deadline* the one of this thread's request (``None`` once it is done: a
+    transport sets it only for a request that has one, and always clears it after)."""
     _active.deadline = deadline
 
 
@@ -152,7 +153,7 @@ class BoundedHTTPResponse(http.client.HTTPResponse):
 
     def __init__(self, sock: Any, debuglevel: int = 0, method: str | None = None,
                  url: str | None = None) -> None:
-        deadline = current_deadline()
+        deadline = getattr(_active, "deadline", None)  # (inline: this runs on every response)
         if deadline is not None:
             sock = _SocketWithDeadline(sock, deadline)
         super().__init__(sock, debuglevel, method, url)
@@ -160,7 +161,7 @@ class BoundedHTTPResponse(http.client.HTTPResponse):
 
 def _connect(base: Any) -> Callable[[Any], None]:
     def connect(self: Any) -> None:
-        deadline = current_deadline()
+        deadline: Deadline | None = getattr(_active, "deadline", None)
         if deadline is not None:
             left = deadline.left()
             if self.timeout is None or self.timeout > left:
@@ -172,7 +173,7 @@ def _connect(base: Any) -> Callable[[Any], None]:
 
 def _send(base: Any) -> Callable[[Any, Any], None]:
     def send(self: Any, data: Any) -> None:
-        deadline = current_deadline()
+        deadline: Deadline | None = getattr(_active, "deadline", None)
         if deadline is not None and self.sock is not None:
             left = deadline.left()
             self.sock.settimeout(left if self.timeout is None else min(self.timeout, left))

@@ -134,7 +134,8 @@ class RequestsTransport:
         if timeout.total is not None:
             deadline = Deadline(timeout.total, read)
             connect, read = min(connect, timeout.total), min(read, timeout.total)
-        set_deadline(deadline)
+        if deadline is not None:
+            set_deadline(deadline)
         try:
             with map_exceptions:
                 resp = session.request(
@@ -153,7 +154,8 @@ class RequestsTransport:
         except TransportError as error:
             raise deadline_passed(error, deadline) from None
         finally:
-            set_deadline(None)
+            if deadline is not None:
+                set_deadline(None)
         # requests' CaseInsensitiveDict: no copy needed
         return HTTPResponse(resp.status_code, resp.headers, body)
 

@@ -216,7 +216,8 @@ class Urllib3Transport:
             deadline = Deadline(total, timeout.read)
             u3_timeout = self._urllib3.Timeout(connect=min(timeout.connect, total),
                                                read=min(timeout.read, total))
-        set_deadline(deadline)
+        if deadline is not None:
+            set_deadline(deadline)
         try:
             with map_exceptions:
                 resp = opener.urlopen(
@@ -228,7 +229,8 @@ class Urllib3Transport:
         except TransportError as error:
             raise deadline_passed(error, deadline) from None
         finally:
-            set_deadline(None)
+            if deadline is not None:
+                set_deadline(None)
         # urllib3's HTTPHeaderDict is case-insensitive: no copy needed
         return HTTPResponse(resp.status, resp.headers, body)
 
