@@ -37,7 +37,6 @@ __all__ = [
     "RawResponse",
     "RequestDeadlineExceeded",
     "bounded_connection",
-    "current_deadline",
     "deadline_passed",
     "read_body",
     "set_deadline",
@@ -78,10 +77,6 @@ def set_deadline(deadline: Deadline | None) -> None:
     """Make *deadline* the one of this thread's request (``None`` once it is done: a
     transport sets it only for a request that has one, and always clears it after)."""
     _active.deadline = deadline
-
-
-def current_deadline() -> Deadline | None:
-    return getattr(_active, "deadline", None)
 
 
 def deadline_passed(error: TransportError, deadline: Deadline | None) -> TransportError:
