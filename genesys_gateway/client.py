@@ -67,8 +67,7 @@ class GatewayClient:
         clock: a monotonic clock (injectable for tests).
         extra_body: merged verbatim into every request body.
         extra_headers: added to every request.
-        max_response_bytes: a larger response body (decoded) is a ``ResponseFormatError``,
-            refused without reading it whole (default 10 MiB).
+        max_response_bytes: a larger (decoded) response body is a ``ResponseFormatError``.
         **params: model parameters sent with every call (``temperature=0.2``...); only
             names of the chat-completions request are accepted, a misspelt one is a
             ``TypeError`` naming it.

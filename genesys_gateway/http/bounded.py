@@ -278,7 +278,8 @@ class _Inflater:
                 out = self._obj.decompress(data, n)
             except zlib.error:
                 if self._start is not None:  # not zlib-wrapped: raw deflate, from the start
-                    self._obj, self._tail, self._start = zlib.decompressobj(-zlib.MAX_WBITS), self._start, None
+                    self._obj, self._tail = zlib.decompressobj(-zlib.MAX_WBITS), self._start
+                    self._start = None
                     continue
                 if self._members:  # trailing garbage after a gzip member: ignored, as others do
                     self._done = True

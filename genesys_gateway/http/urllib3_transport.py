@@ -15,7 +15,14 @@ from urllib.parse import unquote, urlsplit
 from ..checks import check_bool, check_positive_int
 from ..constants import DEFAULT_POOL_MAXSIZE
 from ..errors import ConfigurationError, TransportError
-from .bounded import Deadline, RequestDeadlineExceeded, bounded_connection, deadline_passed, read_body, set_deadline
+from .bounded import (
+    Deadline,
+    RequestDeadlineExceeded,
+    bounded_connection,
+    deadline_passed,
+    read_body,
+    set_deadline,
+)
 from .transport import (
     FALLBACK_RULES,
     ErrorRule,
