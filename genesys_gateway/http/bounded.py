@@ -70,7 +70,11 @@ class Deadline:
         return left
 
 
-_active = threading.local()
+class _Active(threading.local):
+    deadline: Deadline | None = None  # a class default: reading it never raises (cheap)
+
+
+_active = _Active()
 
 
 def set_deadline(deadline: Deadline | None) -> None:
@@ -148,7 +152,7 @@ class BoundedHTTPResponse(http.client.HTTPResponse):
 
     def __init__(self, sock: Any, debuglevel: int = 0, method: str | None = None,
                  url: str | None = None) -> None:
-        deadline = getattr(_active, "deadline", None)  # (inline: this runs on every response)
+        deadline = _active.deadline
         if deadline is not None:
             sock = _SocketWithDeadline(sock, deadline)
         super().__init__(sock, debuglevel, method, url)
@@ -156,7 +160,7 @@ class BoundedHTTPResponse(http.client.HTTPResponse):
 
 def _connect(base: Any) -> Callable[[Any], None]:
     def connect(self: Any) -> None:
-        deadline: Deadline | None = getattr(_active, "deadline", None)
+        deadline = _active.deadline
         if deadline is not None:
             left = deadline.left()
             if self.timeout is None or self.timeout > left:
@@ -168,7 +172,7 @@ def _connect(base: Any) -> Callable[[Any], None]:
 
 def _send(base: Any) -> Callable[[Any, Any], None]:
     def send(self: Any, data: Any) -> None:
-        deadline: Deadline | None = getattr(_active, "deadline", None)
+        deadline = _active.deadline
         if deadline is not None and self.sock is not None:
             left = deadline.left()
             self.sock.settimeout(left if self.timeout is None else min(self.timeout, left))
