@@ -17,9 +17,11 @@ from typing import Any, Callable, Generator, Iterator, Mapping, Protocol, Sequen
 import attrs
 
 from . import checks, telemetry
-from .errors import GatewayError
+from .constants import DEFAULT_OUTPUT_RETRIES
+from .errors import ConfigurationError, GatewayError
 from .limits import Limits, optional_limits
 from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
+from .output import FINAL_ANSWER_TOOL, OutputInvalid, OutputMode, OutputSpec, output_spec
 from .params import check_extra, check_model_params, headers_repr
 from .result import RunResult, StopReason
 from .events import Event, ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
@@ -35,7 +37,8 @@ __all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "drain"]
 _CUT_SHORT: dict[str | None, StopReason] = {"length": "length", "content_filter": "content_filter"}
 
 #: The keyword arguments of ``run()``/``send()`` besides model parameters.
-RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers", "limits"})
+RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers", "limits",
+                           "output_type", "output_schema", "output_mode", "output_retries"})
 _LIMITED = "not run: the run's tool-call limit was reached"
 
 
@@ -60,13 +63,16 @@ class LoopOptions:
     audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
     clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False)
     limits: Limits | None = attrs.field(default=None, validator=optional_limits)
+    output_retries: int = attrs.field(default=DEFAULT_OUTPUT_RETRIES,
+                                      validator=checks.non_negative_int)
 
 
 @attrs.frozen
 class RunOptions:
     """What one ``run()``/``send()`` asked for, checked once: a ``deadline`` in seconds,
     a ``max_iterations`` overriding the client's, model parameters, ``extra_body`` and
-    ``extra_headers``."""
+    ``extra_headers``, and structured output (``output``, from ``output_type`` or
+    ``output_schema`` and ``output_mode``) with ``output_retries`` overriding the client's."""
 
     deadline: float | None = attrs.field(default=None, validator=checks.optional_positive)
     max_iterations: int | None = attrs.field(
@@ -75,17 +81,26 @@ class RunOptions:
     extra_body: Mapping[str, Any] | None = None
     extra_headers: Mapping[str, str] | None = attrs.field(default=None, repr=headers_repr)
     limits: Limits | None = attrs.field(default=None, validator=optional_limits)
+    output: OutputSpec | None = None
+    output_retries: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(checks.non_negative_int))
 
     @classmethod
     def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
               extra_body: Mapping[str, Any] | None = None,
               extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+              output_type: Any = None, output_schema: Mapping[str, Any] | None = None,
+              output_mode: OutputMode = "json_schema", output_retries: int | None = None,
               **params: Any) -> RunOptions:
-        """Checked options; an unknown keyword is a ``TypeError`` naming it."""
-        return cls(deadline, max_iterations,
-                   check_model_params(params, where=where, also_known=RUN_ARGUMENTS),
-                   check_extra("extra_body", extra_body), check_extra("extra_headers", extra_headers),
-                   limits)
+        """Checked options; an unknown keyword is a ``TypeError`` naming it, a bad
+        ``output_*`` a ``ConfigurationError`` naming it."""
+        params = check_model_params(params, where=where, also_known=RUN_ARGUMENTS)
+        output = output_spec(output_type, output_schema, output_mode)
+        if output is not None and "response_format" in params:
+            raise ConfigurationError("give response_format or output_type/output_schema, not "
+                                     "both", option="response_format")
+        return cls(deadline, max_iterations, params, check_extra("extra_body", extra_body),
+                   check_extra("extra_headers", extra_headers), limits, output, output_retries)
 
 
 @attrs.frozen
@@ -146,6 +161,12 @@ class _Run:
         self.finish_reason: str | None = None
         self.limits = run.limits or loop.options.limits
         self.tool_calls = Counter[str]()  # calls run, per tool (for the limits)
+        self.output = run.output
+        self.output_retries = (run.output_retries if run.output_retries is not None
+                               else loop.options.output_retries)
+        self.corrections = 0  # each one adds a model call to max_iterations
+        self.params = ({**run.params, **self.output.request_params()} if self.output is not None
+                       else run.params)
 
     def events(self) -> Generator[Event, None, None]:
         model = self.options.model
@@ -185,13 +206,15 @@ class _Run:
         remaining = self._remaining()
         return remaining is not None and remaining <= 0
 
-    def _result(self, stop_reason: StopReason, content: str | None) -> RunResult:
+    def _result(self, stop_reason: StopReason, content: str | None,
+                output: Any = None) -> RunResult:
         return RunResult(content, stop_reason, self.messages, tuple(self.tool_runs),
-                         self.iterations, self.usage, self.conversation_id, self.finish_reason)
+                         self.iterations, self.usage, self.conversation_id, self.finish_reason,
+                         output)
 
     def _loop(self) -> Generator[Event, None, RunResult]:
         run = self.run
-        while self.iterations < self.max_iterations:
+        while self.iterations - self.corrections < self.max_iterations:
             remaining = self._remaining()
             if remaining is not None and remaining <= 0:
                 return self._result("deadline", None)
@@ -201,9 +224,9 @@ class _Run:
             toolset = self.loop.tools()
             try:
                 response = self.loop.complete(
-                    self.messages, tools=toolset.definitions if toolset is not None else None,
+                    self.messages, tools=self._definitions(toolset),
                     deadline=remaining, extra_body=run.extra_body, extra_headers=run.extra_headers,
-                    **run.params)
+                    **self.params)
             except GatewayError:  # a timeout is "deadline" only when the run's deadline passed
                 if self._expired():
                     return self._result("deadline", None)
@@ -218,14 +241,30 @@ class _Run:
             yield ModelCallFinished(self.iterations, self.finish_reason, response.usage)
             if not message.tool_calls:
                 self.messages.append(message_to_dict(message))
-                return self._result(_CUT_SHORT.get(self.finish_reason, "completed"), text)
+                stop = _CUT_SHORT.get(self.finish_reason, "completed")
+                if self.output is None or stop != "completed":
+                    return self._result(stop, text)
+                result = self._answer(text, None)
+                if result is not None:
+                    return result
+                continue
             requests = plan_calls((c.id, c.name, c.arguments) for c in message.tool_calls)
             echoed = tuple(ToolCall(id=r.call_id, type="function", function=FunctionCall(
                 name=r.name, arguments=r.arguments_json if r.arguments_json is not None else "{}"))
                 for r in requests)
             self.messages.append(message_to_dict(attrs.evolve(message, tool_calls=echoed)))
-            requests, limited = self._within_limits(requests)
+            finals = [r for r in requests if r.name == FINAL_ANSWER_TOOL and r.problem is None
+                      and self.output is not None and self.output.mode == "tool"]
+            if finals and len(finals) == len(requests):
+                result = self._answer(finals[0].arguments_json, finals)
+                if result is not None:
+                    return result
+                continue
+            requests, limited = self._within_limits([r for r in requests if r not in finals])
             yield from self._tools(toolset, requests)
+            for final in finals:  # answered beside other calls: not taken
+                self._answer_call(final, f"Error: not accepted: call {FINAL_ANSWER_TOOL} on its "
+                                  "own, once the other tools have answered.")
             if limited:
                 return self._result("usage_limit", None)
             if self._expired():
@@ -248,6 +287,52 @@ class _Run:
                     limited = True
             out.append(request)
         return out, limited
+
+    def _definitions(self, toolset: ToolSet | None) -> list[dict[str, Any]] | None:
+        """The tool definitions of a model call: the tools', and the ``final_answer`` tool
+        in ``output_mode="tool"``."""
+        definitions = list(toolset.definitions) if toolset is not None else None
+        if self.output is None or self.output.mode != "tool":
+            return definitions
+        if toolset is not None and FINAL_ANSWER_TOOL in toolset:
+            raise ConfigurationError(f"output_mode='tool' offers a tool named "
+                                     f"{FINAL_ANSWER_TOOL!r}: a registered tool has that name",
+                                     option="output_mode")
+        return [*(definitions or ()), self.output.tool_definition()]
+
+    def _answer(self, raw: str | None, calls: list[ToolCallRequest] | None) -> RunResult | None:
+        """Read a final answer (text, or the first of ``calls`` to ``final_answer``): the
+        run's result, or ``None`` after asking the model for a correction."""
+        assert self.output is not None
+        try:
+            output = self.output.parse(raw, arguments=calls is not None)
+        except OutputInvalid as invalid:
+            problem = invalid.problem
+        else:
+            for index, call in enumerate(calls or ()):
+                self._answer_call(call, "Answer received." if index == 0 else
+                                  "Error: not accepted: only one final answer is taken.")
+            return self._result("completed", raw, output)
+        telemetry.audit("output_invalid", conversation_id=self.conversation_id,
+                        attempt=self.corrections + 1, problem=problem)
+        retry = self.corrections < self.output_retries
+        if calls is not None:
+            for call in calls:
+                self._answer_call(call, f"Error: {problem}." + (
+                    f" Call {FINAL_ANSWER_TOOL} again with corrected arguments." if retry else ""))
+        if not retry:
+            return self._result("invalid_output", raw)
+        self.corrections += 1
+        if calls is None:
+            how = (f"call the {FINAL_ANSWER_TOOL} tool with the answer as its arguments"
+                   if self.output.mode == "tool" else "reply with only the corrected JSON")
+            self.messages.append({"role": "user", "content":
+                                  f"Your answer was not accepted: {problem}. Please {how}."})
+        return None
+
+    def _answer_call(self, call: ToolCallRequest, content: str) -> None:
+        """Answer a ``final_answer`` call in the history (it is never run)."""
+        self.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": content})
 
     def _tools(self, toolset: ToolSet | None, requests: list[ToolCallRequest],
                ) -> Generator[Event, None, None]:
