@@ -136,13 +136,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # NaN, Infinity: not JSON
+
+
 def _loads(text: str) -> Any:
     """The JSON value of an answer; a fenced block (```json ... ```) is read inside."""
     text = text.strip()
     if text.startswith("```") and text.endswith("```") and "\n" in text:
         text = text[text.index("\n") + 1:-3]
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as error:
         raise OutputInvalid(f"the answer is not valid JSON: {error.msg} at char {error.pos}") from None
     except (ValueError, RecursionError) as error:

@@ -143,7 +143,7 @@ def _strict_properties(properties: dict[str, Any], required: Any, for_model: boo
     def fix_object(value: Any) -> None:
         if type(value) is dict:
             for key, default in drop_items:
-                if key in value and value[key] is None:
+                if value.get(key, _ABSENT) is None:
                     if default is _ABSENT:
                         del value[key]
                     else:

@@ -285,3 +285,17 @@ def test_a_dataclass_tool_runs_through_the_registry():
     assert registry.get("area").handler(Size(2, 3)) == 6
     assert registry.validate_arguments("area", {"size": {"w": 2, "h": 3}}) == {
         "size": {"w": 2, "h": 3}}
+
+
+# ------------------------------------------------------------------ the benchmark
+
+
+def test_the_structured_output_benchmark_runs_and_reports_ratios():
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+    from benchmarks import structured_output as bench
+
+    rows = bench.bench_structured(repeats=1, number=5)
+    assert len(rows) == 4 and all(row[2].endswith("x") for row in rows)
