@@ -163,6 +163,11 @@ def output_spec(output_type: Any = None, output_schema: Any = None,
         raise ConfigurationError(f"output_mode must be 'json_schema' or 'tool', got "
                                  f"{output_mode!r}", option="output_mode")
     if output_type is not None:
+        if not (isinstance(output_type, type) and (
+                attrs.has(output_type) or dataclasses.is_dataclass(output_type)
+                or typing_extensions.is_typeddict(output_type))):
+            raise ConfigurationError(f"output_type must be an attrs class, a dataclass or a "
+                                     f"TypedDict, got {output_type!r}", option="output_type")
         return _type_spec(output_type, output_mode)
     if output_schema is None:
         return None
@@ -178,12 +183,7 @@ def output_spec(output_type: Any = None, output_schema: Any = None,
 
 
 @functools.lru_cache(maxsize=256)
-def _type_spec(output_type: Any, mode: OutputMode) -> OutputSpec:
-    if not (isinstance(output_type, type) and (
-            attrs.has(output_type) or dataclasses.is_dataclass(output_type)
-            or typing_extensions.is_typeddict(output_type))):
-        raise ConfigurationError(f"output_type must be an attrs class, a dataclass or a "
-                                 f"TypedDict, got {output_type!r}", option="output_type")
+def _type_spec(output_type: type[Any], mode: OutputMode) -> OutputSpec:
     where = f"output_type {output_type.__qualname__}"
     try:
         schema = annotation_schema(output_type, where)
