@@ -81,7 +81,8 @@ class GatewayClient:
         retry_budget: a ``RetryBudget`` for all its threads (default a new one; ``None``: off).
         timeout: seconds, or a ``Timeout(connect, read, total=None)``, for one HTTP request.
         max_response_bytes: a larger (decoded) response body is a ``ResponseFormatError``.
-        max_iterations: model calls allowed in one run (default 5).
+        max_iterations: model calls allowed in one run (default 5; each structured-output
+            correction adds one).
         tool_timeout: seconds a tool call may take unless its tool says otherwise.
         tool_workers: threads running tool calls.
         max_tool_result_chars: longer tool results are cut with a visible marker.

@@ -76,7 +76,8 @@ class ClientOptions:
         model: the model name sent with every request unless a call gives ``model=``.
         path: the chat-completions path on the gateway host.
         timeout: connect, read and total timeouts of one HTTP request.
-        max_iterations: model calls allowed in one run.
+        max_iterations: model calls allowed in one run (each structured-output correction
+            adds one).
         tool_timeout: seconds a tool call may take unless its tool sets a timeout.
         tool_workers: threads running tool calls (per client).
         max_tool_result_chars: longer tool results are cut, with a visible marker.
