@@ -21,7 +21,7 @@ from .constants import DEFAULT_OUTPUT_RETRIES
 from .errors import ConfigurationError, GatewayError
 from .limits import Limits, optional_limits
 from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
-from .output import FINAL_ANSWER_TOOL, OutputInvalid, OutputMode, OutputSpec, output_spec
+from .output import FINAL_ANSWER_TOOL, OutputMode, OutputSpec, output_spec
 from .params import check_extra, check_model_params, headers_repr
 from .result import RunResult, StopReason
 from .events import Event, ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
@@ -222,9 +222,12 @@ class _Run:
                     self.iterations, self.usage.total_tokens):
                 return self._result("usage_limit", None)
             toolset = self.loop.tools()
+            definitions = toolset.definitions if toolset is not None else None
+            if self.output is not None:  # in tool mode, with the final_answer tool
+                definitions = self.output.tools(definitions, toolset.names if toolset else ())
             try:
                 response = self.loop.complete(
-                    self.messages, tools=self._definitions(toolset),
+                    self.messages, tools=definitions,
                     deadline=remaining, extra_body=run.extra_body, extra_headers=run.extra_headers,
                     **self.params)
             except GatewayError:  # a timeout is "deadline" only when the run's deadline passed
@@ -262,9 +265,7 @@ class _Run:
                 continue
             requests, limited = self._within_limits([r for r in requests if r not in finals])
             yield from self._tools(toolset, requests)
-            for final in finals:  # answered beside other calls: not taken
-                self._answer_call(final, f"Error: not accepted: call {FINAL_ANSWER_TOOL} on its "
-                                  "own, once the other tools have answered.")
+            self.messages.extend(OutputSpec.not_taken(f.call_id) for f in finals)
             if limited:
                 return self._result("usage_limit", None)
             if self._expired():
@@ -288,51 +289,22 @@ class _Run:
             out.append(request)
         return out, limited
 
-    def _definitions(self, toolset: ToolSet | None) -> list[dict[str, Any]] | None:
-        """The tool definitions of a model call: the tools', and the ``final_answer`` tool
-        in ``output_mode="tool"``."""
-        definitions = list(toolset.definitions) if toolset is not None else None
-        if self.output is None or self.output.mode != "tool":
-            return definitions
-        if toolset is not None and FINAL_ANSWER_TOOL in toolset:
-            raise ConfigurationError(f"output_mode='tool' offers a tool named "
-                                     f"{FINAL_ANSWER_TOOL!r}: a registered tool has that name",
-                                     option="output_mode")
-        return [*(definitions or ()), self.output.tool_definition()]
-
     def _answer(self, raw: str | None, calls: list[ToolCallRequest] | None) -> RunResult | None:
         """Read a final answer (text, or the first of ``calls`` to ``final_answer``): the
         run's result, or ``None`` after asking the model for a correction."""
         assert self.output is not None
-        try:
-            output = self.output.parse(raw, arguments=calls is not None)
-        except OutputInvalid as invalid:
-            problem = invalid.problem
-        else:
-            for index, call in enumerate(calls or ()):
-                self._answer_call(call, "Answer received." if index == 0 else
-                                  "Error: not accepted: only one final answer is taken.")
-            return self._result("completed", raw, output)
-        telemetry.audit("output_invalid", conversation_id=self.conversation_id,
-                        attempt=self.corrections + 1, problem=problem)
         retry = self.corrections < self.output_retries
-        if calls is not None:
-            for call in calls:
-                self._answer_call(call, f"Error: {problem}." + (
-                    f" Call {FINAL_ANSWER_TOOL} again with corrected arguments." if retry else ""))
+        reading = self.output.read(raw, None if calls is None else [c.call_id for c in calls],
+                                   retry=retry)
+        self.messages.extend(reading.messages)
+        if reading.ok:
+            return self._result("completed", raw, reading.output)
+        telemetry.audit("output_invalid", conversation_id=self.conversation_id,
+                        attempt=self.corrections + 1, problem=reading.problem)
         if not retry:
             return self._result("invalid_output", raw)
         self.corrections += 1
-        if calls is None:
-            how = (f"call the {FINAL_ANSWER_TOOL} tool with the answer as its arguments"
-                   if self.output.mode == "tool" else "reply with only the corrected JSON")
-            self.messages.append({"role": "user", "content":
-                                  f"Your answer was not accepted: {problem}. Please {how}."})
         return None
-
-    def _answer_call(self, call: ToolCallRequest, content: str) -> None:
-        """Answer a ``final_answer`` call in the history (it is never run)."""
-        self.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": content})
 
     def _tools(self, toolset: ToolSet | None, requests: list[ToolCallRequest],
                ) -> Generator[Event, None, None]:

@@ -31,7 +31,7 @@ import dataclasses
 import functools
 import json
 import re
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Container, Literal, Mapping
 
 import attrs
 import typing_extensions
@@ -43,7 +43,7 @@ from .tools.structuring import structurer
 from .tools.validation import SchemaValidator, get_validator, parse_arguments
 
 __all__ = ["OutputMode", "OUTPUT_MODES", "FINAL_ANSWER_TOOL", "OutputSpec", "OutputInvalid",
-           "output_spec"]
+           "Reading", "output_spec"]
 
 OutputMode = Literal["json_schema", "tool"]
 """How the model is asked for the answer: ``"json_schema"`` (``response_format``) or
@@ -64,6 +64,18 @@ class OutputInvalid(Exception):
     def __init__(self, problem: str) -> None:
         super().__init__(problem)
         self.problem = problem
+
+
+@attrs.frozen
+class Reading:
+    """What one final answer gave: ``ok`` and the ``output``, or the ``problem``; the
+    ``messages`` the history gets for it (the ``final_answer`` calls answered, and when
+    a correction is asked for in text, the user message asking for it)."""
+
+    ok: bool
+    output: Any
+    problem: str | None
+    messages: list[dict[str, Any]]
 
 
 @attrs.frozen
@@ -106,6 +118,46 @@ class OutputSpec:
             function["strict"] = True
         return {"type": "function", "function": function}
 
+    def tools(self, definitions: list[dict[str, Any]] | None, names: Container[str],
+              ) -> list[dict[str, Any]] | None:
+        """A model call's tool definitions: the tools' (their ``names``), and in ``"tool"``
+        mode the ``final_answer`` tool (a registered tool of that name is a
+        :class:`ConfigurationError`)."""
+        if self.mode != "tool":
+            return definitions
+        if FINAL_ANSWER_TOOL in names:
+            raise ConfigurationError(f"output_mode='tool' offers a tool named "
+                                     f"{FINAL_ANSWER_TOOL!r}: a registered tool has that name",
+                                     option="output_mode")
+        return [*(definitions or ()), self.tool_definition()]
+
+    def read(self, raw: str | None, call_ids: list[str] | None, *, retry: bool) -> Reading:
+        """Read a final answer: text (``call_ids`` is ``None``), or the arguments of the
+        first of the ``final_answer`` calls ``call_ids``; ``retry`` says whether an
+        invalid answer gets a correction."""
+        try:
+            output = self.parse(raw, arguments=call_ids is not None)
+        except OutputInvalid as invalid:
+            problem = invalid.problem
+        else:
+            return Reading(True, output, None, [_tool_message(call_id, (
+                "Answer received." if index == 0 else "Error: not accepted: only one final "
+                "answer is taken.")) for index, call_id in enumerate(call_ids or ())])
+        if call_ids is not None:
+            again = f" Call {FINAL_ANSWER_TOOL} again with corrected arguments." if retry else ""
+            return Reading(False, None, problem, [_tool_message(call_id, f"Error: {problem}.{again}")
+                                                  for call_id in call_ids])
+        how = (f"call the {FINAL_ANSWER_TOOL} tool with the answer as its arguments"
+               if self.mode == "tool" else "reply with only the corrected JSON")
+        return Reading(False, None, problem, [{"role": "user", "content": (
+            f"Your answer was not accepted: {problem}. Please {how}.")}] if retry else [])
+
+    @staticmethod
+    def not_taken(call_id: str) -> dict[str, Any]:
+        """The answer to a ``final_answer`` call made beside other tool calls."""
+        return _tool_message(call_id, f"Error: not accepted: call {FINAL_ANSWER_TOOL} on its "
+                             "own, once the other tools have answered.")
+
     def parse(self, raw: str | None, *, arguments: bool = False) -> Any:
         """The output from an answer's JSON text (``arguments``: a ``final_answer`` call's
         arguments); :class:`OutputInvalid` when it is not JSON, fails validation or
@@ -130,6 +182,10 @@ class OutputSpec:
         except Exception as error:  # cattrs' errors; validation makes them rare
             raise OutputInvalid(f"the answer could not be read as {self.name}: "
                                 f"{type(error).__name__}: {error}"[:300]) from None
+
+
+def _tool_message(call_id: str, content: str) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
 def _reject_constant(name: str) -> Any:
