@@ -35,8 +35,6 @@ run again.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import json
 import re
 from typing import Any, Iterator, Mapping
@@ -45,6 +43,7 @@ import attrs
 
 from .events import Event, ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
 from .stream import RunStream
+from .tools.serialization import json_default
 
 __all__ = ["sse", "SSEBody", "event_data", "format_frame", "CONTENT_TYPE", "HEADERS"]
 
@@ -154,14 +153,9 @@ def format_frame(event: str, data: Any) -> bytes:
 
 
 def _jsonable(value: Any) -> Any:
-    """JSON for what ``json`` cannot encode: structured output (attrs classes, dataclasses),
-    sets, dates; anything else as its ``str``."""
-    if attrs.has(type(value)):
-        return attrs.asdict(value, recurse=True)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    return str(value)
+    """JSON for what ``json`` cannot encode: what a tool result may hold (attrs classes,
+    dataclasses, enums, dates, decimals, UUIDs, sets), else its ``str``."""
+    try:
+        return json_default(value)
+    except TypeError:
+        return str(value)

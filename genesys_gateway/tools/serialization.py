@@ -34,13 +34,14 @@ __all__ = [
     "truncate",
     "format_result",
     "validate_output",
+    "json_default",
 ]
 
 class ResultSerializationError(Exception):
     """A tool returned a value that cannot be turned into JSON."""
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     """``json`` fallback for the non-JSON types a tool may reasonably return."""
     if isinstance(value, enum.Enum):
         return value.value
@@ -64,7 +65,7 @@ def _default(value: Any) -> Any:
 
 
 _ENCODER_WITH_DEFAULT = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_default
 )
 
 
