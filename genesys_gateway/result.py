@@ -9,16 +9,34 @@ import attrs
 from .models import Usage
 from .tools.calls import ToolRun
 
-__all__ = ["RunResult", "StopReason"]
+__all__ = ["PendingCall", "RunResult", "StopReason"]
 
 StopReason = Literal["completed", "max_iterations", "deadline", "length", "content_filter",
-                     "cancelled", "usage_limit"]
+                     "cancelled", "usage_limit", "approval_required"]
 """Why a run ended: ``"completed"`` (the model answered), ``"max_iterations"`` (the bound
 on model calls was hit), ``"deadline"`` (the run's deadline passed), ``"length"`` (the
 answer was cut by the token limit; ``content`` holds the partial text),
 ``"content_filter"`` (the server withheld or cut the answer; ``content`` holds what came),
 ``"cancelled"`` (a stream was closed before the end), ``"usage_limit"`` (a
-:class:`~genesys_gateway.Limits` bound would have been exceeded)."""
+:class:`~genesys_gateway.Limits` bound would have been exceeded), ``"approval_required"``
+(the model called a tool registered with ``requires_approval=True``: ``pending`` lists the
+calls waiting for ``conversation.resume(approve=..., deny=...)``)."""
+
+
+@attrs.frozen
+class PendingCall:
+    """A call of a ``requires_approval=True`` tool, waiting for a person's decision.
+
+    Attributes:
+        call_id: the tool call's id (name it in ``conversation.resume(approve=[...])``).
+        name: the tool's name.
+        arguments: the validated arguments (schema defaults applied): exactly what the
+            tool is called with when the call is approved.
+    """
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
 
 @attrs.frozen
 class RunResult:
@@ -35,6 +53,8 @@ class RunResult:
         usage: token counts summed over every model call of the run.
         conversation_id: the conversation the run belongs to.
         finish_reason: the last model call's ``finish_reason`` (``None`` before any).
+        pending: the calls waiting for approval (stop reason ``"approval_required"``),
+            in the order the model made them; empty otherwise.
     """
 
     content: str | None
@@ -45,6 +65,7 @@ class RunResult:
     usage: Usage
     conversation_id: str
     finish_reason: str | None = None
+    pending: tuple[PendingCall, ...] = ()
 
     @property
     def completed(self) -> bool:

@@ -1,0 +1,115 @@
+"""History trimming: the oldest whole turns are dropped to keep a request under an
+estimate of ``max_history_tokens`` tokens.
+
+The estimate is the ``prompt_tokens`` the server reported for the last request (which
+counts everything the server counts: the tool definitions, its own framing) plus a
+character estimate (characters / 4, and a few tokens per message) of what was added to
+the history since. Before any request was measured, every message is estimated by
+characters. Dropping a message subtracts its character estimate.
+
+A *turn* is a user message and everything up to the next user message. Only whole turns
+are dropped, oldest first, so an assistant message is never separated from its tool
+results (in a valid history a tool message directly follows the assistant message whose
+call it answers, before any user message). Never dropped: whatever precedes the first
+user message (the system message, a greeting), the system messages inside dropped turns
+(they are kept in place), and the turn that the current run works on (``protect_from``
+onwards). When that is not enough the request is sent as it is: the limit is a goal, the
+run's own turn is not given up for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import attrs
+
+__all__ = ["Measured", "message_tokens", "estimate", "trim_history"]
+
+_MESSAGE_OVERHEAD = 4  # tokens of framing per message (role, separators)
+_PART_CHARS = 1024  # characters counted for a content part that is not text (an image)
+
+
+@attrs.frozen
+class Measured:
+    """What the server reported for the last request: ``prompt_tokens`` for the first
+    ``messages`` messages of the history."""
+
+    prompt_tokens: int
+    messages: int
+
+
+def _content_chars(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        chars = 0
+        for part in content:
+            text = part.get("text") if isinstance(part, dict) else None
+            chars += len(text) if isinstance(text, str) else _PART_CHARS
+        return chars
+    return 0
+
+
+def message_tokens(message: Mapping[str, Any]) -> int:
+    """The character estimate of one message, in tokens."""
+    chars = _content_chars(message.get("content"))
+    calls = message.get("tool_calls")
+    if calls:
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                for field in ("name", "arguments"):
+                    value = function.get(field)
+                    if isinstance(value, str):
+                        chars += len(value)
+    return chars // 4 + _MESSAGE_OVERHEAD
+
+
+def estimate(messages: Sequence[Mapping[str, Any]], measured: Measured | None) -> int:
+    """The token estimate of a request with ``messages``."""
+    if measured is None or measured.prompt_tokens <= 0 or measured.messages > len(messages):
+        return sum(message_tokens(m) for m in messages)
+    return measured.prompt_tokens + sum(message_tokens(m) for m in messages[measured.messages:])
+
+
+def trim_history(messages: list[dict[str, Any]], max_tokens: int, *, protect_from: int,
+                 measured: Measured | None = None) -> tuple[int, Measured | None]:
+    """Drop the oldest whole turns before ``messages[protect_from]`` (the user message the
+    current run answers) in place until the estimate is at most ``max_tokens``.
+
+    Returns how many messages were removed, and ``measured`` adjusted to the shorter
+    history (``None`` when it no longer describes it)."""
+    if measured is not None and (measured.prompt_tokens <= 0 or measured.messages > len(messages)):
+        measured = None
+    total = estimate(messages, measured)
+    if total <= max_tokens:
+        return 0, measured
+    protect_from = min(protect_from, len(messages))
+    starts = [i for i in range(protect_from) if messages[i].get("role") == "user"]
+    if not starts:
+        return 0, measured
+    ends = starts[1:] + [protect_from]
+    tokens: list[int] = []  # of the messages dropped, from starts[0] on
+    turns = 0
+    while total > max_tokens and turns < len(starts):
+        for message in messages[starts[turns]:ends[turns]]:
+            cost = message_tokens(message)
+            tokens.append(cost)
+            if message.get("role") != "system":
+                total -= cost
+        turns += 1
+    first, cut = starts[0], ends[turns - 1]
+    measured_count = measured.messages if measured is not None else 0
+    kept: list[dict[str, Any]] = []
+    removed_measured = removed_measured_tokens = 0
+    for offset, message in enumerate(messages[first:cut]):
+        if message.get("role") == "system":
+            kept.append(message)
+        elif first + offset < measured_count:
+            removed_measured += 1
+            removed_measured_tokens += tokens[offset]
+    messages[first:cut] = kept
+    if measured is not None:
+        measured = Measured(max(0, measured.prompt_tokens - removed_measured_tokens),
+                            measured.messages - removed_measured)
+    return cut - first - len(kept), measured
