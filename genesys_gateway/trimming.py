@@ -67,7 +67,7 @@ def message_tokens(message: Mapping[str, Any]) -> int:
 
 def estimate(messages: Sequence[Mapping[str, Any]], measured: Measured | None) -> int:
     """The token estimate of a request with ``messages``."""
-    if measured is None or measured.prompt_tokens <= 0 or measured.messages > len(messages):
+    if measured is None or measured.messages > len(messages):
         return sum(message_tokens(m) for m in messages)
     return measured.prompt_tokens + sum(message_tokens(m) for m in messages[measured.messages:])
 
@@ -78,38 +78,37 @@ def trim_history(messages: list[dict[str, Any]], max_tokens: int, *, protect_fro
     current run answers) in place until the estimate is at most ``max_tokens``.
 
     Returns how many messages were removed, and ``measured`` adjusted to the shorter
-    history (``None`` when it no longer describes it)."""
-    if measured is not None and (measured.prompt_tokens <= 0 or measured.messages > len(messages)):
+    history (``None`` when it does not describe it)."""
+    if measured is not None and measured.messages > len(messages):
         measured = None
-    total = estimate(messages, measured)
-    if total <= max_tokens:
+    # the estimate = what remains of the measured part (never below 0) + the rest
+    counted = 0 if measured is None else measured.messages
+    base = 0 if measured is None else measured.prompt_tokens
+    costs = [message_tokens(m) for m in messages[counted:]]
+    rest = sum(costs)
+    if base + rest <= max_tokens:
         return 0, measured
     protect_from = min(protect_from, len(messages))
     starts = [i for i in range(protect_from) if messages[i].get("role") == "user"]
     if not starts:
         return 0, measured
     ends = starts[1:] + [protect_from]
-    tokens: list[int] = []  # of the messages dropped, from starts[0] on
+    gone_measured = gone_measured_count = 0
     turns = 0
-    while total > max_tokens and turns < len(starts):
-        for message in messages[starts[turns]:ends[turns]]:
-            cost = message_tokens(message)
-            tokens.append(cost)
-            if message.get("role") != "system":
-                total -= cost
+    while turns < len(starts) and max(0, base - gone_measured) + rest > max_tokens:
+        for index in range(starts[turns], ends[turns]):
+            message = messages[index]
+            if message.get("role") == "system":
+                continue  # kept
+            if index < counted:
+                gone_measured += message_tokens(message)
+                gone_measured_count += 1
+            else:
+                rest -= costs[index - counted]
         turns += 1
     first, cut = starts[0], ends[turns - 1]
-    measured_count = measured.messages if measured is not None else 0
-    kept: list[dict[str, Any]] = []
-    removed_measured = removed_measured_tokens = 0
-    for offset, message in enumerate(messages[first:cut]):
-        if message.get("role") == "system":
-            kept.append(message)
-        elif first + offset < measured_count:
-            removed_measured += 1
-            removed_measured_tokens += tokens[offset]
+    kept = [m for m in messages[first:cut] if m.get("role") == "system"]
     messages[first:cut] = kept
     if measured is not None:
-        measured = Measured(max(0, measured.prompt_tokens - removed_measured_tokens),
-                            measured.messages - removed_measured)
+        measured = Measured(max(0, base - gone_measured), counted - gone_measured_count)
     return cut - first - len(kept), measured
