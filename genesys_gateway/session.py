@@ -115,9 +115,6 @@ class Session:
             raise TypeError("approve must be a list of call ids, not a single string")
         approved = list(approve)
         denied: dict[str, str] = {} if deny is None else dict(_check_deny(deny))
-        if not self.pending:
-            raise ValueError("nothing is pending: resume() continues a run that stopped with "
-                             "'approval_required'; use send() for a new message")
         for call_id in approved:
             if not isinstance(call_id, str):
                 raise TypeError(f"approve must hold call ids (strings), got {call_id!r}")
@@ -126,11 +123,14 @@ class Session:
             raise ValueError(f"call {sorted(both)[0]!r} is both approved and denied")
         by_id = {call.call_id: call for call in self.pending}
         for call_id in [*approved, *denied]:
-            if call_id not in by_id:
-                if call_id in self._ran:
-                    raise ValueError(f"call {call_id!r} has already run; nothing was run")
+            if call_id in self._ran:
+                raise ValueError(f"call {call_id!r} has already run; nothing was run")
+            if call_id not in by_id and by_id:
                 raise ValueError(f"call {call_id!r} is not pending (pending: "
                                  f"{', '.join(sorted(by_id))}); nothing was run")
+        if not by_id:
+            raise ValueError("nothing is pending: resume() continues a run that stopped with "
+                             "'approval_required'; use send() for a new message")
         chosen = set(approved)
         return ([call for call in self.pending if call.call_id in chosen],
                 [(call, denied[call.call_id]) for call in self.pending if call.call_id in denied])
