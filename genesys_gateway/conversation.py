@@ -78,8 +78,8 @@ class Conversation:
         elif store is not None and id is not None:
             loaded = store.load(id)
             if loaded is not None:
-                restored = restore(loaded.state, key=self._key, conversation_id=id, copied=False,
-                                   max_history_tokens=max_history_tokens)
+                restored = restore(loaded.state, key=self._key, conversation_id=id,
+                                   from_store=True, max_history_tokens=max_history_tokens)
                 self._version = loaded.version
         if restored is not None:
             self.id = restored.id
@@ -141,7 +141,8 @@ class Conversation:
                extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
                **params: Any) -> RunStream:
         """Like :meth:`send`, as a :class:`RunStream` of events. The history gets the turn
-        only when the run finishes; closed early, it stays as it was before."""
+        (and a store saves it) only when the run finishes; closed early, it stays as it was
+        before. While calls wait for approval, ``stream`` is a ``ValueError``."""
         if not isinstance(text, str):
             raise TypeError(f"the prompt must be a string, got {type(text).__name__}")
         run = RunOptions.build("stream", deadline=deadline, max_iterations=max_iterations,

@@ -124,15 +124,16 @@ def _verify(data: dict[str, Any], key: bytes, named: str | None) -> None:
 
 
 def restore(data: Any, *, key: bytes | None, conversation_id: str | None = None,
-            copied: bool = True, max_history_tokens: int | None = None) -> Restored:
+            from_store: bool = False, max_history_tokens: int | None = None) -> Restored:
     """Check, verify and repair ``data``; ``StateError`` when it cannot be used.
-    ``copied=False`` uses ``data``'s lists as they are (a store's fresh parse)."""
+    ``from_store``: ``data`` is what a store's ``load`` returned (already checked, and a
+    fresh parse: used as it is, not copied)."""
     if key is not None and isinstance(data, dict):
         inner = data.get("id")
         _verify(data, key, conversation_id if conversation_id is not None
                 else inner if isinstance(inner, str) else None)
-    check_state(data, conversation_id=conversation_id)
-    if copied:
+    if not from_store:
+        check_state(data, conversation_id=conversation_id)
         data = copy.deepcopy(data)
     named: str = data["id"]
     pending = [PendingCall(p["call_id"], p["name"], p["arguments"]) for p in data["pending"]]
