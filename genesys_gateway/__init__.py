@@ -45,6 +45,7 @@ from .http.urllib3_transport import Urllib3Transport
 from .limits import Limits
 from .result import PendingCall, RunResult, StopReason
 from .stream import RunStream
+from .web import sse
 from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage
 from .regions import REGIONS, Region, resolve_region
 from .state import (
@@ -63,7 +64,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Auth", "BearerToken", "ClientCredentials",
-    "GatewayClient", "Conversation", "RunResult", "StopReason", "RunStream", "Limits",
+    "GatewayClient", "Conversation", "RunResult", "StopReason", "RunStream", "sse", "Limits",
     "PendingCall",
     "Event", "TextDelta", "ToolCallStarted", "ToolCallFinished", "ModelCallFinished", "RunFinished",
     "APIError", "AuthenticationError", "BadRequestError", "ConfigurationError", "GatewayError",

@@ -106,7 +106,8 @@ class ChatCall:
                 sent.append(authorization)
             remaining = wait_for_turn(self.rate_limiter, http.deadline_at, self.clock)
             request = HTTPRequest("POST", self.url, request_headers, body,
-                                  self.options.timeout.clip(remaining))
+                                  self.options.timeout.clip(remaining),
+                                  self.options.max_response_bytes)
             response = self.transport.send(request)
             if response.status < 300:
                 return parse_chat_response(response.body)

@@ -22,7 +22,9 @@ from .tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
     from .client import GatewayClient
+    from .events import Event
     from .result import RunResult
+    from .stream import RunStream
     from .testing.emulator import Responder
 
 EXIT_ERROR = 1
@@ -118,24 +120,74 @@ def _client(live: bool, tools: ToolRegistry | None, responder: Responder | None 
             yield client
 
 
-def _print_run(result: RunResult, stream: TextIO) -> None:
-    runs = iter(result.tool_runs)
-    model_calls = 0
-    for message in result.messages:
-        role = message.get("role")
-        if role == "assistant":
-            model_calls += 1
-            if message.get("tool_calls"):
-                names = ", ".join(c["function"]["name"] or "?" for c in message["tool_calls"])
-                _out(f"model call {model_calls}: asks for {len(message['tool_calls'])} tool call(s): {names}", stream)
+class _Transcript:
+    """Prints a run's events as they happen: the model's text as it arrives (after
+    ``prefix``), a line per model call (``model_calls``) and two per tool call (when it
+    starts and when it ends, with ``details``: its arguments and what the model is sent)."""
+
+    def __init__(self, out: TextIO, prefix: str, *, model_calls: bool, details: bool) -> None:
+        self.out, self.prefix = out, prefix
+        self.model_calls, self.details = model_calls, details
+        self.in_text = False  # a line of the model's text is open
+        self.arguments: dict[str, str] = {}
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def end_text(self) -> None:
+        if self.in_text:
+            self.write("\n")
+            self.in_text = False
+
+    def line(self, text: str) -> None:
+        self.end_text()
+        self.write(text + "\n")
+
+    def show(self, event: Event) -> RunResult | None:
+        """Print ``event``; the result when it is the last one."""
+        from .events import ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
+
+        if isinstance(event, TextDelta):
+            if not self.in_text:
+                self.write(self.prefix)
+                self.in_text = True
+            self.write(event.text)
+        elif isinstance(event, ToolCallStarted):
+            args = json.dumps(event.arguments, ensure_ascii=False) if event.arguments is not None else "-"
+            self.arguments[event.call_id] = args
+            self.line(f"  tool {event.name}({args}) started" if self.details
+                      else f"  [tool {event.name} started]")
+        elif isinstance(event, ToolCallFinished):
+            run, ms = event.run, event.run.duration_s * 1000
+            if self.details:
+                args = self.arguments.get(run.call_id) or (
+                    json.dumps(run.arguments, ensure_ascii=False) if run.arguments is not None else "-")
+                self.line(f"  tool {run.name}({args}) -> {run.status} in {ms:.0f} ms")
+                self.line(f"    {run.content[:200]}")
             else:
-                _out(f"model call {model_calls}: answers", stream)
-        elif role == "tool":
-            run = next(runs, None)
-            if run is not None:
-                args = json.dumps(run.arguments, ensure_ascii=False) if run.arguments is not None else "-"
-                _out(f"  tool {run.name}({args}) -> {run.status} in {run.duration_s * 1000:.0f} ms", stream)
-                _out(f"    {run.content[:200]}", stream)
+                self.line(f"  [tool {run.name} -> {run.status}, {ms:.0f} ms]")
+        elif isinstance(event, ModelCallFinished):
+            if self.model_calls:
+                self.line(f"model call {event.iteration}: finish reason {event.finish_reason}, "
+                          f"{event.usage.total_tokens} tokens")
+        elif isinstance(event, RunFinished):
+            self.end_text()
+            return event.result
+        return None
+
+    def follow(self, stream: RunStream) -> RunResult:
+        """Print every event of ``stream``; its result. Interrupted, the run is closed."""
+        result = None
+        with stream:
+            for event in stream:
+                result = self.show(event) or result
+        self.end_text()
+        assert result is not None, "a run always ends with RunFinished"
+        return result
+
+
+def _print_summary(result: RunResult, stream: TextIO) -> None:
     if result.content is not None:
         _out(f"\nanswer: {result.content}", stream)
     else:
@@ -153,8 +205,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _out(f"running the weather + inventory scenario against {where}")
     _out(f"user: {demo.PROMPT}\n")
     with _client(args.live, registry, demo.responder, args.model) as client:
-        result = client.run(demo.PROMPT)
-    _print_run(result, sys.stdout)
+        transcript = _Transcript(sys.stdout, "assistant: ", model_calls=True, details=True)
+        result = transcript.follow(client.stream(demo.PROMPT))
+    _print_summary(result, sys.stdout)
     return 0 if result.stop_reason == "completed" else EXIT_ERROR
 
 
@@ -181,10 +234,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 break
             if not text.strip():
                 break
-            result = conversation.send(text)
-            for run in result.tool_runs:
-                _out(f"  [tool {run.name} -> {run.status}, {run.duration_s * 1000:.0f} ms]")
-            _out(f"assistant> {result.content if result.content is not None else '(' + result.stop_reason + ')'}")
+            transcript = _Transcript(sys.stdout, "assistant> ", model_calls=False, details=False)
+            result = transcript.follow(conversation.stream(text))
+            if result.stop_reason != "completed":
+                _out(f"assistant> ({result.stop_reason})")
     return 0
 
 

@@ -79,7 +79,8 @@ class GatewayClient:
         retry: ``ExponentialBackoff()`` (default) or ``NoRetry()``.
         rate_limiter: a ``RateLimiter`` each request waits for (default ``None``: no limit).
         retry_budget: a ``RetryBudget`` for all its threads (default a new one; ``None``: off).
-        timeout: seconds, or a ``Timeout(connect, read)``, for one HTTP request.
+        timeout: seconds, or a ``Timeout(connect, read, total=None)``, for one HTTP request.
+        max_response_bytes: a larger (decoded) response body is a ``ResponseFormatError``.
         max_iterations: model calls allowed in one run (default 5).
         tool_timeout: seconds a tool call may take unless its tool says otherwise.
         tool_workers: threads running tool calls.
@@ -124,6 +125,7 @@ class GatewayClient:
         clock: Callable[[], float] = time.monotonic,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        max_response_bytes: int = ClientOptions().max_response_bytes,
         **params: Any,
     ) -> None:
         self.options = ClientOptions(
@@ -133,7 +135,7 @@ class GatewayClient:
             allow_insecure_http=allow_insecure_http, audit_payloads=audit_payloads,
             expose_tool_errors=expose_tool_errors, limits=limits, params=params,
             extra_body=extra_body,
-            extra_headers=extra_headers)
+            extra_headers=extra_headers, max_response_bytes=max_response_bytes)
         if not callable(clock):
             raise ConfigurationError(f"clock must be callable, got {clock!r}", option="clock")
         try:

@@ -5,7 +5,11 @@ DEFAULT_MODEL = "gpt-4o"
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
-DEFAULT_POOL_MAXSIZE = 16
+# Connections kept per host: at least the number of threads that share one client (more
+# threads than this open extra connections, which urllib3 discards with a warning).
+DEFAULT_POOL_MAXSIZE = 64
+# A larger response body (its decoded size) is refused without being read whole.
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_BASE_DELAY = 0.5

@@ -56,20 +56,45 @@ def _rebuild_configuration_error(cls: type[ConfigurationError], message: str,
 
 
 class TransportError(GatewayError):
-    """The request did not get an HTTP response: connect/read failure, timeout, TLS error.
+    """The request did not get a whole HTTP response: it could not connect, timed out, ran
+    out of time, or the connection failed mid-way.
 
-    ``kind`` is one of ``"connect"`` (never reached the server), ``"closed"`` (the
-    connection was closed or reset before the first byte of the response), ``"timeout"``,
-    ``"tls"`` or ``"protocol"``.
+    ``kind`` says which (the same on every transport):
+
+    * ``"refused"``: no connection could be made (refused, unreachable, or the proxy refused);
+    * ``"dns"``: the host name did not resolve;
+    * ``"connect_timeout"``: connecting took longer than the connect timeout;
+    * ``"read_timeout"``: no byte arrived within the read timeout (headers or body);
+    * ``"deadline"``: the request's total budget ran out (``Timeout(total=...)``, or what is
+      left of a run's or call's ``deadline``), however slowly the bytes were arriving;
+    * ``"closed"``: the connection was closed or reset before or during the response;
+    * ``"tls"``: the TLS handshake or certificate check failed;
+    * ``"protocol"``: the answer is not valid HTTP (or cannot be decoded), or the request
+      cannot be sent (an invalid header, a closed transport).
+
+    ``retryable`` is true for the first five and ``"closed"``: trying again may work.
     """
 
-    def __init__(self, message: str, *, kind: str = "connect") -> None:
+    KINDS = ("refused", "dns", "connect_timeout", "read_timeout", "deadline", "closed", "tls",
+             "protocol")
+    RETRYABLE_KINDS = frozenset({"refused", "dns", "connect_timeout", "read_timeout", "closed"})
+
+    def __init__(self, message: str, *, kind: str = "closed") -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"TransportError kind must be one of {', '.join(self.KINDS)}, got {kind!r}")
         super().__init__(message)
         self.kind = kind
 
     @property
     def retryable(self) -> bool:
-        return self.kind in ("connect", "closed", "timeout")
+        return self.kind in self.RETRYABLE_KINDS
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_transport_error, (self.__class__, str(self), self.kind))
+
+
+def _rebuild_transport_error(cls: type[TransportError], message: str, kind: str) -> TransportError:
+    return cls(message, kind=kind)
 
 
 class APIError(GatewayError):

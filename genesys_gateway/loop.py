@@ -21,7 +21,7 @@ from typing import Any, Callable, Generator, Iterator, Mapping, Protocol, Sequen
 import attrs
 
 from . import checks, telemetry
-from .errors import GatewayError, TransportError
+from .errors import GatewayError
 from .limits import Limits, optional_limits
 from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
 from .params import check_extra, check_model_params, headers_repr
@@ -235,11 +235,7 @@ class _Run:
                     self.messages, tools=toolset.definitions if toolset is not None else None,
                     deadline=remaining, extra_body=run.extra_body, extra_headers=run.extra_headers,
                     **run.params)
-            except TransportError as error:
-                if self.deadline_at is not None and (self._expired() or error.kind == "timeout"):
-                    return self._result("deadline", None)
-                raise
-            except GatewayError:
+            except GatewayError:  # a timeout is "deadline" only when the run's deadline passed
                 if self._expired():
                     return self._result("deadline", None)
                 raise

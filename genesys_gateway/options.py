@@ -14,6 +14,7 @@ from . import checks
 from .constants import (
     DEFAULT_MAX_ITERATIONS,
     DEFAULT_MAX_REPEATED_CALLS,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_TOOL_RESULT_CHARS,
     DEFAULT_MODEL,
     DEFAULT_PATH,
@@ -32,18 +33,20 @@ __all__ = ["ClientOptions", "CLIENT_ARGUMENTS", "to_timeout", "retry_options"]
 
 
 def to_timeout(value: Timeout | float | None) -> Timeout:
-    """A :class:`Timeout` from ``None`` (the defaults), seconds for both parts, or a
-    ``Timeout`` whose parts are positive numbers."""
+    """A :class:`Timeout` from ``None`` (the defaults), seconds for connect and read, or a
+    ``Timeout`` whose parts are positive numbers (``total`` may be ``None``)."""
     if value is None:
         return Timeout()
     if isinstance(value, Timeout):
         parts: tuple[Any, Any] = (value.connect, value.read)
+        total = checks.check_optional_positive("timeout", value.total)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        parts = (value, value)
+        parts, total = (value, value), None
     else:
         raise ConfigurationError(f"timeout must be seconds or a Timeout, got {value!r}",
                                  option="timeout")
-    return Timeout(*(checks.check_positive("timeout", part) for part in parts))
+    connect, read = (checks.check_positive("timeout", part) for part in parts)
+    return Timeout(connect, read, total)
 
 
 def _path(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -71,7 +74,7 @@ class ClientOptions:
     Attributes:
         model: the model name sent with every request unless a call gives ``model=``.
         path: the chat-completions path on the gateway host.
-        timeout: connect and read timeouts of one HTTP request.
+        timeout: connect, read and total timeouts of one HTTP request.
         max_iterations: model calls allowed in one run.
         tool_timeout: seconds a tool call may take unless its tool sets a timeout.
         tool_workers: threads running tool calls (per client).
@@ -85,6 +88,8 @@ class ClientOptions:
         params: model parameters sent with every call (a call's own win).
         extra_body: merged into every request body verbatim (a call's own keys win).
         extra_headers: added to every request (a call's own win).
+        max_response_bytes: a larger response body (decoded) is a ``ResponseFormatError``,
+            refused without reading it whole.
     """
 
     model: str = attrs.field(default=DEFAULT_MODEL, validator=checks.non_empty_str)
@@ -105,6 +110,8 @@ class ClientOptions:
     extra_body: Mapping[str, Any] | None = attrs.field(default=None, converter=_extra_body)
     extra_headers: Mapping[str, str] | None = attrs.field(default=None, converter=_extra_headers,
                                                           repr=headers_repr)
+    max_response_bytes: int = attrs.field(default=DEFAULT_MAX_RESPONSE_BYTES,
+                                          validator=checks.positive_int)
 
 
 #: Every keyword ``GatewayClient()`` takes besides model parameters.

@@ -91,6 +91,8 @@ def client_kwargs(
     access_token = get("ACCESS_TOKEN")
     client_id, client_secret = get("CLIENT_ID"), values.get("CLIENT_SECRET") or None
     token_url = get("TOKEN_URL")
+    if token_url is not None:  # named here, before ClientCredentials refuses credentials in it
+        check_url(token_url, allow_insecure_http=True, what=describe("TOKEN_URL"))
     if "auth" in overrides:
         pass  # the caller's own auth: no credentials needed from the settings
     elif access_token is not None:

@@ -23,11 +23,13 @@ class RawServer:
     *behaviour* is ``"close"`` (close without answering), ``"reset"`` (abort with a TCP
     RST), ``"stall"`` (send a status line and headers promising a body, then send nothing
     until the server closes), ``"bad_status"`` (answer a line that is not an HTTP status
-    line) or ``"truncate"`` (promise 10 body bytes, send 2, close). Use as a context manager;
+    line), ``"truncate"`` (promise 10 body bytes, send 2, close), ``"truncate_chunked"``
+    (a chunked body cut inside its first chunk) or ``"not_tls"`` (answer plain HTTP at once,
+    before any request: what a TLS client gets from a plain server). Use as a context manager;
     :attr:`url` is its base URL. Closing stops every handler at once (stalls included).
     """
 
-    BEHAVIOURS = ("close", "reset", "stall", "bad_status", "truncate")
+    BEHAVIOURS = ("close", "reset", "stall", "bad_status", "truncate", "truncate_chunked", "not_tls")
 
     def __init__(self, behaviour: str) -> None:
         if behaviour not in self.BEHAVIOURS:
@@ -78,6 +80,15 @@ class RawServer:
 
     def _handle(self, conn: socket.socket) -> None:
         with conn:
+            if self.behaviour == "not_tls":
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                conn.settimeout(5)
+                try:  # read until the client gives up: closing on unread bytes would reset
+                    while conn.recv(65536):
+                        pass
+                except OSError:
+                    pass
+                return
             head = b""
             while b"\r\n\r\n" not in head:
                 chunk = conn.recv(65536)
@@ -93,6 +104,8 @@ class RawServer:
                 conn.sendall(b"NOT-HTTP garbage\r\n\r\n")
             elif self.behaviour == "truncate":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}")
+            elif self.behaviour == "truncate_chunked":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{}")
 
 
 def full_backlog_listener() -> tuple[socket.socket, list[socket.socket]]:

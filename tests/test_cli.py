@@ -79,14 +79,22 @@ def live_env(em, *extra_path, **variables):
 def check_demo_transcript(result):
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "model call 1: asks for 2 tool call(s): get_weather, check_inventory" in out
-    weather = '  tool get_weather({"location": "London", "unit": "celsius"}) -> ok in '
-    inventory = '  tool check_inventory({"product_id": "SKU-8842", "warehouse": "EU-Central"}) -> ok in '
-    for prefix in (weather, inventory):
-        line = next((line for line in out.splitlines() if line.startswith(prefix)), None)
+    lines = out.splitlines()
+    weather = '  tool get_weather({"location": "London", "unit": "celsius"})'
+    inventory = '  tool check_inventory({"product_id": "SKU-8842", "warehouse": "EU-Central"})'
+    # printed as the run goes: the first model call, both tools starting, each ending (with
+    # what the model is sent), the answer's text, the second model call
+    first = lines.index(next(line for line in lines if line.startswith("model call 1: ")))
+    assert lines[first].startswith("model call 1: finish reason tool_calls, ")
+    assert lines[first + 1:first + 3] == [weather + " started", inventory + " started"]
+    for prefix in (weather + " -> ok in ", inventory + " -> ok in "):
+        line = next((line for line in lines if line.startswith(prefix)), None)
         assert line is not None, out
         assert line.endswith(" ms") and line[len(prefix):-3].isdigit(), line  # a duration
-    assert "model call 2: answers" in out
+        assert lines.index(line) > first + 2 and lines[lines.index(line) + 1].startswith("    {")
+    streamed = next(i for i, line in enumerate(lines) if line.startswith("assistant: "))
+    assert "22°C" in lines[streamed] and "145 units" in lines[streamed]
+    assert lines[streamed + 1].startswith("model call 2: finish reason stop, ")
     answer = next(line for line in out.splitlines() if line.startswith("answer: "))
     assert "22°C" in answer and "145 units" in answer, answer
     assert any(line.startswith("usage: ") and "tokens; 2 model call(s), stop reason completed" in line
@@ -215,15 +223,112 @@ def test_chat_live_runs_tools_from_every_registry_of_a_module():
                      env=live_env(em), input="weather and sum?\n")  # EOF ends the chat
         requests = em.chat_requests
     assert result.returncode == 0, result.stderr
+    assert "[tool get_weather started]" in result.stdout and "[tool add started]" in result.stdout
     assert "[tool get_weather -> ok," in result.stdout
     assert "[tool add -> ok," in result.stdout
     assert "assistant> Oslo is 72F and 2+3=5" in result.stdout
+    assert result.stdout.index("[tool add started]") < result.stdout.index("[tool add -> ok,")
     # the model was offered the tools of both registries, and got their results
     assert {t["function"]["name"] for t in requests[0]["tools"]} == {"get_weather", "lookup_sku", "add"}
     tool_results = [m["content"] for m in requests[1]["messages"] if m["role"] == "tool"]
     assert json.loads(tool_results[0]) == {"location": "Oslo", "temperature": 72, "unit": "fahrenheit"}
     assert tool_results[1] == "5"
     assert SECRET not in result.stdout + result.stderr
+
+
+class HeldSecondCall:
+    """An emulator script: the first model call asks for ``calls``; the second (the answer
+    ``text``) is held until the test ``release``s it, so the test can see what the command
+    printed while the run was still going."""
+
+    def __init__(self, em, calls, text):
+        self.arrived, self.release = threading.Event(), threading.Event()
+        em.script(reply(content="Checking. ", tool_calls=calls), self.second)
+        self.text = text
+
+    def second(self, body):
+        self.arrived.set()
+        assert self.release.wait(TIMEOUT)
+        return reply(content=self.text)
+
+
+def read_until(proc, needle, seen):
+    """Lines of ``proc``'s stdout until one containing ``needle`` (``seen`` collects them)."""
+    while True:
+        line = proc.stdout.readline()
+        assert line, "".join(seen) + proc.stderr.read()
+        seen.append(line)
+        if needle in line:
+            return line
+
+
+def streaming_command(em, *args, input=None, cwd=None):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genesys_gateway", *args], env=live_env(em, FIXTURES), cwd=cwd,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        encoding="utf-8")
+    if input is not None:
+        proc.stdin.write(input)
+        proc.stdin.flush()
+    proc.stdin.close()
+    return proc
+
+
+def test_demo_prints_the_run_as_it_happens():
+    with GatewayEmulator() as em:
+        held = HeldSecondCall(em, [
+            tool_call("get_weather", {"location": "London", "unit": "celsius"}),
+            tool_call("check_inventory", {"product_id": "SKU-8842", "warehouse": "EU-Central"}),
+        ], "London: 22°C; SKU-8842: 145 units.")
+        proc = streaming_command(em, "demo", "--live")
+        watchdog = threading.Timer(TIMEOUT, proc.kill)
+        watchdog.start()
+        try:
+            seen = []
+            read_until(proc, "tool get_weather(", seen)  # a tool started...
+            read_until(proc, "-> ok in", seen)  # ...and ended, with the model still to answer
+            assert held.arrived.wait(TIMEOUT)
+            assert any(line.startswith("assistant: Checking.") for line in seen), seen
+            assert not any(line.startswith("answer: ") for line in seen)
+            held.release.set()
+            rest = proc.stdout.read()
+            assert proc.wait(TIMEOUT) == 0, proc.stderr.read()
+        finally:
+            held.release.set()
+            watchdog.cancel()
+    assert "assistant: London: 22°C; SKU-8842: 145 units.\n" in rest
+    assert "\nanswer: London: 22°C; SKU-8842: 145 units.\n" in rest
+    assert "usage: " in rest and "2 model call(s), stop reason completed" in rest
+
+
+def test_chat_prints_tools_as_they_start_and_end_before_the_answer():
+    with GatewayEmulator() as em:
+        held = HeldSecondCall(em, [tool_call("add", {"a": 2, "b": 3})], "2+3=5")
+        proc = streaming_command(em, "chat", "--live", "--tools", "gg_cli_tools", cwd=FIXTURES,
+                                 input="sum?\n")
+        watchdog = threading.Timer(TIMEOUT, proc.kill)
+        watchdog.start()
+        try:
+            seen = []
+            assert "assistant> Checking." in read_until(proc, "assistant> ", seen)
+            read_until(proc, "[tool add started]", seen)
+            assert read_until(proc, "[tool add -> ", seen).strip().startswith("[tool add -> ok, ")
+            assert held.arrived.wait(TIMEOUT)  # the answer is not there yet
+            held.release.set()
+            rest = proc.stdout.read()
+            assert proc.wait(TIMEOUT) == 0, proc.stderr.read()
+        finally:
+            held.release.set()
+            watchdog.cancel()
+    assert "assistant> 2+3=5\n" in rest
+
+
+def test_chat_reports_a_run_that_did_not_complete():
+    with GatewayEmulator() as em:
+        em.script(reply(content="cut sho", finish_reason="length"))
+        result = run("chat", "--live", env=live_env(em), input="long story\n")
+    assert result.returncode == 0, result.stderr
+    assert "assistant> cut sho\nassistant> (length)\n" in result.stdout
 
 
 # -- emulator ------------------------------------------------------------------------------

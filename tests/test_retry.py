@@ -98,11 +98,11 @@ def test_parse_retry_after_seconds_and_http_date():
 
 
 def test_connection_errors_are_retried_but_not_tls():
-    assert is_retryable(gg.TransportError("refused", kind="connect"))
+    assert is_retryable(gg.TransportError("refused", kind="refused"))
     assert is_retryable(gg.TransportError("reset", kind="closed"))
     assert not is_retryable(gg.TransportError("bad cert", kind="tls"))
     sleeps = Sleeps()
-    attempt, calls = failing([gg.TransportError("refused", kind="connect")])
+    attempt, calls = failing([gg.TransportError("refused", kind="refused")])
     assert call_with_retry(gg.ExponentialBackoff(sleep=sleeps), attempt) == "ok"
     assert calls == [1, 2]
 

@@ -15,6 +15,7 @@ import urllib3.connection
 
 import genesys_gateway as gg
 from genesys_gateway.http import requests_transport, urllib3_transport
+from genesys_gateway.http.bounded import RequestDeadlineExceeded
 from genesys_gateway.http.transport import (
     INVALID_HEADER,
     HTTPRequest,
@@ -48,9 +49,9 @@ def kinds(errors):
     return {name: error.kind for name, error in errors.items()}
 
 
-def test_refused_connection_is_connection_failed_not_a_timeout():
+def test_refused_connection_is_refused_not_a_timeout():
     errors = failures(f"http://127.0.0.1:{free_port()}")
-    assert kinds(errors) == {"urllib3": "connect", "requests": "connect"}
+    assert kinds(errors) == {"urllib3": "refused", "requests": "refused"}
     for error in errors.values():
         assert str(error).startswith("connection failed:") and "refused" in str(error).lower()
         assert "timeout" not in str(error)
@@ -73,12 +74,31 @@ def test_reset_is_closed():
     assert all(str(e).startswith(("connection reset:", "connection closed:")) for e in errors.values())
 
 
+def test_unresolvable_host_is_dns():
+    try:
+        socket.getaddrinfo("gw.invalid", 80)
+    except socket.gaierror:
+        pass
+    else:
+        pytest.skip("this resolver answers for .invalid names")
+    errors = failures("http://gw.invalid")
+    assert kinds(errors) == {"urllib3": "dns", "requests": "dns"}
+    assert all(str(e).startswith("name resolution failed:") and e.retryable for e in errors.values())
+
+
+def test_tls_handshake_failure_is_tls():
+    with RawServer("not_tls") as server:  # answers a TLS hello with plain text
+        errors = failures(server.url.replace("http://", "https://"))
+    assert kinds(errors) == {"urllib3": "tls", "requests": "tls"}
+    assert all(str(e).startswith("TLS error:") and not e.retryable for e in errors.values())
+
+
 def test_stall_after_headers_is_a_read_timeout():
     with RawServer("stall") as server:
         started = time.monotonic()
         errors = failures(server.url, timeout=gg.Timeout(connect=5.0, read=0.3))
         elapsed = time.monotonic() - started
-    assert kinds(errors) == {"urllib3": "timeout", "requests": "timeout"}
+    assert kinds(errors) == {"urllib3": "read_timeout", "requests": "read_timeout"}
     assert all(str(e).startswith("read timeout:") and e.retryable for e in errors.values())
     assert elapsed < 5.0  # two 0.3 s read timeouts, not the 5 s connect timeout
 
@@ -96,6 +116,14 @@ def test_truncated_body_is_closed():
     with RawServer("truncate") as server:
         errors = failures(server.url)
     assert kinds(errors) == {"urllib3": "closed", "requests": "closed"}
+    assert all(e.retryable for e in errors.values())
+
+
+def test_body_cut_mid_chunk_is_closed_on_both_transports():
+    with RawServer("truncate_chunked") as server:
+        errors = failures(server.url)
+    assert kinds(errors) == {"urllib3": "closed", "requests": "closed"}
+    assert all(e.retryable for e in errors.values())
 
 
 def test_connect_timeout_is_a_connect_timeout():
@@ -110,8 +138,8 @@ def test_connect_timeout_is_a_connect_timeout():
     finally:
         for s in [listener, *fillers]:
             s.close()
-    assert kinds(errors) == {"urllib3": "connect", "requests": "connect"}
-    assert all(str(e).startswith("connect timeout:") for e in errors.values())
+    assert kinds(errors) == {"urllib3": "connect_timeout", "requests": "connect_timeout"}
+    assert all(str(e).startswith("connect timeout:") and e.retryable for e in errors.values())
 
 
 @pytest.mark.parametrize("value", [f"{SECRET}\r\nEvil: 1", f"{SECRET}\n", f"{SECRET}\u2019"])
@@ -148,7 +176,16 @@ def refused():
 
 
 def name_not_resolved():
-    return urllib3.exceptions.NameResolutionError("gw.invalid", CONN, socket.gaierror(-2, "Name or service not known"))
+    cause = socket.gaierror(-2, "Name or service not known")
+    if hasattr(urllib3.exceptions, "NameResolutionError"):  # urllib3 2
+        return urllib3.exceptions.NameResolutionError("gw.invalid", CONN, cause)
+    try:  # urllib3 1.26 raises NewConnectionError while handling the gaierror, without "from"
+        raise cause
+    except socket.gaierror:
+        try:
+            raise urllib3.exceptions.NewConnectionError(CONN, f"Failed to establish a new connection: {cause}")
+        except urllib3.exceptions.NewConnectionError as exc:
+            return exc
 
 
 def connect_timed_out():
@@ -159,11 +196,19 @@ def read_timed_out():
     return urllib3.exceptions.ReadTimeoutError(POOL, "/chat", "Read timed out. (read timeout=1)")
 
 
+def deadline_passed():
+    cause = RequestDeadlineExceeded("request deadline exceeded")
+    exc = urllib3.exceptions.ReadTimeoutError(POOL, "/chat", "Read timed out.")
+    exc.__cause__ = cause
+    return exc
+
+
 URLLIB3_FAILURES = {  # urllib3's exception for a failure -> (kind, message prefix)
-    "refused": (refused, "connect", "connection failed"),
-    "dns": (name_not_resolved, "connect", "name resolution failed"),
-    "connect timeout": (connect_timed_out, "connect", "connect timeout"),
-    "read timeout": (read_timed_out, "timeout", "read timeout"),
+    "refused": (refused, "refused", "connection failed"),
+    "dns": (name_not_resolved, "dns", "name resolution failed"),
+    "connect timeout": (connect_timed_out, "connect_timeout", "connect timeout"),
+    "read timeout": (read_timed_out, "read_timeout", "read timeout"),
+    "deadline": (deadline_passed, "deadline", "request deadline exceeded"),
     "closed": (lambda: urllib3.exceptions.ProtocolError(
         "Connection aborted.", http.client.RemoteDisconnected("Remote end closed connection")), "closed",
         "connection closed"),
@@ -172,7 +217,12 @@ URLLIB3_FAILURES = {  # urllib3's exception for a failure -> (kind, message pref
     "bad status line": (lambda: urllib3.exceptions.ProtocolError(
         "Connection aborted.", http.client.BadStatusLine("NOT-HTTP")), "protocol", "invalid HTTP response"),
     "tls": (lambda: urllib3.exceptions.SSLError("certificate verify failed"), "tls", "TLS error"),
-    "proxy": (lambda: urllib3.exceptions.ProxyError("Unable to connect to proxy", refused()), "connect", "proxy error"),
+    "proxy": (lambda: urllib3.exceptions.ProxyError("Unable to connect to proxy", refused()), "refused", "proxy error"),
+    "proxy dns": (lambda: urllib3.exceptions.ProxyError("Unable to connect to proxy", name_not_resolved()),
+                  "dns", "proxy error"),
+    "tunnel refused": (lambda: urllib3.exceptions.ProxyError(
+        "Unable to connect to proxy", OSError("Tunnel connection failed: 403 Forbidden")), "refused", "proxy error"),
+    "decode": (lambda: urllib3.exceptions.DecodeError("bad gzip"), "protocol", "invalid content encoding"),
 }
 
 
@@ -206,10 +256,12 @@ def test_requests_table_agrees_with_urllib3_on_wrapped_failures(failure):
 
 
 def test_requests_table_own_exceptions():
-    assert requests_error(requests.exceptions.ConnectTimeout("no cause")).kind == "connect"
-    assert requests_error(requests.exceptions.ReadTimeout("no cause")).kind == "timeout"
+    assert requests_error(requests.exceptions.ConnectTimeout("no cause")).kind == "connect_timeout"
+    assert requests_error(requests.exceptions.ReadTimeout("no cause")).kind == "read_timeout"
     assert requests_error(requests.exceptions.SSLError("no cause")).kind == "tls"
-    assert requests_error(requests.exceptions.ConnectionError("no cause")).kind == "connect"
+    assert requests_error(requests.exceptions.ProxyError("no cause")).kind == "refused"
+    assert requests_error(requests.exceptions.ConnectionError("no cause")).kind == "closed"
+    assert requests_error(requests.exceptions.ChunkedEncodingError("no cause")).kind == "closed"
     # InvalidURL is a RequestException, hence an OSError: not the "connection error" fallback
     invalid_url = requests_error(requests.exceptions.InvalidURL("Invalid URL 'http://'"))
     assert (invalid_url.kind, invalid_url.retryable) == ("protocol", False)
@@ -233,3 +285,34 @@ def test_map_exceptions_maps_table_rows_and_lets_others_through(module):
     assert info.value.__cause__ is None and info.value.__suppress_context__
     with pytest.raises(KeyError), module.map_exceptions:
         raise KeyError("not a transport failure")
+
+
+RETRYABLE = {"refused": True, "dns": True, "connect_timeout": True, "read_timeout": True, "closed": True,
+             "deadline": False, "tls": False, "protocol": False}
+
+
+@pytest.mark.parametrize("kind", sorted(RETRYABLE))
+def test_retryable_by_kind(kind):
+    error = gg.TransportError("x", kind=kind)
+    assert error.retryable is RETRYABLE[kind]
+    assert kind in gg.TransportError.KINDS
+
+
+def test_transport_error_kinds_are_exactly_these():
+    assert set(gg.TransportError.KINDS) == set(RETRYABLE)
+    with pytest.raises(ValueError):
+        gg.TransportError("x", kind="timeout")
+
+
+@pytest.mark.parametrize("table", [urllib3_transport.error_table, requests_transport.error_table])
+def test_every_row_gives_a_known_kind(table):
+    assert {rule.kind for rule in table()} - {None} <= set(gg.TransportError.KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(RETRYABLE))
+def test_kind_survives_pickling(kind):
+    import pickle
+
+    error = pickle.loads(pickle.dumps(gg.TransportError("lost", kind=kind)))
+    assert (type(error), str(error), error.kind, error.retryable) == (
+        gg.TransportError, "lost", kind, RETRYABLE[kind])

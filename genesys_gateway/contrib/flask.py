@@ -43,12 +43,14 @@ from typing import TYPE_CHECKING, Any
 from ..tools.loading import load_registry
 
 if TYPE_CHECKING:
-    from flask import Flask
+    from flask import Flask, Response
+
+    from ..stream import RunStream
 
     from ..client import GatewayClient
     from ..tools.registry import ToolRegistry
 
-__all__ = ["GenesysGateway", "CONFIG_PREFIX", "EXTENSION_NAME"]
+__all__ = ["GenesysGateway", "stream_response", "CONFIG_PREFIX", "EXTENSION_NAME"]
 
 logger = logging.getLogger("genesys_gateway.contrib")
 
@@ -136,3 +138,22 @@ def _close_at_exit(client: "GatewayClient") -> None:
             c.close()
 
     atexit.register(close)
+
+
+def stream_response(stream: "RunStream") -> "Response":
+    """A streaming ``flask.Response`` of the run's events as server-sent events
+    (:func:`genesys_gateway.sse`), with ``Cache-Control: no-cache`` and
+    ``X-Accel-Buffering: no``::
+
+        @app.get("/stream")
+        def stream():
+            return stream_response(gateway.client.stream(request.args["prompt"]))
+
+    When the response is closed (the server closes it when the browser goes away) the run
+    stops and ends ``"cancelled"``. The body runs after the view has returned, outside its
+    request context: read what the run needs from ``request`` before."""
+    from flask import Response
+
+    from ..web import CONTENT_TYPE, HEADERS, sse
+
+    return Response(sse(stream), headers=dict(HEADERS), content_type=CONTENT_TYPE)

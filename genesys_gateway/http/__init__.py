@@ -2,7 +2,8 @@
 
 ``transport`` (the Transport protocol, requests/responses, the exception-table
 machinery), ``urllib3_transport`` and ``requests_transport`` (the two transports, each
-with its exception table), ``retry`` (policies and the retry loop), ``error_responses``
+with its exception table), ``bounded`` (the total deadline and the body size cap both
+transports hold), ``retry`` (policies and the retry loop), ``error_responses``
 (HTTP error bodies to typed errors), ``auth`` (client credentials, bearer tokens),
 ``tokens`` (the token-store protocol, the in-memory store, single-flight refresh and
 polled locks), ``file_store`` and ``redis_store`` (shared token stores), ``rate_limit``

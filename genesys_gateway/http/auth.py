@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from typing import Callable, Protocol, runtime_checkable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import attrs
 
@@ -79,6 +79,13 @@ class BearerToken:
         return "BearerToken(<redacted>)"
 
 
+def _has_userinfo(url: str) -> bool:
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:  # not a URL: check_url says so when a token is first needed
+        return False
+
+
 class ClientCredentials:
     """OAuth 2.0 client credentials against a Genesys Cloud login host.
 
@@ -105,6 +112,8 @@ class ClientCredentials:
             raise ConfigurationError("ClientCredentials needs a non-empty client_id")
         if not isinstance(client_secret, str) or not client_secret:
             raise ConfigurationError("ClientCredentials needs a non-empty client_secret")
+        if isinstance(token_url, str) and _has_userinfo(token_url):  # before any repr shows it
+            raise ConfigurationError("token_url must not contain credentials")
         self.client_id = client_id.strip()
         self._basic = "Basic " + base64.b64encode(
             f"{self.client_id}:{client_secret}".encode()

@@ -129,9 +129,12 @@ def redact(error: E, secrets: Iterable[str]) -> E:
 
 
 def _forms(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Each secret and its percent-encoding, longest first (so that a whole header value
-    is replaced before the credential inside it)."""
-    forms = {form for secret in secrets if secret for form in (secret, quote(secret, safe=""))}
+    """Each secret, its percent-encoding and its JSON escapes (a secret quoted inside
+    JSON that is itself in a text body), longest first (so that a whole header value is
+    replaced before the credential inside it)."""
+    forms = {form for secret in secrets if secret
+             for form in (secret, quote(secret, safe=""), json.dumps(secret)[1:-1],
+                          json.dumps(secret, ensure_ascii=False)[1:-1])}
     return tuple(sorted(forms, key=len, reverse=True))
 
 

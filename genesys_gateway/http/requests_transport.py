@@ -9,17 +9,28 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import urlsplit
 
 from ..at_fork import reinit_in_child
+from ..checks import check_bool, check_positive_int
 from ..constants import DEFAULT_POOL_MAXSIZE
 from ..errors import TransportError
-from .transport import FALLBACK_RULES, INVALID_HEADER, ErrorRule, ExceptionMap, HTTPRequest, HTTPResponse
-from .urllib3_transport import own_pools_in_child, urllib3_rules
+from .bounded import CHUNK, Deadline, deadline_passed, read_body, set_deadline
+from .transport import (
+    FALLBACK_RULES,
+    INVALID_HEADER,
+    ErrorRule,
+    ExceptionMap,
+    HTTPRequest,
+    HTTPResponse,
+    check_proxy,
+)
+from .urllib3_transport import bind_manager, own_pools_in_child, urllib3_rules
 
 if TYPE_CHECKING:
     import requests
-    from requests.adapters import BaseAdapter
+    from requests.adapters import BaseAdapter, HTTPAdapter
 
 __all__ = ["RequestsTransport", "error_table", "map_exceptions"]
 
@@ -41,11 +52,12 @@ def error_table() -> tuple[ErrorRule, ...]:
     return (
         ErrorRule(rq.InvalidHeader, "protocol", INVALID_HEADER, quote=False),  # its text quotes the value
         *urllib3_rules(),
-        ErrorRule(rq.ConnectTimeout, "connect", "connect timeout"),  # a ConnectionError: first
-        ErrorRule(rq.ReadTimeout, "timeout", "read timeout"),
+        ErrorRule(rq.ConnectTimeout, "connect_timeout", "connect timeout"),  # a ConnectionError: first
+        ErrorRule(rq.ReadTimeout, "read_timeout", "read timeout"),
         ErrorRule(rq.SSLError, "tls", "TLS error"),
-        ErrorRule(rq.ProxyError, "connect", "proxy error"),
-        ErrorRule(rq.ConnectionError, "connect", "connection error"),
+        ErrorRule(rq.ProxyError, "refused", "proxy error"),
+        ErrorRule(rq.ChunkedEncodingError, "closed", "connection closed mid-response"),
+        ErrorRule(rq.ConnectionError, "closed", "connection error"),
         ErrorRule(rq.RequestException, "protocol", "HTTP error"),  # invalid URL, ...
         *FALLBACK_RULES,
     )
@@ -57,21 +69,35 @@ map_exceptions = ExceptionMap(error_table)
 
 
 class RequestsTransport:
-    """A transport on ``requests``, for users who need its ecosystem (environment proxies,
-    custom adapters). One ``Session`` per thread (``Session`` is not documented as
-    thread-safe); all are closed on ``close()``. A thread that ends drops its session (only
-    weak references are kept here), so servers that start a thread per request do not
-    accumulate sessions. requests' own retries and ``~/.netrc`` authentication are disabled.
+    """A transport on ``requests``, for users who need its ecosystem (custom adapters).
+    One ``Session`` per thread (``Session`` is not documented as thread-safe); all are
+    closed on ``close()``. A thread that ends drops its session (only weak references are
+    kept here), so servers that start a thread per request do not accumulate sessions.
+    requests' own retries and ``~/.netrc`` authentication are disabled.
+
+    Proxies: ``proxy="http://host:port"`` sends every request through that proxy; without
+    one and with ``trust_env`` (the default), requests honours the environment's
+    ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY``.
+
+    Every request holds its ``Timeout.total`` and its ``max_response_bytes`` (see
+    :mod:`genesys_gateway.http.bounded`); adapters given in ``mount`` hold the size cap,
+    and the total only between the pieces of the body they return.
     """
 
     def __init__(self, *, pool_maxsize: int = DEFAULT_POOL_MAXSIZE, trust_env: bool = True,
-                 mount: Mapping[str, BaseAdapter] | None = None) -> None:
+                 proxy: str | None = None, mount: Mapping[str, BaseAdapter] | None = None) -> None:
         import requests
         import requests.adapters
 
+        import urllib3.response
+
         self._requests = requests
-        self._pool_maxsize = pool_maxsize
-        self._trust_env = trust_env
+        self._raw_type = urllib3.response.HTTPResponse
+        self._pool_maxsize = check_positive_int("pool_maxsize", pool_maxsize)
+        self._trust_env = check_bool("trust_env", trust_env)
+        self._proxy = None if proxy is None else check_proxy(proxy)
+        # per request (a session's proxies lose to the environment's in requests)
+        self._proxies = None if proxy is None else {"http": proxy, "https": proxy}
         self._mount = dict(mount or {})
         self._local = threading.local()
         self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
@@ -86,7 +112,8 @@ class RequestsTransport:
             session = requests.Session()
             session.trust_env = self._trust_env
             session.auth = _NoAuth()  # stops requests from reading ~/.netrc
-            adapter = requests.adapters.HTTPAdapter(
+            session.headers["Accept-Encoding"] = "gzip, deflate"  # what read_body decodes
+            adapter = bounded_adapter()(
                 pool_connections=4, pool_maxsize=self._pool_maxsize, max_retries=0
             )
             session.mount("https://", adapter)
@@ -104,19 +131,35 @@ class RequestsTransport:
         if self._closed:
             raise TransportError("transport is closed", kind="protocol")
         session = self._session()
-        with map_exceptions:
-            resp = session.request(
-                request.method,
-                request.url,
-                data=request.body,
-                headers=dict(request.headers),
-                timeout=(request.timeout.connect, request.timeout.read),
-                allow_redirects=False,
-                verify=True,
-            )
-            body = resp.content
+        timeout, deadline = request.timeout, None
+        connect, read = timeout.connect, timeout.read
+        if timeout.total is not None:
+            deadline = Deadline(timeout.total, read)
+            connect, read = min(connect, timeout.total), min(read, timeout.total)
+        if deadline is not None:
+            set_deadline(deadline)
+        try:
+            with map_exceptions:
+                resp = session.request(
+                    request.method,
+                    request.url,
+                    data=request.body,
+                    headers=dict(request.headers),
+                    timeout=(connect, read),
+                    allow_redirects=False,
+                    verify=True,
+                    stream=True,
+                    proxies=self._proxies,
+                )
+                raw = resp.raw if isinstance(resp.raw, self._raw_type) else _Chunks(resp)
+                body = read_body(raw, request.max_response_bytes, deadline)
+        except TransportError as error:
+            raise deadline_passed(error, deadline) from None
+        finally:
+            if deadline is not None:
+                set_deadline(None)
         # requests' CaseInsensitiveDict: no copy needed
-        return HTTPResponse(resp.status_code, resp.headers, body or b"")
+        return HTTPResponse(resp.status_code, resp.headers, body)
 
     def close(self) -> None:
         with self._lock:
@@ -143,7 +186,51 @@ class RequestsTransport:
             own_pools_in_child(manager)
 
     def __repr__(self) -> str:
-        return "RequestsTransport()"
+        if self._proxy is None:
+            return "RequestsTransport()"
+        parts = urlsplit(self._proxy)
+        return f"RequestsTransport(proxy='{parts.scheme}://{parts.hostname}:{parts.port}')"
+
+
+@functools.cache
+def bounded_adapter() -> type[HTTPAdapter]:
+    """requests' ``HTTPAdapter``, its pool managers (direct and per proxy) made to hold the
+    request deadline (:func:`~genesys_gateway.http.urllib3_transport.bind_manager`)."""
+    from requests.adapters import HTTPAdapter
+
+    class BoundedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            bind_manager(self.poolmanager)
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            fresh = proxy not in self.proxy_manager
+            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+            if fresh:
+                bind_manager(manager)
+            return manager
+
+    return BoundedAdapter
+
+
+class _Chunks:
+    """A response whose ``raw`` is not urllib3's (from an adapter given in ``mount``), read
+    through requests' ``iter_content`` (which decodes it) in pieces, for :func:`read_body`."""
+
+    headers: Mapping[str, str] = {}  # no length, no coding: read in pieces, as is
+
+    def __init__(self, response: requests.Response) -> None:
+        self._response = response
+        self._chunks = response.iter_content(CHUNK)
+
+    def read(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+        return next(self._chunks, b"")
+
+    def close(self) -> None:
+        self._response.close()
+
+    def release_conn(self) -> None:
+        pass
 
 
 class _NoAuth:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ..constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+from ..constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_READ_TIMEOUT
 from ..errors import ConfigurationError, TransportError
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "HTTPResponse",
     "Transport",
     "check_url",
+    "check_proxy",
     "ErrorRule",
     "ExceptionMap",
     "FALLBACK_RULES",
@@ -41,26 +42,42 @@ __all__ = [
 
 @attrs.frozen
 class Timeout:
-    """Connect and read timeouts in seconds (both finite)."""
+    """Timeouts of one HTTP request, in seconds.
+
+    ``connect`` bounds connecting; ``read`` bounds each wait for the next bytes (a server
+    that trickles a byte now and then never trips it); ``total`` (``None``: no bound)
+    bounds the whole request, connect + send + headers + the whole body, however slowly
+    the bytes arrive: when it runs out the request fails with a ``TransportError`` of kind
+    ``"deadline"``. A run's or call's ``deadline`` becomes each request's ``total``
+    (:meth:`clip`).
+    """
 
     connect: float = DEFAULT_CONNECT_TIMEOUT
     read: float = DEFAULT_READ_TIMEOUT
+    total: float | None = None
 
     def clip(self, remaining: float | None) -> "Timeout":
-        """This timeout, shortened so that neither part exceeds ``remaining`` seconds."""
+        """This timeout, shortened so that no part exceeds ``remaining`` seconds (the
+        time left before a deadline; ``None``: no deadline, unchanged)."""
         if remaining is None:
             return self
         remaining = max(remaining, 0.001)
-        return Timeout(min(self.connect, remaining), min(self.read, remaining))
+        total = self.total
+        return Timeout(min(self.connect, remaining), min(self.read, remaining),
+                       remaining if total is None or total > remaining else total)
 
 
 @attrs.frozen(repr=False)
 class HTTPRequest:
+    """One request. ``max_response_bytes`` caps the response body's decoded size: a transport
+    refuses a larger body with a ``ResponseFormatError`` before reading it whole."""
+
     method: str
     url: str
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: bytes | None = None
     timeout: Timeout = Timeout()
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __repr__(self) -> str:  # headers hold credentials: never shown
         return f"HTTPRequest({self.method} {self.url}, {len(self.body or b'')} bytes)"
@@ -102,16 +119,33 @@ def check_url(url: str, *, allow_insecure_http: bool = False, what: str = "URL")
     if not isinstance(url, str) or not url:
         raise ConfigurationError(f"{what} must be a non-empty string, got {url!r}")
     parts = urlsplit(url)
+    if parts.username or parts.password:  # first: the messages below quote the URL
+        raise ConfigurationError(f"{what} must not contain credentials")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"{what} {url!r} is not an http(s) URL with a host")
-    if parts.username or parts.password:
-        raise ConfigurationError(f"{what} must not contain credentials")
     if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
         raise ConfigurationError(
             f"{what} {url!r} uses plain http:// to a non-loopback host; use https:// "
             "or pass allow_insecure_http=True"
         )
     return url.rstrip("/")
+
+
+PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
+def check_proxy(url: object, *, what: str = "proxy") -> str:
+    """Validate a proxy URL (``http://host:port``; https and socks schemes too)."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+        shown = f"{parts.scheme}://{parts.hostname}" if parts is not None and parts.hostname else repr(url)[:40]
+        raise ConfigurationError(f"{what} must be an http://, https:// or socks URL with a host, got {shown}",
+                                 option="proxy")
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigurationError(f"{what} has an invalid port", option="proxy") from None
+    return url  # type: ignore[return-value]
 
 
 # --- exception tables -------------------------------------------------------------------
@@ -122,11 +156,13 @@ class ErrorRule:
 
     With ``quote=False`` the library's own message is not appended (only the exception's
     type name is): for exceptions whose text may quote a request header value, a credential.
+    A ``kind`` of ``None`` marks a wrapper (a proxy error): the kind and words are those of
+    the exception it wraps, by the rest of the table, after *prefix*; ``"refused"`` if none.
     """
 
     __slots__ = ("exc_type", "kind", "prefix", "quote")
 
-    def __init__(self, exc_type: type[BaseException], kind: str, prefix: str, *,
+    def __init__(self, exc_type: type[BaseException], kind: str | None, prefix: str, *,
                  quote: bool = True) -> None:
         self.exc_type = exc_type
         self.kind = kind
@@ -145,7 +181,7 @@ INVALID_HEADER = "invalid request: a header name or value cannot be sent"
 #: The last rows of every table, after the library's own classes (which may subclass them).
 FALLBACK_RULES: tuple[ErrorRule, ...] = (
     ErrorRule(ValueError, "protocol", INVALID_HEADER, quote=False),
-    ErrorRule(OSError, "connect", "connection error"),
+    ErrorRule(OSError, "closed", "connection error"),
 )
 
 
@@ -155,12 +191,29 @@ def to_transport_error(error: BaseException, rules: Sequence[ErrorRule]) -> Tran
     requests wraps urllib3's: the most telling one may be inside). ``None`` if no row
     matches. Row order is priority: more specific classes first."""
     chain = _wrapped_chain(error)
-    for rule in rules:
+    for i, rule in enumerate(rules):
         for exc in chain:
             if isinstance(exc, rule.exc_type):
+                if rule.kind is None:  # a wrapper: classified by what it wraps
+                    inner = _wrapped_error(exc, [r for r in rules[i + 1:] if r not in FALLBACK_RULES])
+                    if inner is not None:
+                        return TransportError(f"{rule.prefix}: {inner}", kind=inner.kind)
+                    words = ": ".join(_describe(a) if isinstance(a, BaseException) else str(a)
+                                      for a in exc.args)
+                    return TransportError(f"{rule.prefix}: {words}", kind="refused")
                 if not rule.quote:
                     return TransportError(f"{rule.prefix} ({type(exc).__name__})", kind=rule.kind)
                 return TransportError(f"{rule.prefix}: {_describe(exc)}", kind=rule.kind)
+    return None
+
+
+def _wrapped_error(exc: BaseException, rules: Sequence[ErrorRule]) -> TransportError | None:
+    """The TransportError for the first exception *exc* wraps that *rules* classify."""
+    for link in _links(exc):
+        if isinstance(link, BaseException) and link is not exc:
+            error = to_transport_error(link, rules)
+            if error is not None:
+                return error
     return None
 
 
@@ -193,7 +246,9 @@ class ExceptionMap:
 def _wrapped_chain(error: BaseException) -> list[BaseException]:
     """*error* and the exceptions it wraps: in its ``args`` (requests, urllib3's
     ``ProtocolError``), its ``reason`` (urllib3's ``MaxRetryError``) and its ``__cause__``
-    (``raise ... from``). Not ``__context__``: an exception being handled is not a cause."""
+    (``raise ... from``). Not ``__context__`` (an exception being handled is not a cause),
+    except for urllib3's own exceptions raised without ``from``: urllib3 1.26 wraps that way
+    (``NewConnectionError`` over the ``gaierror`` of a name that did not resolve)."""
     chain: list[BaseException] = []
     pending = [error]
     while pending:
@@ -209,6 +264,9 @@ def _links(exc: BaseException) -> Iterator[object]:
     yield from exc.args
     yield getattr(exc, "reason", None)
     yield exc.__cause__
+    if exc.__cause__ is None and not exc.__suppress_context__ \
+            and type(exc).__module__.startswith("urllib3."):
+        yield exc.__context__
 
 
 def _describe(exc: BaseException) -> str:

@@ -7,21 +7,45 @@ urllib3 is imported when a transport is made (or its table first used), not when
 from __future__ import annotations
 
 import functools
+import ipaddress
 import queue
 import threading
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar, Union
+from urllib.parse import unquote, urlsplit
 
 from ..at_fork import reinit_in_child
+from ..checks import check_bool, check_positive_int
 from ..constants import DEFAULT_POOL_MAXSIZE
-from ..errors import TransportError
-from .transport import FALLBACK_RULES, ErrorRule, ExceptionMap, HTTPRequest, HTTPResponse, Timeout
+from ..errors import ConfigurationError, TransportError
+from .bounded import (
+    Deadline,
+    RequestDeadlineExceeded,
+    bounded_connection,
+    deadline_passed,
+    read_body,
+    set_deadline,
+)
+from .transport import (
+    FALLBACK_RULES,
+    ErrorRule,
+    ExceptionMap,
+    HTTPRequest,
+    HTTPResponse,
+    Timeout,
+    check_proxy,
+)
 
 if TYPE_CHECKING:
     import urllib3
     from urllib3.connectionpool import HTTPConnectionPool
 
-__all__ = ["Urllib3Transport", "error_table", "map_exceptions", "urllib3_rules", "own_pools_in_child"]
+    #: What a request is sent through: a host's pool, or a proxy's manager.
+    Opener = Union[HTTPConnectionPool, urllib3.PoolManager]
+
+__all__ = ["Urllib3Transport", "bind_manager", "error_table", "map_exceptions", "no_proxy_matches",
+           "urllib3_rules", "own_pools_in_child"]
+
+M = TypeVar("M")
 
 
 @functools.cache
@@ -31,27 +55,38 @@ def urllib3_rules() -> tuple[ErrorRule, ...]:
     embeds these rows, so both transports classify a failure alike."""
     import http.client
     import socket
+    import ssl
 
     from urllib3 import exceptions as u3
 
     return (
-        ErrorRule(u3.ProxyError, "connect", "proxy error"),  # wraps whatever failed on the way to the proxy
+        # the request's total budget ran out (urllib3 wraps it as a read timeout)
+        ErrorRule(RequestDeadlineExceeded, "deadline", "request deadline exceeded"),
+        # wraps whatever failed on the way to the proxy: classified by that (kind None)
+        ErrorRule(u3.ProxyError, None, "proxy error"),
         # NameResolutionError (urllib3 2) subclasses NewConnectionError, which subclasses
-        # ConnectTimeoutError: the subclasses come first.
-        ErrorRule(getattr(u3, "NameResolutionError", socket.gaierror), "connect", "name resolution failed"),
-        ErrorRule(u3.NewConnectionError, "connect", "connection failed"),  # refused, unreachable
-        ErrorRule(u3.ConnectTimeoutError, "connect", "connect timeout"),
-        ErrorRule(u3.ReadTimeoutError, "timeout", "read timeout"),
-        ErrorRule(u3.TimeoutError, "timeout", "timeout"),
+        # ConnectTimeoutError: the subclasses come first. (urllib3 1.26 raises a plain
+        # NewConnectionError over the gaierror.)
+        *([ErrorRule(u3.NameResolutionError, "dns", "name resolution failed")]
+          if hasattr(u3, "NameResolutionError") else []),
+        ErrorRule(socket.gaierror, "dns", "name resolution failed"),
+        ErrorRule(u3.NewConnectionError, "refused", "connection failed"),  # refused, unreachable
+        ErrorRule(u3.ConnectTimeoutError, "connect_timeout", "connect timeout"),
+        ErrorRule(u3.ReadTimeoutError, "read_timeout", "read timeout"),
+        ErrorRule(u3.TimeoutError, "read_timeout", "timeout"),
         ErrorRule(u3.SSLError, "tls", "TLS error"),
+        ErrorRule(ssl.SSLError, "tls", "TLS error"),
         # urllib3 wraps http.client's and the socket's errors in ProtocolError. RemoteDisconnected
         # (closed before a status line) is a BadStatusLine, so it precedes HTTPException.
         ErrorRule(http.client.RemoteDisconnected, "closed", "connection closed"),
         ErrorRule(http.client.IncompleteRead, "closed", "connection closed mid-response"),
         ErrorRule(http.client.HTTPException, "protocol", "invalid HTTP response"),  # bad status line, ...
+        ErrorRule(ConnectionRefusedError, "refused", "connection refused"),
         ErrorRule(ConnectionError, "closed", "connection reset"),  # reset, aborted, broken pipe
+        ErrorRule(TimeoutError, "read_timeout", "timeout"),  # a send that timed out
         ErrorRule(u3.ProtocolError, "closed", "connection closed"),
         ErrorRule(u3.ClosedPoolError, "protocol", "transport is closed"),
+        ErrorRule(u3.DecodeError, "protocol", "invalid content encoding"),
         ErrorRule(u3.HTTPError, "protocol", "HTTP error"),
     )
 
@@ -105,8 +140,19 @@ def own_pools_in_child(manager: urllib3.PoolManager) -> None:
 class Urllib3Transport:
     """The default transport: one thread-safe urllib3 ``PoolManager``.
 
-    Connections are kept alive and reused across threads; redirects are never followed;
-    TLS certificates are verified.
+    Connections are kept alive and reused across threads: up to ``pool_maxsize`` per host
+    (default 64; give at least the number of threads that share the client, or urllib3
+    opens and discards extra connections). Redirects are never followed; TLS certificates
+    are verified (``ca_certs``: a CA bundle instead of certifi's or the system's).
+
+    Proxies: ``proxy="http://host:port"`` sends every request through that proxy
+    (``https://`` targets through a ``CONNECT`` tunnel; credentials in the URL are sent as
+    ``Proxy-Authorization``). Without one and with ``trust_env`` (the default), the
+    environment's ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` (either
+    case) are honoured, read once per URL.
+
+    Every request holds its ``Timeout.total`` and its ``max_response_bytes`` (see
+    :mod:`genesys_gateway.http.bounded`).
     """
 
     def __init__(
@@ -114,53 +160,84 @@ class Urllib3Transport:
         *,
         pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
         ca_certs: str | None = None,
-        proxy_url: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         import urllib3
 
-        kwargs: dict[str, Any] = dict(
+        self._kwargs: dict[str, Any] = dict(
             num_pools=8,
-            maxsize=pool_maxsize,
+            maxsize=check_positive_int("pool_maxsize", pool_maxsize),
             block=False,
             retries=False,
             cert_reqs="CERT_REQUIRED",
         )
         if ca_certs:
-            kwargs["ca_certs"] = ca_certs
+            self._kwargs["ca_certs"] = ca_certs
         else:
             try:
                 import certifi  # noqa: F401  (used by urllib3 when present)
 
-                kwargs["ca_certs"] = certifi.where()
+                self._kwargs["ca_certs"] = certifi.where()
             except ImportError:
                 pass
-        self._pool: urllib3.PoolManager
-        if proxy_url:
-            self._pool = urllib3.ProxyManager(proxy_url, **kwargs)
-        else:
-            self._pool = urllib3.PoolManager(**kwargs)
-        self._proxied = bool(proxy_url)
+        self._proxy = None if proxy is None else check_proxy(proxy)
+        if self._proxy is not None and self._proxy.startswith("socks"):
+            _socks()  # PySocks is needed: say so now
+        self._trust_env = check_bool("trust_env", trust_env)
+        self._pool = bind_manager(urllib3.PoolManager(**self._kwargs))
+        self._proxies: dict[str, urllib3.PoolManager] = {}
+        self._lock = threading.Lock()
         self._closed = False
-        self._routes: dict[str, tuple[HTTPConnectionPool, str]] = {}
+        self._routes: dict[str, tuple[Opener, str]] = {}
         self._timeouts: dict[Timeout, urllib3.Timeout] = {}
         self._urllib3 = urllib3
         reinit_in_child(self, Urllib3Transport._after_fork)
 
-    def _route(self, url: str) -> tuple[HTTPConnectionPool, str]:
-        """The connection pool and request target for ``url``, parsed once per URL
-        (urllib3 re-parses and re-encodes a full URL on every request otherwise)."""
+    def _route(self, url: str) -> tuple[Opener, str]:
+        """Where to send a request for ``url`` and its target, decided once per URL: the
+        host's connection pool with the path (urllib3 re-parses and re-encodes a full URL
+        on every request otherwise), or a proxy's manager with the full URL."""
         route = self._routes.get(url)
         if route is None:
-            parts = urlsplit(url)
-            target = parts.path or "/"
-            if parts.query:
-                target += "?" + parts.query
-            pool = self._pool.connection_from_url(url)
-            route = (pool, target)
+            proxy = self._proxy_for(url)
+            if proxy is not None:
+                route = (self._proxy_manager(proxy), url)
+            else:
+                parts = urlsplit(url)
+                target = parts.path or "/"
+                if parts.query:
+                    target += "?" + parts.query
+                route = (self._pool.connection_from_url(url), target)
             if len(self._routes) >= 64:
                 self._routes.clear()
             self._routes[url] = route
         return route
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy for ``url``: the explicit one, else the environment's unless
+        ``NO_PROXY`` names the host (or ``trust_env`` is off)."""
+        if self._proxy is not None or not self._trust_env:
+            return self._proxy
+        import urllib.request
+
+        proxies = urllib.request.getproxies_environment()
+        parts = urlsplit(url)
+        proxy = proxies.get(parts.scheme) or proxies.get("all")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if not proxy or no_proxy_matches(proxies.get("no", ""), parts.hostname or "", port):
+            return None
+        return check_proxy(proxy if "://" in proxy else "http://" + proxy,
+                           what=f"the environment's proxy for {parts.scheme}:// URLs")
+
+    def _proxy_manager(self, proxy: str) -> urllib3.PoolManager:
+        with self._lock:
+            manager = self._proxies.get(proxy)
+            if manager is None:
+                if self._closed:
+                    raise TransportError("transport is closed", kind="protocol")
+                manager = self._proxies[proxy] = bind_manager(_proxy_manager(proxy, self._kwargs))
+            return manager
 
     def _timeout(self, timeout: Timeout) -> urllib3.Timeout:
         converted = self._timeouts.get(timeout)
@@ -174,26 +251,122 @@ class Urllib3Transport:
     def send(self, request: HTTPRequest) -> HTTPResponse:
         if self._closed:
             raise TransportError("transport is closed", kind="protocol")
-        # A proxy manager needs the full URL; otherwise go straight to the host's pool.
-        pool: urllib3.PoolManager | HTTPConnectionPool
-        pool, target = (self._pool, request.url) if self._proxied else self._route(request.url)
-        with map_exceptions:
-            resp = pool.urlopen(
-                request.method, target, body=request.body, headers=request.headers,
-                redirect=False, retries=False, assert_same_host=False,
-                timeout=self._timeout(request.timeout), preload_content=True, release_conn=True,
-            )
+        opener, target = self._route(request.url)
+        timeout, deadline = request.timeout, None
+        if timeout.total is None:
+            u3_timeout = self._timeout(timeout)
+        else:
+            total = timeout.total
+            deadline = Deadline(total, timeout.read)
+            u3_timeout = self._urllib3.Timeout(connect=min(timeout.connect, total),
+                                               read=min(timeout.read, total))
+        if deadline is not None:
+            set_deadline(deadline)
+        try:
+            with map_exceptions:
+                resp = opener.urlopen(
+                    request.method, target, body=request.body, headers=request.headers,
+                    redirect=False, retries=False, assert_same_host=False, timeout=u3_timeout,
+                    preload_content=False, decode_content=False, release_conn=False,
+                )
+                body = read_body(resp, request.max_response_bytes, deadline)
+        except TransportError as error:
+            raise deadline_passed(error, deadline) from None
+        finally:
+            if deadline is not None:
+                set_deadline(None)
         # urllib3's HTTPHeaderDict is case-insensitive: no copy needed
-        return HTTPResponse(resp.status, resp.headers, resp.data or b"")
+        return HTTPResponse(resp.status, resp.headers, body)
 
     def close(self) -> None:
-        self._closed = True
+        with self._lock:
+            self._closed = True
+            proxies = list(self._proxies.values())
+            self._proxies.clear()
         self._routes.clear()
         self._pool.clear()
+        for manager in proxies:
+            manager.clear()
 
     def _after_fork(self) -> None:
         """In a forked child: the pools become the child's own (see own_pools_in_child)."""
         own_pools_in_child(self._pool)
 
     def __repr__(self) -> str:
-        return "Urllib3Transport()"
+        if self._proxy is None:
+            return "Urllib3Transport()"
+        parts = urlsplit(self._proxy)
+        return f"Urllib3Transport(proxy='{parts.scheme}://{parts.hostname}:{parts.port}')"
+
+
+def no_proxy_matches(no_proxy: str, host: str, port: int | None) -> bool:
+    """Whether ``NO_PROXY`` (comma-separated: ``*``, host names that match themselves and
+    their subdomains, with or without a leading dot, IP addresses, CIDR blocks, each with
+    an optional ``:port``) names *host* (and *port*)."""
+    host = host.lower()
+    for entry in no_proxy.replace(" ", ",").split(","):
+        entry = entry.strip().lower()
+        if entry == "*":
+            return True
+        name, entry_port = entry, None
+        if entry.startswith("[") and "]:" in entry:
+            name, entry_port = entry[1:].split("]:", 1)
+        elif entry.count(":") == 1:
+            name, entry_port = entry.split(":")
+        name = name.strip("[]").lstrip(".")
+        if not name or (entry_port is not None and entry_port != str(port)):
+            continue
+        if host == name or host.endswith("." + name) or _in_network(host, name):
+            return True
+    return False
+
+
+def _in_network(host: str, network: str) -> bool:
+    if "/" not in network:
+        return False
+    try:
+        return ipaddress.ip_address(host) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
+
+
+def _socks() -> Any:
+    import importlib.util
+
+    if importlib.util.find_spec("socks") is None:  # urllib3's module warns, then fails
+        raise ConfigurationError("a socks:// proxy needs the PySocks package (pip install pysocks)",
+                                 option="proxy")
+    from urllib3.contrib import socks
+
+    return socks
+
+
+def _proxy_manager(proxy: str, kwargs: dict[str, Any]) -> urllib3.PoolManager:
+    """A urllib3 manager sending through *proxy*, its credentials (if the URL has any) sent
+    as ``Proxy-Authorization`` (http/https) or in the SOCKS handshake."""
+    import urllib3
+
+    if proxy.startswith("socks"):
+        return _socks().SOCKSProxyManager(proxy, **kwargs)  # type: ignore[no-any-return]
+    parts = urlsplit(proxy)
+    headers = None
+    if parts.username is not None:
+        headers = urllib3.make_headers(
+            proxy_basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}")
+    return urllib3.ProxyManager(proxy, proxy_headers=headers, **kwargs)
+
+
+def bind_manager(manager: M) -> M:
+    """*manager* (a urllib3 ``PoolManager``, ``ProxyManager`` or ``SOCKSProxyManager``)
+    made to build pools whose connections hold the thread's request deadline
+    (:func:`~genesys_gateway.http.bounded.bounded_connection`)."""
+    manager.pool_classes_by_scheme = {  # type: ignore[attr-defined]
+        scheme: _bounded_pool(pool_class)
+        for scheme, pool_class in manager.pool_classes_by_scheme.items()}  # type: ignore[attr-defined]
+    return manager
+
+
+@functools.cache
+def _bounded_pool(pool_class: type) -> type:
+    connection_class = bounded_connection(pool_class.ConnectionCls)  # type: ignore[attr-defined]
+    return type(pool_class.__name__, (pool_class,), {"ConnectionCls": connection_class})

@@ -146,6 +146,18 @@ def conversation_stores(redis_client: Any) -> None:
             named: str | None = error.conversation_id
 
 
+def streamed_to_a_browser(client: gg.GatewayClient) -> None:
+    from flask import Response
+
+    from genesys_gateway.contrib.flask import stream_response
+    from genesys_gateway.web import SSEBody
+
+    frames: SSEBody = gg.sse(client.stream("hi"))
+    first: bytes = next(frames)
+    frames.close()
+    response: Response = stream_response(client.stream("hi"))
+
+
 def web_conversations(client: gg.GatewayClient, redis_client: Any, key: bytes) -> None:
     """Conversations that outlive a request: state, stores, approval, idempotency, limits."""
     tools = gg.ToolRegistry()

@@ -43,10 +43,13 @@ from ...errors import ConfigurationError
 from ...tools.loading import load_registry
 
 if TYPE_CHECKING:
+    from django.http import StreamingHttpResponse
+
     from ...client import GatewayClient
+    from ...stream import RunStream
     from .conversations import DjangoConversationStore
 
-__all__ = ["get_client", "reset_client", "validate_settings", "SETTING",
+__all__ = ["get_client", "reset_client", "validate_settings", "stream_response", "SETTING",
            "DjangoConversationStore"]
 
 logger = logging.getLogger("genesys_gateway.contrib")
@@ -57,6 +60,27 @@ _RESET_ON = frozenset({SETTING, "CACHES"})
 _lock = threading.Lock()
 _client: "GatewayClient | None" = None
 _atexit_registered = False
+
+
+def stream_response(stream: "RunStream") -> "StreamingHttpResponse":
+    """A ``StreamingHttpResponse`` of the run's events as server-sent events
+    (:func:`genesys_gateway.sse`), with ``Cache-Control: no-cache`` and
+    ``X-Accel-Buffering: no``::
+
+        def ask(request):
+            return stream_response(get_client().stream(request.GET["prompt"]))
+
+    Closing the response (a WSGI server does when the browser goes away) stops the run,
+    which ends ``"cancelled"``. Serve it with WSGI: under ASGI Django consumes a
+    synchronous iterator in a thread and cannot close it when the client disconnects."""
+    from django.http import StreamingHttpResponse
+
+    from ...web import CONTENT_TYPE, HEADERS, sse
+
+    response = StreamingHttpResponse(sse(stream), content_type=CONTENT_TYPE)
+    for name, value in HEADERS.items():
+        response[name] = value
+    return response
 
 
 def describe(key: str) -> str:

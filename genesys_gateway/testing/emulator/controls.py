@@ -9,7 +9,7 @@ import collections
 import threading
 from typing import TypeVar
 
-from .faults import Fault, HeadersLike, normalize_headers
+from .faults import STREAM_FAULTS, Fault, HeadersLike, normalize_headers
 from .rate_limit import RequestRateLimit
 
 __all__ = ["FaultControls", "ENDPOINTS"]
@@ -54,6 +54,15 @@ class FaultControls:
         """Answer *status* with *body* (bytes/str raw, dict/list as JSON) that is not a valid
         chat completion, e.g. ``b"{not json"``, ``b""`` or ``{"choices": []}``."""
         return self.inject(Fault("garbage", status, body, content_type=content_type), times, endpoint)
+
+    def misbehave(self: Self, kind: str, *, seconds: float = 0.0, size: int = 0, times: int = 1,
+                  endpoint: str = "chat") -> Self:
+        """Answer as a hostile server: ``"slow_headers"``, ``"slow_body"`` (a byte every
+        *seconds*), ``"endless_body"``, ``"oversized_body"`` (*size* bytes), ``"gzip_bomb"``
+        (expands to *size* bytes) or ``"reset_mid_body"`` (see :class:`Fault`)."""
+        if kind not in STREAM_FAULTS:
+            raise ValueError(f"kind must be one of {', '.join(STREAM_FAULTS)}, got {kind!r}")
+        return self.inject(Fault(kind, seconds=seconds, size=size), times, endpoint)
 
     def echo_credentials(self: Self, status: int, times: int = 1, endpoint: str = "chat",
                          content_type: str = _JSON) -> Self:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import socket
+import struct
+import threading
+import zlib
 from typing import Any, Iterable, Mapping, Optional, Union
 
 import attrs
@@ -13,9 +18,11 @@ __all__ = [
     "HeaderPairs",
     "HeadersLike",
     "RecordedRequest",
+    "STREAM_FAULTS",
     "encode_body",
     "genesys_error",
     "oauth_error",
+    "write_stream_fault",
 ]
 
 #: Response headers as ``(name, value)`` pairs; a ``None`` value removes a default header.
@@ -51,7 +58,10 @@ _DEFAULT_MESSAGES = {
     504: "The gateway did not receive a timely response from an upstream server.",
 }
 
-FAULT_KINDS = ("fail", "delay", "drop", "garbage", "echo")
+#: Faults that write their own response, byte by byte if need be (see :func:`write_stream_fault`).
+STREAM_FAULTS = ("slow_headers", "slow_body", "endless_body", "oversized_body", "gzip_bomb",
+                 "reset_mid_body")
+FAULT_KINDS = ("fail", "delay", "drop", "garbage", "echo") + STREAM_FAULTS
 
 
 @attrs.frozen
@@ -65,6 +75,18 @@ class Fault:
     :func:`echo_body`, as JSON or, with a ``text/*`` *content_type*, as text). A ``None`` body of a
     ``"fail"`` fault means the default error body for the status and endpoint. A header whose
     value is ``None`` removes that default header (e.g. ``Retry-After`` of a 429).
+
+    Hostile servers (the response is written by :func:`write_stream_fault`, then the
+    connection is closed; *status* defaults to 200):
+
+    * ``"slow_headers"``: the status line, then one byte of a header every *seconds*, forever;
+    * ``"slow_body"``: headers at once (``Content-Length: size``, default 1000), then one body
+      byte every *seconds*;
+    * ``"endless_body"``: a chunked body that never ends (64 KiB chunks, *seconds* apart);
+    * ``"oversized_body"``: a *size*-byte body (``Content-Length``), as fast as it is read;
+    * ``"gzip_bomb"``: ``Content-Encoding: gzip``, a small body that expands to *size* bytes;
+    * ``"reset_mid_body"``: headers promising *size* bytes (default 1000), half of them, then
+      a TCP reset.
     """
 
     kind: str = attrs.field(validator=attrs.validators.in_(FAULT_KINDS))
@@ -73,6 +95,7 @@ class Fault:
     headers: HeaderPairs = ()
     seconds: float = 0.0
     content_type: str = "application/json"
+    size: int = 0
 
 
 @attrs.frozen
@@ -173,3 +196,85 @@ def merge_headers(
         else:
             out[k.lower()] = (k, v)
     return list(out.values())
+
+
+# --- hostile servers -------------------------------------------------------------------
+
+_BLOCK = 64 * 1024
+
+
+@functools.lru_cache(maxsize=4)
+def gzip_bomb(size: int) -> bytes:
+    """A gzip body that expands to *size* spaces (about 1/1000 of *size*; cached)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b" " * (1024 * 1024)
+    parts = [packer.compress(block) for _ in range(size // len(block))]
+    parts.append(packer.compress(b" " * (size % len(block))))
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+def _head(fault: Fault, headers: Iterable[tuple[str, str]]) -> bytes:
+    from http import HTTPStatus
+
+    status = fault.status or 200
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    pairs = merge_headers([("Content-Type", fault.content_type), *headers, ("Connection", "close")],
+                          fault.headers)
+    lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in pairs)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def write_stream_fault(fault: Fault, stopping: threading.Event, sock: socket.socket) -> None:
+    """Answer on *sock* as the hostile server *fault* describes (:data:`STREAM_FAULTS`);
+    return when done, when *stopping* is set (the emulator closes) or when the client has
+    gone away (a write fails)."""
+    try:
+        _write(fault, stopping, sock)
+    except OSError:
+        pass  # the client closed the connection: that is what a bounded client does
+
+
+def _trickle(data: bytes, seconds: float, stopping: threading.Event, sock: socket.socket) -> None:
+    for i in range(len(data)):
+        if stopping.wait(seconds):
+            return
+        sock.sendall(data[i:i + 1])
+
+
+def _write(fault: Fault, stopping: threading.Event, sock: socket.socket) -> None:
+    kind, seconds = fault.kind, fault.seconds
+    if kind == "slow_headers":
+        status_line = _head(fault, []).partition(b"\r\n")[0]
+        sock.sendall(status_line + b"\r\nX-Slow: ")
+        while not stopping.is_set():  # one endless header line: only a total bound ends it
+            _trickle(b"a" * 64, seconds, stopping, sock)
+    elif kind in ("slow_body", "reset_mid_body"):
+        body = encode_body(fault.body) if fault.body is not None else b" " * (fault.size or 1000)
+        sock.sendall(_head(fault, [("Content-Length", str(len(body)))]))
+        if kind == "slow_body":
+            _trickle(body, seconds, stopping, sock)
+        else:
+            sock.sendall(body[:len(body) // 2])
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # SO_LINGER 0: a reset, not a clean end
+    elif kind == "endless_body":
+        sock.sendall(_head(fault, [("Transfer-Encoding", "chunked")]))
+        chunk = b"%x\r\n" % _BLOCK + b" " * _BLOCK + b"\r\n"
+        while not stopping.is_set():
+            sock.sendall(chunk)
+            if seconds:
+                stopping.wait(seconds)
+    elif kind == "oversized_body":
+        sock.sendall(_head(fault, [("Content-Length", str(fault.size))]))
+        block, left = b" " * _BLOCK, fault.size
+        while left > 0 and not stopping.is_set():
+            sock.sendall(block[:left])
+            left -= _BLOCK
+    elif kind == "gzip_bomb":
+        body = gzip_bomb(fault.size)
+        sock.sendall(_head(fault, [("Content-Encoding", "gzip"), ("Content-Length", str(len(body)))])
+                     + body)

@@ -18,7 +18,7 @@ import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Callable, Union, cast
+from typing import TYPE_CHECKING, Callable, Optional, Union, cast
 
 import attrs
 
@@ -48,13 +48,16 @@ class Incoming:
 
 @attrs.frozen
 class Outgoing:
-    """What to answer: a response, or ``drop=True`` to close the socket without one."""
+    """What to answer: a response, ``drop=True`` to close the socket without one, or a
+    ``writer`` that writes the whole response to the socket itself (then the connection is
+    closed)."""
 
     status: int = 200
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
     drop: bool = False
     close: bool = False
+    writer: Optional[Callable[[socket.socket], None]] = None
 
 
 def _socket_of(request: _Request) -> socket.socket:
@@ -130,6 +133,10 @@ class _Handler(BaseHTTPRequestHandler):
             out = Outgoing(500, ('{"message":"%s","code":"internal.server.error","status":500,'
                                  '"details":[],"errors":[]}' % message).encode(),
                            (("Content-Type", "application/json"),))
+        if out.writer is not None:
+            self.close_connection = True
+            out.writer(self.connection)
+            return
         if out.drop:
             self.close_connection = True
             try:

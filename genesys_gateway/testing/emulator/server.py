@@ -21,6 +21,7 @@ an echo of the last user message.
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from ...constants import DEFAULT_MODEL, DEFAULT_PATH, MAX_REQUEST_BODY_BYTES
 from .auth import TokenBook, token_response
 from .controls import ENDPOINTS, FaultControls
 from .faults import (
+    STREAM_FAULTS,
     Fault,
     RecordedRequest,
     default_fault_body,
@@ -40,6 +42,7 @@ from .faults import (
     encode_body,
     genesys_error,
     merge_headers,
+    write_stream_fault,
 )
 from .http_server import EmulatorServer, Incoming, Outgoing
 from .rate_limit import RequestRateLimit
@@ -299,6 +302,9 @@ class GatewayEmulator(FaultControls):
             return self._respond(fault.status, encode_body(body), ctx, fault.content_type)
         if fault.kind == "drop":
             return Outgoing(drop=True)
+        if fault.kind in STREAM_FAULTS:
+            return Outgoing(fault.status or 200, writer=functools.partial(
+                write_stream_fault, fault, self._stopping))
         if fault.kind == "delay":
             self._stopping.wait(fault.seconds)
             return None  # then answer normally
