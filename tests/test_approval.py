@@ -330,3 +330,15 @@ def test_resume_in_another_process(emulator, make_client, tmp_path, calls):
     reloaded = make_client(tools=build_registry(calls)).conversation(
         id="proc-1", store=gg.FileConversationStore(directory))
     assert reloaded.pending == () and reloaded.messages[-1]["content"] == "Refund done."
+
+
+def test_a_stream_to_a_browser_ends_with_the_pending_calls(emulator, make_client, registry):
+    refund_turn(emulator)
+    frames = b"".join(gg.sse(make_client(tools=registry).conversation().stream("refund")))
+    last = frames.decode().strip().split("\n\n")[-1].split("\n")
+    assert last[0] == "event: run_finished"
+    data = json.loads(last[1][len("data: "):])
+    assert data["stop_reason"] == "approval_required"
+    assert data["pending"] == [{"call_id": "c_refund", "name": "refund",
+                                "arguments": {"order": 7, "amount": 5,
+                                              "reason": "customer request"}}]
