@@ -20,11 +20,13 @@ __all__ = [
     "is_callable",
     "check_positive",
     "check_positive_int",
+    "check_non_negative_int",
     "check_optional_positive",
     "check_bool",
     "check_non_empty_str",
     "positive",
     "positive_int",
+    "non_negative_int",
     "optional_positive",
     "boolean",
     "non_empty_str",
@@ -67,6 +69,13 @@ def check_positive_int(option: str, value: Any) -> int:
     return value
 
 
+def check_non_negative_int(option: str, value: Any) -> int:
+    """``value`` when it is an ``int`` >= 0 (``bool`` is not); else ``ConfigurationError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{option} must be an integer >= 0, got {value!r}", option=option)
+    return value
+
+
 def check_optional_positive(option: str, value: Any) -> float | None:
     """``None``, or a finite number > 0 (as a float)."""
     return None if value is None else check_positive(option, value)
@@ -92,6 +101,10 @@ def positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
 
 def positive_int(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     check_positive_int(attribute.name, value)
+
+
+def non_negative_int(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_non_negative_int(attribute.name, value)
 
 
 def optional_positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

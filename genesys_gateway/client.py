@@ -30,6 +30,7 @@ from .loop import Loop, LoopOptions, RunOptions
 from .result import RunResult
 from .stream import RunStream
 from .models import ChatResponse, Message
+from .output import OutputMode
 from .options import ClientOptions, check_transport, retry_options
 from .params import check_extra, check_model_params
 from .payload import build_payload, wire_messages
@@ -81,7 +82,8 @@ class GatewayClient:
         retry_budget: a ``RetryBudget`` for all its threads (default a new one; ``None``: off).
         timeout: seconds, or a ``Timeout(connect, read, total=None)``, for one HTTP request.
         max_response_bytes: a larger (decoded) response body is a ``ResponseFormatError``.
-        max_iterations: model calls allowed in one run (default 5).
+        max_iterations: model calls allowed in one run (default 5; each structured-output
+            correction adds one).
         tool_timeout: seconds a tool call may take unless its tool says otherwise.
         tool_workers: threads running tool calls.
         max_tool_result_chars: longer tool results are cut with a visible marker.
@@ -91,6 +93,8 @@ class GatewayClient:
         expose_tool_errors: send a failed tool's exception text to the model (by default
             only its type; raise ``gg.ToolError("...")`` to tell the model what to fix).
         limits: ``gg.Limits`` for every run (tokens, model calls, tool calls).
+        output_retries: corrections a run with structured output may ask for when the
+            answer is invalid (default 2); then it stops with ``"invalid_output"``.
         clock: a monotonic clock (injectable for tests).
         extra_body: merged verbatim into every request body.
         extra_headers: added to every request.
@@ -122,6 +126,7 @@ class GatewayClient:
         audit_payloads: bool = False,
         expose_tool_errors: bool = False,
         limits: Limits | None = None,
+        output_retries: int = ClientOptions().output_retries,
         clock: Callable[[], float] = time.monotonic,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -133,9 +138,9 @@ class GatewayClient:
             tool_timeout=tool_timeout, tool_workers=tool_workers,
             max_tool_result_chars=max_tool_result_chars, max_repeated_calls=max_repeated_calls,
             allow_insecure_http=allow_insecure_http, audit_payloads=audit_payloads,
-            expose_tool_errors=expose_tool_errors, limits=limits, params=params,
-            extra_body=extra_body,
-            extra_headers=extra_headers, max_response_bytes=max_response_bytes)
+            expose_tool_errors=expose_tool_errors, limits=limits, output_retries=output_retries,
+            params=params, extra_body=extra_body, extra_headers=extra_headers,
+            max_response_bytes=max_response_bytes)
         if not callable(clock):
             raise ConfigurationError(f"clock must be callable, got {clock!r}", option="clock")
         try:
@@ -170,7 +175,8 @@ class GatewayClient:
         self._call = ChatCall(self.url, self.base_url, self.options, self.auth, self._transport,
                               self.retry, self.rate_limiter, self.retry_budget, http, clock)
         self._loop_options = LoopOptions(model, max_iterations, max_repeated_calls,
-                                         audit_payloads, clock, self.options.limits)
+                                         audit_payloads, clock, limits=self.options.limits,
+                                         output_retries=self.options.output_retries)
         self._executor: ToolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -203,6 +209,7 @@ class GatewayClient:
     allow_insecure_http: _Option[bool] = _Option()
     audit_payloads: _Option[bool] = _Option()
     expose_tool_errors: _Option[bool] = _Option()
+    output_retries: _Option[int] = _Option()
     params: _Option[Mapping[str, Any]] = _Option()
 
     # -- construction helpers -------------------------------------------------------------
@@ -263,28 +270,42 @@ class GatewayClient:
     def run(self, prompt: str, *, deadline: float | None = None, max_iterations: int | None = None,
             extra_body: Mapping[str, Any] | None = None,
             extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+            output_type: type[Any] | None = None, output_schema: Mapping[str, Any] | None = None,
+            output_mode: OutputMode = "json_schema", output_retries: int | None = None,
             **params: Any) -> RunResult:
         """Send ``prompt`` and run tools until the model answers (or a bound is hit).
 
         ``deadline`` (seconds) bounds the whole run; ``max_iterations`` overrides the
         client's; other keywords are model parameters for this run (a misspelt one is a
-        ``TypeError``)."""
+        ``TypeError``). Structured output: ``output_type`` (an attrs class, a dataclass or
+        a ``TypedDict``) or ``output_schema`` (a JSON Schema) puts the validated answer
+        in ``result.output``; ``output_mode`` asks for it with ``response_format``
+        (``"json_schema"``) or a ``final_answer`` tool (``"tool"``); ``output_retries``
+        overrides the client's number of corrections."""
         if not isinstance(prompt, str):
             raise TypeError(f"the prompt must be a string, got {type(prompt).__name__}")
         run = RunOptions.build("run", deadline=deadline, max_iterations=max_iterations,
                                extra_body=extra_body, extra_headers=extra_headers,
-                               limits=limits, **params)
+                               limits=limits, output_type=output_type,
+                               output_schema=output_schema, output_mode=output_mode,
+                               output_retries=output_retries, **params)
         return self._loop().run(str(uuid.uuid4()), [{"role": "user", "content": prompt}], run)
 
     def stream(self, prompt: str, *, deadline: float | None = None,
                max_iterations: int | None = None, extra_body: Mapping[str, Any] | None = None,
                extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+               output_type: type[Any] | None = None,
+               output_schema: Mapping[str, Any] | None = None,
+               output_mode: OutputMode = "json_schema", output_retries: int | None = None,
                **params: Any) -> RunStream:
         """:meth:`run` as a :class:`RunStream` of events (text, tool calls starting and
-        finishing, model calls, and ``RunFinished`` last); close it to stop the run."""
+        finishing, model calls, and ``RunFinished`` last, whose result carries the
+        structured ``output``); close it to stop the run."""
         return self.conversation().stream(prompt, deadline=deadline, max_iterations=max_iterations,
                                           extra_body=extra_body, extra_headers=extra_headers,
-                                          limits=limits, **params)
+                                          limits=limits, output_type=output_type,
+                                          output_schema=output_schema, output_mode=output_mode,
+                                          output_retries=output_retries, **params)
 
     def conversation(self, system: str | None = None, *, state: Mapping[str, Any] | None = None,
                      key: bytes | None = None, id: str | None = None,

@@ -27,6 +27,7 @@ DEFAULT_TOOL_TIMEOUT = 5.0
 DEFAULT_TOOL_WORKERS = 8
 DEFAULT_MAX_TOOL_RESULT_CHARS = 4096
 DEFAULT_MAX_REPEATED_CALLS = 3
+DEFAULT_OUTPUT_RETRIES = 2  # corrections asked for when a structured answer is invalid
 
 # Genesys Cloud documents a 512,000-byte request body limit.
 MAX_REQUEST_BODY_BYTES = 512_000

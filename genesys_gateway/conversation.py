@@ -19,6 +19,7 @@ from .events import Event, RunFinished
 from .limits import Limits
 from .loop import Loop, RunOptions, drain
 from .models import Usage
+from .output import OutputMode
 from .result import PendingCall, RunResult
 from .session import Session
 from .state import ConversationStore
@@ -120,25 +121,33 @@ class Conversation:
     def send(self, text: str, *, deadline: float | None = None, max_iterations: int | None = None,
              extra_body: Mapping[str, Any] | None = None,
              extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
-            **params: Any) -> RunResult:
+             output_type: type[Any] | None = None, output_schema: Mapping[str, Any] | None = None,
+             output_mode: OutputMode = "json_schema", output_retries: int | None = None,
+             **params: Any) -> RunResult:
         """Send ``text`` as the user and run tools until the model answers or a bound is hit.
 
         ``deadline`` (seconds) bounds the whole turn; ``max_iterations`` overrides the
         client's; other keywords are model parameters for this turn (a misspelt one is a
-        ``TypeError``); ``extra_body``/``extra_headers`` go into each request verbatim.
+        ``TypeError``); ``extra_body``/``extra_headers`` go into each request verbatim;
+        ``output_type``/``output_schema``/``output_mode``/``output_retries`` ask for a
+        structured answer in ``result.output`` (see :meth:`GatewayClient.run`).
         While calls wait for approval, ``send`` is a ``ValueError``: :meth:`resume` first.
         """
         if not isinstance(text, str):
             raise TypeError(f"the prompt must be a string, got {type(text).__name__}")
         run = RunOptions.build("send", deadline=deadline, max_iterations=max_iterations,
                                extra_body=extra_body, extra_headers=extra_headers,
-                               limits=limits, **params)
+                               limits=limits, output_type=output_type,
+                               output_schema=output_schema, output_mode=output_mode,
+                               output_retries=output_retries, **params)
         self._refuse_pending()
         return drain(self._turn(text, run))
 
     def stream(self, text: str, *, deadline: float | None = None,
                max_iterations: int | None = None, extra_body: Mapping[str, Any] | None = None,
                extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+               output_type: type[Any] | None = None, output_schema: Mapping[str, Any] | None = None,
+               output_mode: OutputMode = "json_schema", output_retries: int | None = None,
                **params: Any) -> RunStream:
         """Like :meth:`send`, as a :class:`RunStream` of events. The history gets the turn
         (and a store saves it) only when the run finishes; closed early, it stays as it was
@@ -147,7 +156,9 @@ class Conversation:
             raise TypeError(f"the prompt must be a string, got {type(text).__name__}")
         run = RunOptions.build("stream", deadline=deadline, max_iterations=max_iterations,
                                extra_body=extra_body, extra_headers=extra_headers,
-                               limits=limits, **params)
+                               limits=limits, output_type=output_type,
+                               output_schema=output_schema, output_mode=output_mode,
+                               output_retries=output_retries, **params)
         self._refuse_pending()
         return RunStream(self._turn(text, run), self._cancelled)
 

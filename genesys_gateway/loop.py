@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Callable, Generator, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Generator, Iterator
 
 import attrs
 
-from . import checks, telemetry
+from . import telemetry
 from .errors import GatewayError
-from .limits import Limits, optional_limits
-from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
-from .params import check_extra, check_model_params, headers_repr
+from .models import FunctionCall, ToolCall, Usage, message_to_dict
+from .output import FINAL_ANSWER_TOOL, OutputSpec
 from .result import PendingCall, RunResult, StopReason
+from .run_options import RUN_ARGUMENTS, LoopOptions, ModelCall, RunOptions
 from .session import Session, request_of
 from .events import Event, ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
 from .tools.calls import ToolCallRequest, ToolRun, plan_calls
@@ -34,63 +34,12 @@ from .tools.guard import RepeatGuard
 from .tools.registry import ToolSet
 from .tools.validation import parse_arguments
 
-__all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "drain"]
+__all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "RUN_ARGUMENTS", "drain"]
 
 #: finish_reason values of an answer that did not complete, and the stop reason each gives.
 _CUT_SHORT: dict[str | None, StopReason] = {"length": "length", "content_filter": "content_filter"}
 
-#: The keyword arguments of ``run()``/``send()`` besides model parameters.
-RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers", "limits"})
 _LIMITED = "not run: the run's tool-call limit was reached"
-
-
-class ModelCall(Protocol):
-    """One chat-completions call (``GatewayClient.complete`` has this shape)."""
-
-    def __call__(self, messages: Sequence[Mapping[str, Any]], *,
-                 tools: Sequence[Mapping[str, Any]] | None = None,
-                 deadline: float | None = None,
-                 extra_body: Mapping[str, Any] | None = None,
-                 extra_headers: Mapping[str, str] | None = None,
-                 **params: Any) -> ChatResponse: ...
-
-
-@attrs.frozen
-class LoopOptions:
-    """The loop's side of the client's options."""
-
-    model: str = attrs.field(validator=checks.non_empty_str)
-    max_iterations: int = attrs.field(validator=checks.positive_int)
-    max_repeated_calls: int = attrs.field(validator=checks.positive_int)
-    audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
-    clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False)
-    limits: Limits | None = attrs.field(default=None, validator=optional_limits)
-
-
-@attrs.frozen
-class RunOptions:
-    """What one ``run()``/``send()`` asked for, checked once: a ``deadline`` in seconds,
-    a ``max_iterations`` overriding the client's, model parameters, ``extra_body`` and
-    ``extra_headers``."""
-
-    deadline: float | None = attrs.field(default=None, validator=checks.optional_positive)
-    max_iterations: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(checks.positive_int))
-    params: Mapping[str, Any] = attrs.field(factory=dict)
-    extra_body: Mapping[str, Any] | None = None
-    extra_headers: Mapping[str, str] | None = attrs.field(default=None, repr=headers_repr)
-    limits: Limits | None = attrs.field(default=None, validator=optional_limits)
-
-    @classmethod
-    def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
-              extra_body: Mapping[str, Any] | None = None,
-              extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
-              **params: Any) -> RunOptions:
-        """Checked options; an unknown keyword is a ``TypeError`` naming it."""
-        return cls(deadline, max_iterations,
-                   check_model_params(params, where=where, also_known=RUN_ARGUMENTS),
-                   check_extra("extra_body", extra_body), check_extra("extra_headers", extra_headers),
-                   limits)
 
 
 @attrs.frozen
@@ -164,6 +113,12 @@ class _Run:
         self.finish_reason: str | None = None
         self.limits = run.limits or loop.options.limits
         self.tool_calls = Counter[str]()  # calls run, per tool (for the limits)
+        self.output = run.output
+        self.output_retries = (run.output_retries if run.output_retries is not None
+                               else loop.options.output_retries)
+        self.corrections = 0  # each one adds a model call to max_iterations
+        self.params = ({**run.params, **self.output.request_params()} if self.output is not None
+                       else run.params)
         self.session = session if session is not None else Session()
         # trimming keeps the turn this run works on: from its user message on
         self.protect = next((i for i in range(len(messages) - 1, -1, -1)
@@ -209,14 +164,15 @@ class _Run:
         remaining = self._remaining()
         return remaining is not None and remaining <= 0
 
-    def _result(self, stop_reason: StopReason, content: str | None) -> RunResult:
+    def _result(self, stop_reason: StopReason, content: str | None,
+                output: Any = None) -> RunResult:
         return RunResult(content, stop_reason, self.messages, tuple(self.tool_runs),
                          self.iterations, self.usage, self.conversation_id, self.finish_reason,
-                         tuple(self.session.pending))
+                         output, tuple(self.session.pending))
 
     def _loop(self) -> Generator[Event, None, RunResult]:
         run = self.run
-        while self.iterations < self.max_iterations:
+        while self.iterations - self.corrections < self.max_iterations:
             remaining = self._remaining()
             if remaining is not None and remaining <= 0:
                 return self._result("deadline", None)
@@ -230,11 +186,14 @@ class _Run:
                                 messages=dropped)
             sent = len(self.messages)
             toolset = self.loop.tools()
+            definitions = toolset.definitions if toolset is not None else None
+            if self.output is not None:  # in tool mode, with the final_answer tool
+                definitions = self.output.tools(definitions, toolset.names if toolset else ())
             try:
                 response = self.loop.complete(
-                    self.messages, tools=toolset.definitions if toolset is not None else None,
+                    self.messages, tools=definitions,
                     deadline=remaining, extra_body=run.extra_body, extra_headers=run.extra_headers,
-                    **run.params)
+                    **self.params)
             except GatewayError:  # a timeout is "deadline" only when the run's deadline passed
                 if self._expired():
                     return self._result("deadline", None)
@@ -250,16 +209,30 @@ class _Run:
             yield ModelCallFinished(self.iterations, self.finish_reason, response.usage)
             if not message.tool_calls:
                 self.messages.append(message_to_dict(message))
-                return self._result(_CUT_SHORT.get(self.finish_reason, "completed"), text)
+                stop = _CUT_SHORT.get(self.finish_reason, "completed")
+                if self.output is None or stop != "completed":
+                    return self._result(stop, text)
+                result = self._answer(text, None)
+                if result is not None:
+                    return result
+                continue
             ids = self.session.fresh_ids([c.id for c in message.tool_calls])
             requests = plan_calls((i, c.name, c.arguments) for i, c in zip(ids, message.tool_calls))
             echoed = tuple(ToolCall(id=r.call_id, type="function", function=FunctionCall(
                 name=r.name, arguments=r.arguments_json if r.arguments_json is not None else "{}"))
                 for r in requests)
             self.messages.append(message_to_dict(attrs.evolve(message, tool_calls=echoed)))
-            requests, held = self.session.hold(toolset, requests)
+            finals = [r for r in requests if r.name == FINAL_ANSWER_TOOL and r.problem is None
+                      and self.output is not None and self.output.mode == "tool"]
+            if finals and len(finals) == len(requests):
+                result = self._answer(finals[0].arguments_json, finals)
+                if result is not None:
+                    return result
+                continue
+            requests, held = self.session.hold(toolset, [r for r in requests if r not in finals])
             requests, limited = self._within_limits(requests)
             yield from self._tools(toolset, requests)
+            self.messages.extend(OutputSpec.not_taken(f.call_id) for f in finals)
             if held:
                 telemetry.audit("approval_required", conversation_id=self.conversation_id,
                                 calls=[call.call_id for call in held])
@@ -311,6 +284,23 @@ class _Run:
                     limited = True
             out.append(request)
         return out, limited
+
+    def _answer(self, raw: str | None, calls: list[ToolCallRequest] | None) -> RunResult | None:
+        """Read a final answer (text, or the first of ``calls`` to ``final_answer``): the
+        run's result, or ``None`` after asking the model for a correction."""
+        assert self.output is not None
+        retry = self.corrections < self.output_retries
+        reading = self.output.read(raw, None if calls is None else [c.call_id for c in calls],
+                                   retry=retry)
+        self.messages.extend(reading.messages)
+        if reading.ok:
+            return self._result("completed", raw, reading.output)
+        telemetry.audit("output_invalid", conversation_id=self.conversation_id,
+                        attempt=self.corrections + 1, problem=reading.problem)
+        if not retry:
+            return self._result("invalid_output", raw)
+        self.corrections += 1
+        return None
 
     def _tools(self, toolset: ToolSet | None, requests: list[ToolCallRequest],
                ) -> Generator[Event, None, None]:

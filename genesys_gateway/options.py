@@ -17,6 +17,7 @@ from .constants import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_TOOL_RESULT_CHARS,
     DEFAULT_MODEL,
+    DEFAULT_OUTPUT_RETRIES,
     DEFAULT_PATH,
     DEFAULT_TOOL_TIMEOUT,
     DEFAULT_TOOL_WORKERS,
@@ -75,7 +76,8 @@ class ClientOptions:
         model: the model name sent with every request unless a call gives ``model=``.
         path: the chat-completions path on the gateway host.
         timeout: connect, read and total timeouts of one HTTP request.
-        max_iterations: model calls allowed in one run.
+        max_iterations: model calls allowed in one run (each structured-output correction
+            adds one).
         tool_timeout: seconds a tool call may take unless its tool sets a timeout.
         tool_workers: threads running tool calls (per client).
         max_tool_result_chars: longer tool results are cut, with a visible marker.
@@ -85,6 +87,9 @@ class ClientOptions:
         expose_tool_errors: send the text of a tool's exception to the model (by default
             only its type; a ``ToolError``'s message is always sent).
         limits: the :class:`~genesys_gateway.Limits` of every run (a run's own replace them).
+        output_retries: corrections a run may ask for when its structured answer is
+            invalid (``output_type``/``output_schema``), before it stops with
+            ``"invalid_output"``.
         params: model parameters sent with every call (a call's own win).
         extra_body: merged into every request body verbatim (a call's own keys win).
         extra_headers: added to every request (a call's own win).
@@ -106,6 +111,8 @@ class ClientOptions:
     audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
     expose_tool_errors: bool = attrs.field(default=False, validator=checks.boolean)
     limits: Limits | None = attrs.field(default=None, validator=optional_limits)
+    output_retries: int = attrs.field(default=DEFAULT_OUTPUT_RETRIES,
+                                      validator=checks.non_negative_int)
     params: Mapping[str, Any] = attrs.field(factory=dict, converter=_params)
     extra_body: Mapping[str, Any] | None = attrs.field(default=None, converter=_extra_body)
     extra_headers: Mapping[str, str] | None = attrs.field(default=None, converter=_extra_headers,

@@ -12,15 +12,17 @@ from .tools.calls import ToolRun
 __all__ = ["PendingCall", "RunResult", "StopReason"]
 
 StopReason = Literal["completed", "max_iterations", "deadline", "length", "content_filter",
-                     "cancelled", "usage_limit", "approval_required"]
+                     "invalid_output", "cancelled", "usage_limit", "approval_required"]
 """Why a run ended: ``"completed"`` (the model answered), ``"max_iterations"`` (the bound
 on model calls was hit), ``"deadline"`` (the run's deadline passed), ``"length"`` (the
 answer was cut by the token limit; ``content`` holds the partial text),
 ``"content_filter"`` (the server withheld or cut the answer; ``content`` holds what came),
-``"cancelled"`` (a stream was closed before the end), ``"usage_limit"`` (a
-:class:`~genesys_gateway.Limits` bound would have been exceeded), ``"approval_required"``
-(the model called a tool registered with ``requires_approval=True``: ``pending`` lists the
-calls waiting for ``conversation.resume(approve=..., deny=...)``)."""
+``"invalid_output"`` (a structured answer was still invalid after ``output_retries``
+corrections; ``content`` holds the last answer), ``"cancelled"`` (a stream was closed
+before the end), ``"usage_limit"`` (a :class:`~genesys_gateway.Limits` bound would have
+been exceeded), ``"approval_required"`` (the model called a tool registered with
+``requires_approval=True``: ``pending`` lists the calls waiting for
+``conversation.resume(approve=..., deny=...)``)."""
 
 
 @attrs.frozen
@@ -38,6 +40,7 @@ class PendingCall:
     name: str
     arguments: dict[str, Any]
 
+
 @attrs.frozen
 class RunResult:
     """The outcome of one run: one user message and every model and tool round it caused.
@@ -45,7 +48,8 @@ class RunResult:
     Attributes:
         content: the final answer's text; ``None`` when the run stopped before an answer
             (``"max_iterations"``, ``"deadline"``); the partial text for ``"length"`` and
-            ``"content_filter"``.
+            ``"content_filter"``. With structured output, the answer's JSON text (in
+            ``output_mode="tool"``, the ``final_answer`` call's arguments).
         stop_reason: why the run ended (:data:`StopReason`); a bound is never an answer.
         messages: the whole history after the run, in OpenAI wire format.
         tool_runs: every tool call of the run, in order.
@@ -53,6 +57,9 @@ class RunResult:
         usage: token counts summed over every model call of the run.
         conversation_id: the conversation the run belongs to.
         finish_reason: the last model call's ``finish_reason`` (``None`` before any).
+        output: the structured answer of a run with ``output_type`` (an instance of it)
+            or ``output_schema`` (the parsed JSON); ``None`` without them, and whenever
+            the run did not complete.
         pending: the calls waiting for approval (stop reason ``"approval_required"``),
             in the order the model made them; empty otherwise.
     """
@@ -65,6 +72,7 @@ class RunResult:
     usage: Usage
     conversation_id: str
     finish_reason: str | None = None
+    output: Any = None
     pending: tuple[PendingCall, ...] = ()
 
     @property

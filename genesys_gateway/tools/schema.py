@@ -3,13 +3,14 @@
 Supported annotations: ``str``, ``int``, ``float``, ``bool``, ``None``, ``Any`` (or no
 annotation: no constraint), ``Optional[X]`` / ``X | None``, other unions (``anyOf``),
 ``Literal[...]``, ``Enum`` subclasses, ``list``/``List``/``Sequence``, ``tuple``,
-``set``/``frozenset``, ``dict[str, X]``/``Mapping``, nested attrs classes and
-``TypedDict``\\ s, and ``Annotated[X, "description"]``. Anything else raises
+``set``/``frozenset``, ``dict[str, X]``/``Mapping``, nested attrs classes, dataclasses
+and ``TypedDict``\\ s, and ``Annotated[X, "description"]``. Anything else raises
 :class:`~genesys_gateway.errors.ToolDefinitionError` naming the tool and parameter.
 
-Values that JSON cannot carry as-is (enum members, attrs instances, tuples, sets) are
-converted from the validated JSON arguments with cattrs before the handler is called
-(see :attr:`FunctionSchema.converter`), so a handler annotated ``unit: Unit`` receives a
+Values that JSON cannot carry as-is (enum members, attrs and dataclass instances, tuples,
+sets) are converted from the validated JSON arguments with cattrs
+(:mod:`~genesys_gateway.tools.structuring`) before the handler is called (see
+:attr:`FunctionSchema.converter`), so a handler annotated ``unit: Unit`` receives a
 ``Unit`` member, and one annotated ``n: int`` an ``int`` even for a model's ``2.0``.
 
 Docstrings: the first paragraph becomes the description; parameter descriptions come
@@ -19,7 +20,7 @@ from Google (``Args:``), numpy (``Parameters`` + dashes) or Sphinx (``:param x:`
 
 from __future__ import annotations
 
-import collections.abc
+import dataclasses
 import enum
 import functools
 import inspect
@@ -29,20 +30,18 @@ import typing
 from typing import Any, Callable, Literal, Mapping, Union
 
 import attrs
-import cattrs
 import typing_extensions
 
 from .context import hint_target
 from .docstrings import parse_docstring
+from .structuring import MAPPINGS, SEQUENCES, SETS, coerce_ints, converter, make_converter
+from .structuring import needs_structuring
 from ..errors import ToolDefinitionError
 
-__all__ = ["FunctionSchema", "function_schema", "parse_docstring", "annotation_schema"]
+__all__ = ["FunctionSchema", "function_schema", "parse_docstring", "annotation_schema",
+           "nullable", "allows_null"]
 
 _NoneType = type(None)
-_SEQUENCES = {list, collections.abc.Sequence, collections.abc.MutableSequence,
-              collections.abc.Iterable, collections.abc.Collection}
-_SETS = {set, frozenset, collections.abc.Set, collections.abc.MutableSet}
-_MAPPINGS = {dict, collections.abc.Mapping, collections.abc.MutableMapping}
 _PRIMITIVES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 _LITERAL_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
                   _NoneType: "null"}
@@ -51,36 +50,6 @@ _SKIP_NAMES = ("self", "cls")
 # (a dependency of cattrs) before that and beside it
 _REQUIRED_MARKERS = tuple(getattr(module, name) for module in (typing, typing_extensions)
                           for name in ("Required", "NotRequired") if hasattr(module, name))
-
-_converter = cattrs.Converter()
-
-
-def _ints(value: Any, tp: Any) -> Any:
-    """``value`` with each integral float (JSON Schema's ``"integer"`` accepts ``2.0``,
-    ``1e20``) made an ``int`` where ``tp`` says ``int``; containers keep their types."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Annotated:
-        return _ints(value, args[0])
-    if tp is int:
-        return int(value) if type(value) is float and value.is_integer() else value
-    if origin is Union or origin is types.UnionType:  # the one member the value can be
-        if type(value) is float:
-            return value if float in args else _ints(value, int if int in args else Any)
-        fits = [a for a in args if type(value) is (
-            list if (typing.get_origin(a) or a) in _SEQUENCES else dict
-            if (typing.get_origin(a) or a) in _MAPPINGS or typing_extensions.is_typeddict(a) else None)]
-        return _ints(value, fits[0]) if len(fits) == 1 else value
-    if type(value) is list and (origin or tp) in _SEQUENCES and args:
-        return [_ints(v, args[0]) for v in value]
-    if type(value) is dict and (origin or tp) in _MAPPINGS and len(args) == 2:
-        return {k: _ints(v, args[1]) for k, v in value.items()}
-    if type(value) is dict and typing_extensions.is_typeddict(tp):
-        hints = typing.get_type_hints(tp)
-        return {k: _ints(v, hints.get(k, Any)) for k, v in value.items()}
-    return value
-
-
-_converter.register_structure_hook(int, _ints)  # e.g. int fields of attrs classes
 
 
 @attrs.frozen
@@ -143,11 +112,16 @@ def _allows_null(schema: dict[str, Any]) -> bool:
     return any(s.get("type") == "null" for s in schema.get("anyOf", ()))
 
 
+#: Public names of the two helpers above (structured output builds strict schemas with them).
+nullable = _nullable
+allows_null = _allows_null
+
+
 def _unsupported(tp: Any, where: str) -> ToolDefinitionError:
     return ToolDefinitionError(
         f"{where}: unsupported type annotation {tp!r} (supported: str, int, float, bool, "
         "None, Any, Optional/Union, Literal, Enum, list, tuple, set, dict[str, X], "
-        "attrs classes, TypedDict)"
+        "attrs classes, dataclasses, TypedDict)"
     )
 
 
@@ -198,6 +172,22 @@ def _object_schema(cls: Any, where: str, localns: Mapping[str, Any] | None,
             if field.metadata.get("description"):
                 sub = {**sub, "description": str(field.metadata["description"])}
             props[field.name] = sub
+    elif dataclasses.is_dataclass(cls):
+        for dc_field in dataclasses.fields(cls):
+            if not dc_field.init:
+                continue
+            sub = annotation_schema(hints.get(dc_field.name, Any),
+                                    f"{where} field {dc_field.name!r}", localns, seen)
+            if dc_field.default is not dataclasses.MISSING:
+                ok, value = _json_default(dc_field.default)
+                if ok:
+                    sub = _nullable(sub) if value is None and not _allows_null(sub) else sub
+                    sub = {**sub, "default": value}
+            elif dc_field.default_factory is dataclasses.MISSING:
+                required.append(dc_field.name)
+            if dc_field.metadata.get("description"):
+                sub = {**sub, "description": str(dc_field.metadata["description"])}
+            props[dc_field.name] = sub
     else:  # TypedDict
         for key, tp in hints.items():
             if typing.get_origin(tp) in _REQUIRED_MARKERS:
@@ -238,7 +228,8 @@ def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = N
         return _nullable(schema) if len(members) < len(args) else schema
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _enum_schema([m.value for m in tp], tp, where)
-    if isinstance(tp, type) and (attrs.has(tp) or typing_extensions.is_typeddict(tp)):
+    if isinstance(tp, type) and (attrs.has(tp) or dataclasses.is_dataclass(tp)
+                                 or typing_extensions.is_typeddict(tp)):
         return _object_schema(tp, where, localns, seen)
     container = origin if origin is not None else tp
     if container is tuple:
@@ -251,14 +242,14 @@ def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = N
         items = [annotation_schema(a, where, localns, seen) for a in args]
         return {"type": "array", "items": items, "additionalItems": False,
                 "minItems": len(items), "maxItems": len(items)}
-    if container in _SEQUENCES or container in _SETS:
+    if container in SEQUENCES or container in SETS:
         schema = {"type": "array"}
         if args:
             schema["items"] = annotation_schema(args[0], where, localns, seen)
-        if container in _SETS:
+        if container in SETS:
             schema["uniqueItems"] = True
         return schema
-    if container in _MAPPINGS:
+    if container in MAPPINGS:
         if args and args[0] not in (str, Any):
             raise ToolDefinitionError(f"{where}: {tp!r}: JSON object keys must be str")
         schema = {"type": "object"}
@@ -266,27 +257,6 @@ def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = N
             schema["additionalProperties"] = annotation_schema(args[1], where, localns, seen)
         return schema
     raise _unsupported(tp, where)
-
-
-def _needs_structuring(tp: Any, seen: frozenset[Any] = frozenset(), ints: bool = True) -> bool:
-    """Whether a JSON value must be converted to match ``tp`` (enum, attrs, tuple, set, and
-    with ``ints`` an ``int``, which the schema lets arrive as an integral float)."""
-    if tp in seen:
-        return False
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Annotated:
-        return _needs_structuring(args[0], seen, ints)
-    if isinstance(tp, type):
-        if issubclass(tp, enum.Enum) or attrs.has(tp) or tp in (tuple, set, frozenset):
-            return True
-        if tp is int:
-            return ints
-        if typing_extensions.is_typeddict(tp):
-            hints = typing.get_type_hints(tp)
-            return any(_needs_structuring(h, seen | {tp}, ints) for h in hints.values())
-    if origin in (tuple, set, frozenset, collections.abc.Set):
-        return True
-    return any(_needs_structuring(a, seen, ints) for a in args if a is not Ellipsis)
 
 
 # --------------------------------------------------------------------------- functions
@@ -362,31 +332,22 @@ def function_schema(func: Callable[..., Any], *, tool_name: str, skip: frozenset
         if param.name in docs and "description" not in schema:
             schema = {**schema, "description": docs[param.name]}
         properties[param.name] = schema
-        if _needs_structuring(tp, ints=False):
+        if needs_structuring(tp, ints=False):
             try:
-                _converter.get_structure_hook(tp)
+                converter.get_structure_hook(tp)
             except Exception as exc:
                 raise ToolDefinitionError(
                     f"tool {tool_name!r}: parameter {param.name!r}: cannot convert JSON to "
                     f"{tp!r}: {exc}"
                 ) from None
-            plan.append((param.name, functools.partial(_converter.structure, cl=tp)))
-        elif _needs_structuring(tp):  # a plain JSON type: only integral floats to make ints
-            ints.append((param.name, functools.partial(_ints, tp=tp)))
+            plan.append((param.name, functools.partial(converter.structure, cl=tp)))
+        elif needs_structuring(tp):  # a plain JSON type: only integral floats to make ints
+            ints.append((param.name, functools.partial(coerce_ints, tp=tp)))
     parameters: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         parameters["required"] = required
     parameters["additionalProperties"] = False
-    return FunctionSchema(summary, parameters, _make_converter(plan) if plan else None,
-                          _make_converter(plan + ints) if plan or ints else None)
+    return FunctionSchema(summary, parameters, make_converter(plan) if plan else None,
+                          make_converter(plan + ints) if plan or ints else None)
 
 
-def _make_converter(plan: list[tuple[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    def convert(arguments: dict[str, Any]) -> dict[str, Any]:
-        out = dict(arguments)
-        for name, structure in plan:
-            if out.get(name) is not None:  # null passed schema validation: keep it
-                out[name] = structure(out[name])
-        return out
-
-    return convert

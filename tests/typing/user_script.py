@@ -4,10 +4,11 @@ must both be clean; ``.ci/run`` runs both."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import time
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import attrs
 
@@ -26,6 +27,17 @@ class Unit(enum.Enum):
 class Place:
     city: str
     country: str = "GB"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int = 0
+
+
+class Forecast(TypedDict):
+    city: str
+    celsius: float
 
 
 @registry.tool
@@ -79,7 +91,7 @@ with GatewayEmulator() as emulator:
         retry=gg.ExponentialBackoff(max_attempts=4), timeout=gg.Timeout(connect=5, read=30),
         rate_limiter=gg.TokenBucket(per_minute=300), retry_budget=gg.RetryBudget(),
         max_iterations=5, tool_timeout=5.0, tool_workers=8, max_tool_result_chars=4096,
-        temperature=0.2, extra_body={"vendor": 1}, extra_headers={"X-Team": "a"},
+        output_retries=2, temperature=0.2, extra_body={"vendor": 1}, extra_headers={"X-Team": "a"},
     ) as client:
         result: gg.RunResult = client.run("What is the weather in London?", deadline=30,
                                           max_iterations=3, tool_choice="auto")
@@ -102,6 +114,18 @@ with GatewayEmulator() as emulator:
         message: gg.Message = response.message
         reason: str | None = response.finish_reason
         executor: gg.ToolExecutor = client.executor()
+        # structured output: an attrs class, a dataclass, a TypedDict or a JSON Schema
+        place: Place = client.run("where?", output_type=Place, output_retries=1).output
+        point: Point | None = client.run("a point", output_type=Point, output_mode="tool").output
+        forecast: Forecast = conversation.send("forecast", output_type=Forecast).output
+        data: Any = client.run("sum", output_schema={"type": "object"}).output
+        with client.stream("where?", output_type=Place, output_mode="json_schema") as events:
+            streamed: gg.RunResult = events.until_done()
+        with conversation.stream("again", output_schema={"type": "object"}) as more:
+            for event in more:
+                if isinstance(event, gg.RunFinished):
+                    final_output: Any = event.result.output
+        invalid: bool = result.stop_reason == "invalid_output"
 
 with gg.GatewayClient(region="us-east-1", auth=gg.BearerToken("token"),
                       transport=gg.RequestsTransport(), retry=gg.NoRetry()) as other:

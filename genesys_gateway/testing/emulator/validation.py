@@ -3,7 +3,8 @@
 The rules follow what a strict OpenAI-compatible server rejects, so that a test run against
 the emulator catches the malformed requests a real gateway would refuse: missing or empty
 ``model``/``messages``, unknown roles, tool messages that answer no tool call, assistant tool
-calls left unanswered, malformed ``tools``, ``tool_choice`` without ``tools`` and streaming.
+calls left unanswered, malformed ``tools``, ``tool_choice`` without ``tools``, streaming, and
+a ``response_format`` or strict tool schema OpenAI would refuse (see ``response_format.py``).
 
 :func:`validate_chat_request` raises :class:`RequestInvalid` whose message names the problem;
 the emulator answers it with HTTP 400 and the Genesys error code ``bad.request``.
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+
+from .response_format import check_response_format, check_strict_tools
 
 __all__ = ["RequestInvalid", "parse_json_object", "validate_chat_request"]
 
@@ -55,6 +58,9 @@ def validate_chat_request(body: dict[str, Any]) -> None:
     tool_names = _validate_tools(body)
     _validate_tool_choice(body, tool_names)
     _validate_messages(body)
+    problem = check_response_format(body) or check_strict_tools(body)  # OpenAI's strict rules
+    if problem is not None:
+        raise RequestInvalid(problem)
 
 
 def _json_type(value: Any) -> str:
