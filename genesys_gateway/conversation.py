@@ -177,16 +177,16 @@ class Conversation:
         pending (unknown, already run, already decided).
         """
         approve = _call_ids(approve)
-        self._session.decide(approve, deny)  # checked now: a ValueError runs nothing
         run = RunOptions.build("resume", **run_kwargs)
+        self._session.decide(approve, deny)  # checked now: a ValueError runs nothing
         return drain(self._resumed(approve, deny, run))
 
     def resume_stream(self, approve: Iterable[str] = (), deny: Mapping[str, str] | None = None,
                       **run_kwargs: Any) -> RunStream:
         """:meth:`resume` as a :class:`RunStream` of events."""
         approve = _call_ids(approve)
-        self._session.decide(approve, deny)
         run = RunOptions.build("resume", **run_kwargs)
+        self._session.decide(approve, deny)
         return RunStream(self._resumed(approve, deny, run), self._cancelled)
 
     def _refuse_pending(self) -> None:

@@ -342,3 +342,18 @@ def test_a_stream_to_a_browser_ends_with_the_pending_calls(emulator, make_client
     assert data["pending"] == [{"call_id": "c_refund", "name": "refund",
                                 "arguments": {"order": 7, "amount": 5,
                                               "reason": "customer request"}}]
+
+
+def test_resume_takes_the_run_options_of_send_structured_output_too(emulator, make_client,
+                                                                    registry, calls):
+    refund_turn(emulator, with_lookup=False)
+    conversation = make_client(tools=registry).conversation()
+    conversation.send("refund")
+    emulator.script(reply('{"refunded": 5.0}'))
+    result = conversation.resume(
+        approve=["c_refund"], output_schema={"type": "object", "properties": {
+            "refunded": {"type": "number"}}, "required": ["refunded"]}, temperature=0)
+    assert result.completed and result.output == {"refunded": 5.0}
+    assert emulator.chat_requests[-1]["temperature"] == 0
+    with pytest.raises(TypeError, match="temprature"):
+        conversation.resume(approve=[], temprature=0)
