@@ -43,7 +43,7 @@ from .http.tokens import LockTiming, MemoryTokenStore, Token, TokenStore
 from .http.transport import HTTPRequest, HTTPResponse, Timeout, Transport
 from .http.urllib3_transport import Urllib3Transport
 from .limits import Limits
-from .result import RunResult, StopReason
+from .result import PendingCall, RunResult, StopReason
 from .stream import RunStream
 from .web import sse
 from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage
@@ -65,6 +65,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Auth", "BearerToken", "ClientCredentials",
     "GatewayClient", "Conversation", "RunResult", "StopReason", "RunStream", "sse", "Limits",
+    "PendingCall",
     "Event", "TextDelta", "ToolCallStarted", "ToolCallFinished", "ModelCallFinished", "RunFinished",
     "APIError", "AuthenticationError", "BadRequestError", "ConfigurationError", "GatewayError",
     "NotFoundError", "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "ServerError",

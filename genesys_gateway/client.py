@@ -36,6 +36,7 @@ from .params import check_extra, check_model_params
 from .payload import build_payload, wire_messages
 from .regions import Region, resolve_region
 from .settings import client_kwargs, env_settings, settings_errors
+from .state import ConversationStore
 from .tools.executor import ToolExecutor
 from .tools.registry import ToolRegistry, ToolSet
 
@@ -306,9 +307,20 @@ class GatewayClient:
                                           output_schema=output_schema, output_mode=output_mode,
                                           output_retries=output_retries, **params)
 
-    def conversation(self, system: str | None = None) -> Conversation:
-        """A multi-turn conversation that keeps its history (including tool rounds)."""
-        return Conversation(self._loop(), system=system)
+    def conversation(self, system: str | None = None, *, state: Mapping[str, Any] | None = None,
+                     key: bytes | None = None, id: str | None = None,
+                     store: ConversationStore | None = None,
+                     max_history_tokens: int | None = None) -> Conversation:
+        """A multi-turn conversation that keeps its history (including tool rounds).
+
+        ``state``: restore one from ``conversation.to_dict()`` (checked; ``StateError``
+        when it cannot be used); ``key``: verify (and, with a store, sign) its HMAC
+        signature. ``id`` + ``store``: load the stored conversation now if it exists (else
+        start it with that id and ``system``) and save it after every turn. ``id`` alone
+        names a new conversation. ``max_history_tokens``: drop the oldest whole turns
+        before each model call to stay under an estimate of that many tokens."""
+        return Conversation(self._loop(), system, state=state, key=key, id=id, store=store,
+                            max_history_tokens=max_history_tokens)
 
     def _loop(self) -> Loop:
         registry = self.tools

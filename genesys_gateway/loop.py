@@ -6,24 +6,27 @@ nothing from the client. Each iteration takes a consistent snapshot of the tools
 model, has the executor answer every tool call of the turn (in parallel, one
 ``role: tool`` message per call id, in the order of the calls), and appends the results,
 so the history sent next is always well paired.
+
+A conversation's run also gets a :class:`~.session.Session`: the loop trims the history
+before each model call, holds the calls of ``requires_approval`` tools (the run stops with
+``"approval_required"``), and :meth:`Loop.resume_events` runs the approved ones.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Callable, Generator, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Generator, Iterator
 
 import attrs
 
-from . import checks, telemetry
-from .constants import DEFAULT_OUTPUT_RETRIES
-from .errors import ConfigurationError, GatewayError
-from .limits import Limits, optional_limits
-from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
-from .output import FINAL_ANSWER_TOOL, OutputMode, OutputSpec, output_spec
-from .params import check_extra, check_model_params, headers_repr
-from .result import RunResult, StopReason
+from . import telemetry
+from .errors import GatewayError
+from .models import FunctionCall, ToolCall, Usage, message_to_dict
+from .output import FINAL_ANSWER_TOOL, OutputSpec
+from .result import PendingCall, RunResult, StopReason
+from .run_options import RUN_ARGUMENTS, LoopOptions, ModelCall, RunOptions
+from .session import Session, request_of
 from .events import Event, ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
 from .tools.calls import ToolCallRequest, ToolRun, plan_calls
 from .tools.executor import ToolExecutor
@@ -31,76 +34,12 @@ from .tools.guard import RepeatGuard
 from .tools.registry import ToolSet
 from .tools.validation import parse_arguments
 
-__all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "drain"]
+__all__ = ["Loop", "LoopOptions", "ModelCall", "RunOptions", "RUN_ARGUMENTS", "drain"]
 
 #: finish_reason values of an answer that did not complete, and the stop reason each gives.
 _CUT_SHORT: dict[str | None, StopReason] = {"length": "length", "content_filter": "content_filter"}
 
-#: The keyword arguments of ``run()``/``send()`` besides model parameters.
-RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers", "limits",
-                           "output_type", "output_schema", "output_mode", "output_retries"})
 _LIMITED = "not run: the run's tool-call limit was reached"
-
-
-class ModelCall(Protocol):
-    """One chat-completions call (``GatewayClient.complete`` has this shape)."""
-
-    def __call__(self, messages: Sequence[Mapping[str, Any]], *,
-                 tools: Sequence[Mapping[str, Any]] | None = None,
-                 deadline: float | None = None,
-                 extra_body: Mapping[str, Any] | None = None,
-                 extra_headers: Mapping[str, str] | None = None,
-                 **params: Any) -> ChatResponse: ...
-
-
-@attrs.frozen
-class LoopOptions:
-    """The loop's side of the client's options."""
-
-    model: str = attrs.field(validator=checks.non_empty_str)
-    max_iterations: int = attrs.field(validator=checks.positive_int)
-    max_repeated_calls: int = attrs.field(validator=checks.positive_int)
-    audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
-    clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False)
-    limits: Limits | None = attrs.field(default=None, validator=optional_limits)
-    output_retries: int = attrs.field(default=DEFAULT_OUTPUT_RETRIES,
-                                      validator=checks.non_negative_int)
-
-
-@attrs.frozen
-class RunOptions:
-    """What one ``run()``/``send()`` asked for, checked once: a ``deadline`` in seconds,
-    a ``max_iterations`` overriding the client's, model parameters, ``extra_body`` and
-    ``extra_headers``, and structured output (``output``, from ``output_type`` or
-    ``output_schema`` and ``output_mode``) with ``output_retries`` overriding the client's."""
-
-    deadline: float | None = attrs.field(default=None, validator=checks.optional_positive)
-    max_iterations: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(checks.positive_int))
-    params: Mapping[str, Any] = attrs.field(factory=dict)
-    extra_body: Mapping[str, Any] | None = None
-    extra_headers: Mapping[str, str] | None = attrs.field(default=None, repr=headers_repr)
-    limits: Limits | None = attrs.field(default=None, validator=optional_limits)
-    output: OutputSpec | None = None
-    output_retries: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(checks.non_negative_int))
-
-    @classmethod
-    def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
-              extra_body: Mapping[str, Any] | None = None,
-              extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
-              output_type: Any = None, output_schema: Mapping[str, Any] | None = None,
-              output_mode: OutputMode = "json_schema", output_retries: int | None = None,
-              **params: Any) -> RunOptions:
-        """Checked options; an unknown keyword is a ``TypeError`` naming it, a bad
-        ``output_*`` a ``ConfigurationError`` naming it."""
-        params = check_model_params(params, where=where, also_known=RUN_ARGUMENTS)
-        output = output_spec(output_type, output_schema, output_mode)
-        if output is not None and "response_format" in params:
-            raise ConfigurationError("give response_format or output_type/output_schema, not "
-                                     "both", option="response_format")
-        return cls(deadline, max_iterations, params, check_extra("extra_body", extra_body),
-                   check_extra("extra_headers", extra_headers), limits, output, output_retries)
 
 
 @attrs.frozen
@@ -120,15 +59,28 @@ class Loop:
         return drain(self.events(conversation_id, messages, run))
 
     def events(self, conversation_id: str, messages: list[dict[str, Any]],
-               run: RunOptions = RunOptions()) -> Generator[Event, None, None]:
+               run: RunOptions = RunOptions(), session: Session | None = None,
+               ) -> Generator[Event, None, None]:
         """The run as events, ending with :class:`RunFinished`. Closing the generator early
         stops the run: tools not yet started are cancelled, running ones are signalled
-        (``ToolContext.cancelled``), and no further model call is made."""
-        return _Run(self, conversation_id, messages, run).events()
+        (``ToolContext.cancelled``), and no further model call is made. ``session`` (a
+        conversation's; changed in place) holds pending calls, calls that ran, trimming."""
+        return _Run(self, conversation_id, messages, run, session).events()
 
-    def cancelled(self, conversation_id: str, messages: list[dict[str, Any]]) -> RunResult:
+    def resume_events(self, conversation_id: str, messages: list[dict[str, Any]],
+                      run: RunOptions, session: Session, approved: list[PendingCall],
+                      denied: list[tuple[PendingCall, str]]) -> Generator[Event, None, None]:
+        """Continue a run that stopped with ``"approval_required"``: run the ``approved``
+        calls with their stored arguments, answer the ``denied`` ones with the reason, then
+        call the model again, unless calls are still pending (checked by
+        :meth:`Session.decide`)."""
+        return _Run(self, conversation_id, messages, run, session).events((approved, denied))
+
+    def cancelled(self, conversation_id: str, messages: list[dict[str, Any]],
+                  pending: tuple[PendingCall, ...] = ()) -> RunResult:
         """The result of a run closed before its end (stop reason ``"cancelled"``)."""
-        return RunResult(None, "cancelled", messages, (), 0, Usage(), conversation_id)
+        return RunResult(None, "cancelled", messages, (), 0, Usage(), conversation_id,
+                         pending=pending)
 
 
 def drain(events: Iterator[Event]) -> RunResult:
@@ -145,7 +97,7 @@ class _Run:
     """The state of one run."""
 
     def __init__(self, loop: Loop, conversation_id: str, messages: list[dict[str, Any]],
-                 run: RunOptions) -> None:
+                 run: RunOptions, session: Session | None) -> None:
         self.loop = loop
         self.options = loop.options
         self.run = run
@@ -167,8 +119,13 @@ class _Run:
         self.corrections = 0  # each one adds a model call to max_iterations
         self.params = ({**run.params, **self.output.request_params()} if self.output is not None
                        else run.params)
+        self.session = session if session is not None else Session()
+        # trimming keeps the turn this run works on: from its user message on
+        self.protect = next((i for i in range(len(messages) - 1, -1, -1)
+                             if messages[i].get("role") == "user"), len(messages))
 
-    def events(self) -> Generator[Event, None, None]:
+    def events(self, decisions: tuple[list[PendingCall], list[tuple[PendingCall, str]]] | None
+               = None) -> Generator[Event, None, None]:
         model = self.options.model
         telemetry.audit("run_start", conversation_id=self.conversation_id, model=model,
                         max_iterations=self.max_iterations)
@@ -178,7 +135,8 @@ class _Run:
                                "gen_ai.request.model": model,
                                "gen_ai.conversation.id": self.conversation_id}) as current:
             try:
-                result = yield from self._loop()
+                result = yield from (self._loop() if decisions is None
+                                     else self._resume(*decisions))
             except GatewayError as error:
                 telemetry.set_error(current, error)
                 telemetry.audit("run_end", conversation_id=self.conversation_id, stop_reason="error",
@@ -210,7 +168,7 @@ class _Run:
                 output: Any = None) -> RunResult:
         return RunResult(content, stop_reason, self.messages, tuple(self.tool_runs),
                          self.iterations, self.usage, self.conversation_id, self.finish_reason,
-                         output)
+                         output, tuple(self.session.pending))
 
     def _loop(self) -> Generator[Event, None, RunResult]:
         run = self.run
@@ -221,6 +179,12 @@ class _Run:
             if self.limits is not None and not self.limits.model_call_allowed(
                     self.iterations, self.usage.total_tokens):
                 return self._result("usage_limit", None)
+            dropped = self.session.trim(self.messages, self.protect)
+            if dropped:
+                self.protect -= dropped
+                telemetry.audit("history_trimmed", conversation_id=self.conversation_id,
+                                messages=dropped)
+            sent = len(self.messages)
             toolset = self.loop.tools()
             definitions = toolset.definitions if toolset is not None else None
             if self.output is not None:  # in tool mode, with the final_answer tool
@@ -236,6 +200,7 @@ class _Run:
                 raise
             self.iterations += 1
             self.usage = self.usage + response.usage
+            self.session.measure(response.usage.prompt_tokens, sent)
             self.finish_reason = response.finish_reason
             message = response.message
             text = _text(message.content)
@@ -251,7 +216,8 @@ class _Run:
                 if result is not None:
                     return result
                 continue
-            requests = plan_calls((c.id, c.name, c.arguments) for c in message.tool_calls)
+            ids = self.session.fresh_ids([c.id for c in message.tool_calls])
+            requests = plan_calls((i, c.name, c.arguments) for i, c in zip(ids, message.tool_calls))
             echoed = tuple(ToolCall(id=r.call_id, type="function", function=FunctionCall(
                 name=r.name, arguments=r.arguments_json if r.arguments_json is not None else "{}"))
                 for r in requests)
@@ -263,14 +229,44 @@ class _Run:
                 if result is not None:
                     return result
                 continue
-            requests, limited = self._within_limits([r for r in requests if r not in finals])
+            requests, held = self.session.hold(toolset, [r for r in requests if r not in finals])
+            requests, limited = self._within_limits(requests)
             yield from self._tools(toolset, requests)
             self.messages.extend(OutputSpec.not_taken(f.call_id) for f in finals)
+            if held:
+                telemetry.audit("approval_required", conversation_id=self.conversation_id,
+                                calls=[call.call_id for call in held])
+            if self.session.pending:
+                return self._result("approval_required", None)
             if limited:
                 return self._result("usage_limit", None)
             if self._expired():
                 return self._result("deadline", None)
         return self._result("max_iterations", None)
+
+    def _resume(self, approved: list[PendingCall], denied: list[tuple[PendingCall, str]],
+                ) -> Generator[Event, None, RunResult]:
+        """Answer the decided calls (denied ones with the reason, approved ones by running
+        them), then go on with the loop unless calls are still pending."""
+        self.session.settle([c.call_id for c in approved] + [c.call_id for c, _ in denied])
+        telemetry.audit("approval_decided", conversation_id=self.conversation_id,
+                        approved=[c.call_id for c in approved],
+                        denied=[c.call_id for c, _ in denied])
+        for call, reason in denied:
+            run = ToolRun(call.call_id, call.name, call.arguments, "denied",
+                          f"Error: not run: the call was denied: {reason or 'no reason given'}",
+                          reason or "denied")
+            yield ToolCallFinished(run)
+            self._record([run], time.time_ns())
+        requests, limited = self._within_limits([request_of(call) for call in approved])
+        yield from self._tools(self.loop.tools(), requests)
+        if self.session.pending:
+            return self._result("approval_required", None)
+        if limited:
+            return self._result("usage_limit", None)
+        if self._expired():
+            return self._result("deadline", None)
+        return (yield from self._loop())
 
     def _within_limits(self, requests: list[ToolCallRequest]) -> tuple[list[ToolCallRequest], bool]:
         """The turn's calls, those over a limit marked not to run; whether any was."""
@@ -317,7 +313,8 @@ class _Run:
         start_ns = time.time_ns()
         runs: list[ToolRun | None] = [None] * len(requests)
         finished = self.loop.executor().iter_runs(toolset, requests, deadline=self.deadline_at,
-                                                  guard=self.guard)
+                                                  guard=self.guard,
+                                                  conversation_id=self.conversation_id)
         try:
             for index, tool_run in finished:
                 runs[index] = tool_run
@@ -331,6 +328,7 @@ class _Run:
         for run in runs:
             self.messages.append({"role": "tool", "tool_call_id": run.call_id, "content": run.content})
             self.tool_runs.append(run)
+            self.session.record(run)
             telemetry.tool_span(run.name, run.call_id, run.status, start_ns,
                                 start_ns + int(run.duration_s * 1e9))
             if telemetry.audit_enabled():

@@ -9,10 +9,10 @@ import attrs
 from .models import Usage
 from .tools.calls import ToolRun
 
-__all__ = ["RunResult", "StopReason"]
+__all__ = ["PendingCall", "RunResult", "StopReason"]
 
 StopReason = Literal["completed", "max_iterations", "deadline", "length", "content_filter",
-                     "invalid_output", "cancelled", "usage_limit"]
+                     "invalid_output", "cancelled", "usage_limit", "approval_required"]
 """Why a run ended: ``"completed"`` (the model answered), ``"max_iterations"`` (the bound
 on model calls was hit), ``"deadline"`` (the run's deadline passed), ``"length"`` (the
 answer was cut by the token limit; ``content`` holds the partial text),
@@ -20,7 +20,26 @@ answer was cut by the token limit; ``content`` holds the partial text),
 ``"invalid_output"`` (a structured answer was still invalid after ``output_retries``
 corrections; ``content`` holds the last answer), ``"cancelled"`` (a stream was closed
 before the end), ``"usage_limit"`` (a :class:`~genesys_gateway.Limits` bound would have
-been exceeded)."""
+been exceeded), ``"approval_required"`` (the model called a tool registered with
+``requires_approval=True``: ``pending`` lists the calls waiting for
+``conversation.resume(approve=..., deny=...)``)."""
+
+
+@attrs.frozen
+class PendingCall:
+    """A call of a ``requires_approval=True`` tool, waiting for a person's decision.
+
+    Attributes:
+        call_id: the tool call's id (name it in ``conversation.resume(approve=[...])``).
+        name: the tool's name.
+        arguments: the validated arguments (schema defaults applied): exactly what the
+            tool is called with when the call is approved.
+    """
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
 
 @attrs.frozen
 class RunResult:
@@ -41,6 +60,8 @@ class RunResult:
         output: the structured answer of a run with ``output_type`` (an instance of it)
             or ``output_schema`` (the parsed JSON); ``None`` without them, and whenever
             the run did not complete.
+        pending: the calls waiting for approval (stop reason ``"approval_required"``),
+            in the order the model made them; empty otherwise.
     """
 
     content: str | None
@@ -52,6 +73,7 @@ class RunResult:
     conversation_id: str
     finish_reason: str | None = None
     output: Any = None
+    pending: tuple[PendingCall, ...] = ()
 
     @property
     def completed(self) -> bool:

@@ -18,8 +18,10 @@ with these ``data`` fields (UTF-8, non-ASCII kept as is):
   the server's logs, not for a browser (``status`` says what kind of failure it was).
 - ``model_call_finished``: ``iteration``, ``finish_reason``, ``usage``.
 - ``run_finished`` (the last frame): the result's ``stop_reason``, ``content``, ``output``
-  (structured output; ``null`` without it), ``usage`` and ``conversation_id``. Never the
-  history (``messages``): it holds the system prompt and every tool result.
+  (structured output; ``null`` without it), ``usage``, ``conversation_id`` and ``pending``
+  (the calls waiting for approval, ``{"call_id", "name", "arguments"}`` each: what a person
+  approves or denies). Never the history (``messages``): it holds the system prompt and
+  every tool result.
 
 If the run fails (a ``TransportError``...), a last frame ``event: run_error`` with data
 ``{"error": "<the exception's class name>"}`` is sent (named so as not to clash with
@@ -135,7 +137,8 @@ def event_data(event: Event) -> dict[str, Any]:
         result = event.result
         return {"stop_reason": result.stop_reason, "content": result.content,
                 "output": getattr(result, "output", None), "usage": attrs.asdict(result.usage),
-                "conversation_id": result.conversation_id}
+                "conversation_id": result.conversation_id,
+                "pending": [attrs.asdict(call) for call in result.pending]}
     raise TypeError(f"not an event: {type(event).__name__}")
 
 

@@ -70,7 +70,7 @@ def test_frames_carry_every_event_in_order(emulator, make_client, registry):
     result = body.stream.result
     assert frames[6][1] == {"stop_reason": "completed", "content": text, "output": None,
                            "usage": attrs.asdict(result.usage),
-                           "conversation_id": result.conversation_id}
+                           "conversation_id": result.conversation_id, "pending": []}
     # UTF-8 as is (not \u escapes), one data line per frame, frames end with a blank line
     assert "Zürich".encode() in raw and b"\\u00fc" not in raw
     for block in raw.split(b"\n\n")[:-1]:

@@ -75,7 +75,8 @@ def test_the_response_streams_server_sent_events(app, scenario):
     assert [name for name, _ in frames].count("tool_call_started") == 3
     assert frames[-1] == ("run_finished", {
         "stop_reason": "completed", "content": "All done.", "output": None,
-        "usage": frames[-1][1]["usage"], "conversation_id": app.streams[0].result.conversation_id})
+        "usage": frames[-1][1]["usage"], "conversation_id": app.streams[0].result.conversation_id,
+        "pending": []})
     assert sorted(scenario.topics()) == ["a", "b", "c"]
 
 

@@ -8,6 +8,7 @@ A state is the JSON-ready dict a conversation is persisted as::
      "ran": ["<ids of tool calls that have run>"],
      "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
      "system": "..." | null,        # optional
+     "last_request": {"prompt_tokens": 0, "messages": 0},  # optional (history trimming)
      "signature": "..."}            # optional (HMAC, checked elsewhere)
 
 Other top-level keys are allowed (later versions of the SDK may add some without
@@ -118,6 +119,11 @@ STATE_SCHEMA: Final[dict[str, Any]] = {
             },
         },
         "system": {"type": ["string", "null"]},
+        "last_request": {
+            "type": "object",
+            "required": ["prompt_tokens", "messages"],
+            "properties": {"prompt_tokens": _TOKENS, "messages": _TOKENS},
+        },
         "signature": {"type": "string"},
     },
 }

@@ -15,9 +15,10 @@ import attrs
 __all__ = ["ToolRun", "ToolRunStatus", "ToolCallRequest", "plan_calls", "MISSING_NAME"]
 
 ToolRunStatus = Literal["ok", "invalid_arguments", "unknown_tool", "timeout", "error",
-                        "invalid_output", "rejected", "repeated"]
+                        "invalid_output", "rejected", "repeated", "denied"]
 """``"rejected"``: the pool is saturated by hung calls, or the executor is closed;
-``"repeated"``: the loop guard stopped the call."""
+``"repeated"``: the loop guard stopped the call; ``"denied"``: a person denied a call
+that needed approval (``conversation.resume(deny=...)``)."""
 
 #: The name given to a call the model sent without one (answered as an unknown tool).
 MISSING_NAME = "missing_tool_name"

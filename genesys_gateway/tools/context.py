@@ -5,6 +5,7 @@ parameter that asks for it (a leaf module: the registry and schema code both use
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import threading
 import time
@@ -16,7 +17,17 @@ import attrs
 
 from ..errors import ToolDefinitionError
 
-__all__ = ["ToolContext", "find_context_param", "is_context_annotation", "hint_target"]
+__all__ = ["ToolContext", "find_context_param", "is_context_annotation", "hint_target",
+           "idempotency_key"]
+
+
+def idempotency_key(conversation_id: str, call_id: str) -> str:
+    """The idempotency key of tool call ``call_id`` of conversation ``conversation_id``:
+    32 hex digits of ``sha256(conversation_id + "\\0" + call_id)``. The same for the same
+    call wherever and whenever it runs (a retry, an approval, a resume in another
+    process); different for different calls (a conversation never reuses a call id)."""
+    digest = hashlib.sha256(f"{conversation_id}\0{call_id}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:32]
 
 
 @attrs.frozen
@@ -29,11 +40,17 @@ class ToolContext:
             or ``None``.
         cancelled: set when the call times out or is abandoned: long-running handlers
             should check it and return early, since a Python thread cannot be killed.
+        idempotency_key: a string stable for this one tool call across retries, approval
+            and resume (see :func:`idempotency_key`): pass it to the API the tool calls
+            (a payment's idempotency key) or use it as a unique key in the tool's own
+            table, so that a call run again after a crash has its effect once. ``None``
+            when the executor is used directly without a conversation id.
     """
 
     call_id: str
     deadline: float | None = None
     cancelled: threading.Event = attrs.field(factory=threading.Event, eq=False)
+    idempotency_key: str | None = None
 
     @property
     def is_cancelled(self) -> bool:

@@ -39,7 +39,7 @@ from ..constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
                          NESTED_TOO_DEEPLY, TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
 from ..errors import ToolArgumentsError, ToolError
 from .calls import ToolCallRequest, ToolRun, ToolRunStatus
-from .context import ToolContext
+from .context import ToolContext, idempotency_key
 from .guard import RepeatGuard
 from .job import ToolJob
 from .pool import DaemonPool
@@ -135,12 +135,15 @@ class ToolExecutor:
         return self._closed
 
     def run(self, toolset: ToolSet | None, calls: Sequence[ToolCallRequest], *,
-            deadline: float | None = None, guard: RepeatGuard | None = None) -> list[ToolRun]:
+            deadline: float | None = None, guard: RepeatGuard | None = None,
+            conversation_id: str | None = None) -> list[ToolRun]:
         """One :class:`ToolRun` per call, in the order of ``calls``. Never raises for a
         bad call: problems (including those :func:`~.calls.plan_calls` noted) become
-        statuses the model can read and correct. ``toolset=None`` means no tools."""
+        statuses the model can read and correct. ``toolset=None`` means no tools.
+        ``conversation_id`` gives each call's ``ToolContext.idempotency_key``."""
         runs: list[ToolRun | None] = [None] * len(calls)
-        for index, run in self.iter_runs(toolset, calls, deadline=deadline, guard=guard):
+        for index, run in self.iter_runs(toolset, calls, deadline=deadline, guard=guard,
+                                         conversation_id=conversation_id):
             runs[index] = run
         done = [run for run in runs if run is not None]
         assert len(done) == len(calls), "every call gets exactly one ToolRun"
@@ -148,6 +151,7 @@ class ToolExecutor:
 
     def iter_runs(self, toolset: ToolSet | None, calls: Sequence[ToolCallRequest], *,
                   deadline: float | None = None, guard: RepeatGuard | None = None,
+                  conversation_id: str | None = None,
                   ) -> Generator[tuple[int, ToolRun], None, None]:
         """``(index in calls, ToolRun)`` for every call, as each ends: calls that cannot
         run first, then the others in the order they finish. Closing the iterator early
@@ -168,7 +172,7 @@ class ToolExecutor:
             else:
                 yield self._counted(index, prepared)
         if jobs:
-            for index, run in self._execute(jobs):
+            for index, run in self._execute(jobs, conversation_id):
                 yield self._counted(index, run)
 
     def _counted(self, index: int, run: ToolRun) -> tuple[int, ToolRun]:
@@ -258,7 +262,8 @@ class ToolExecutor:
                        "are busy with earlier calls that timed out; try again later")
         return self._fail(job.call, "rejected", message, job.arguments, start)
 
-    def _execute(self, jobs: list[ToolJob]) -> Generator[tuple[int, ToolRun], None, None]:
+    def _execute(self, jobs: list[ToolJob], conversation_id: str | None,
+                 ) -> Generator[tuple[int, ToolRun], None, None]:
         pending: dict[concurrent.futures.Future[ToolRun], ToolJob] = {}
         for job in jobs:
             start = self.clock()
@@ -274,7 +279,9 @@ class ToolExecutor:
                 continue
             job.submitted = start
             job.expires = time.monotonic() + job.timeout
-            job.context = ToolContext(job.call.call_id, job.expires, threading.Event())
+            job.context = ToolContext(job.call.call_id, job.expires, threading.Event(),
+                                      None if conversation_id is None
+                                      else idempotency_key(conversation_id, job.call.call_id))
             try:
                 job.future = pool.submit(self._call, job)
             except RuntimeError:  # closed concurrently

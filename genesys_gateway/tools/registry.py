@@ -45,7 +45,9 @@ class Tool:
 
     ``definition`` is the OpenAI tool definition sent to the model; ``validator`` and
     ``output_validator`` are the compiled schemas; ``converter`` turns validated JSON
-    arguments into the handler's annotated types (decorated functions only).
+    arguments into the handler's annotated types (decorated functions only);
+    ``requires_approval`` makes a run stop with ``"approval_required"`` instead of calling
+    it, until a person approves the call (``conversation.resume(approve=[...])``).
     """
 
     name: str
@@ -61,6 +63,7 @@ class Tool:
     converter: Callable[[dict[str, Any]], dict[str, Any]] | None = attrs.field(default=None, repr=False)
     definition: dict[str, Any] = attrs.field(factory=dict, repr=False)
     label: str = attrs.field(default="arguments", repr=False)
+    requires_approval: bool = False
 
     def validate_arguments(self, arguments: Any) -> dict[str, Any]:
         """A validated copy of ``arguments`` with defaults applied, or ``ToolArgumentsError``."""
@@ -91,6 +94,7 @@ def make_tool(
     output_schema: dict[str, Any] | None = None,
     converter: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     localns: Mapping[str, Any] | None = None,
+    requires_approval: bool = False,
 ) -> Tool:
     """Check every part of a tool definition once and build the immutable :class:`Tool`.
 
@@ -100,7 +104,7 @@ def make_tool(
     context_param = find_context_param(handler, tool_name=name, localns=localns)
     return _build_tool(name, description, parameters, handler, timeout=timeout,
                        output_schema=output_schema, converter=converter,
-                       context_param=context_param)
+                       context_param=context_param, requires_approval=requires_approval)
 
 
 def _build_tool(
@@ -113,6 +117,7 @@ def _build_tool(
     output_schema: dict[str, Any] | None,
     converter: Callable[[dict[str, Any]], dict[str, Any]] | None,
     context_param: str | None,
+    requires_approval: bool = False,
 ) -> Tool:
     where = f"tool {name!r}"
     if not callable(handler):
@@ -126,6 +131,9 @@ def _build_tool(
         or not math.isfinite(timeout) or timeout <= 0
     ):
         raise ToolDefinitionError(f"{where}: timeout must be None or a positive number of seconds, got {timeout!r}")
+    if not isinstance(requires_approval, bool):
+        raise ToolDefinitionError(f"{where}: requires_approval must be True or False, "
+                                  f"got {requires_approval!r}")
     if not isinstance(parameters, dict):
         raise ToolDefinitionError(
             f"{where}: parameters must be a JSON schema dict, got {type(parameters).__name__}"
@@ -148,7 +156,7 @@ def _build_tool(
         timeout=float(timeout) if timeout is not None else None, output_schema=output_schema,
         validator=validator, output_validator=output_validator, context_param=context_param,
         is_async=_is_async(handler), converter=converter, definition=definition,
-        label=f"arguments for tool {name!r}",
+        label=f"arguments for tool {name!r}", requires_approval=requires_approval,
     )
 
 
@@ -229,10 +237,12 @@ class ToolRegistry:
         timeout: float | None = None,
         output_schema: dict[str, Any] | None = None,
         replace: bool = False,
+        requires_approval: bool = False,
     ) -> Tool:
-        """Register a handler with an explicit JSON schema; returns the :class:`Tool`."""
-        tool = make_tool(name, description, parameters, handler,
-                         timeout=timeout, output_schema=output_schema)
+        """Register a handler with an explicit JSON schema; returns the :class:`Tool`.
+        ``requires_approval=True``: calls wait for a person's approval (see :class:`Tool`)."""
+        tool = make_tool(name, description, parameters, handler, timeout=timeout,
+                         output_schema=output_schema, requires_approval=requires_approval)
         self.add(tool, replace=replace)
         return tool
 
@@ -260,7 +270,7 @@ class ToolRegistry:
     def tool(self, func: None = None, /, *, name: str | None = None,
              description: str | None = None, timeout: float | None = None,
              output_schema: dict[str, Any] | None = None,
-             replace: bool = False) -> Callable[[F], F]: ...
+             replace: bool = False, requires_approval: bool = False) -> Callable[[F], F]: ...
 
     def tool(
         self,
@@ -272,12 +282,14 @@ class ToolRegistry:
         timeout: float | None = None,
         output_schema: dict[str, Any] | None = None,
         replace: bool = False,
+        requires_approval: bool = False,
     ) -> F | Callable[[F], F]:
         """Decorator: ``@registry.tool`` or ``@registry.tool(name=..., timeout=...)``.
 
         The schema comes from the type hints, the description from the docstring's first
         paragraph (unless given), parameter descriptions from its ``Args:`` section. The
-        decorated function is returned unchanged.
+        decorated function is returned unchanged. ``requires_approval=True``: calls wait
+        for a person's approval (``conversation.resume``).
         """
         localns = sys._getframe(1).f_locals  # resolves classes local to the defining scope
 
@@ -293,6 +305,7 @@ class ToolRegistry:
                 tool_name, description if description is not None else derived.description,
                 derived.parameters, f, timeout=timeout, output_schema=output_schema,
                 converter=derived.call_converter, context_param=context_param,
+                requires_approval=requires_approval,
             )
             self.add(tool, replace=replace)
             return f

@@ -180,3 +180,35 @@ def streamed_to_a_browser(client: gg.GatewayClient) -> None:
     first: bytes = next(frames)
     frames.close()
     response: Response = stream_response(client.stream("hi"))
+
+
+def web_conversations(client: gg.GatewayClient, redis_client: Any, key: bytes) -> None:
+    """Conversations that outlive a request: state, stores, approval, idempotency, limits."""
+    tools = gg.ToolRegistry()
+
+    @tools.tool(requires_approval=True)
+    def refund(order: int, ctx: gg.ToolContext) -> str:
+        """Refund an order."""
+        idempotency_key: str | None = ctx.idempotency_key
+        return f"refunded {order} ({idempotency_key})"
+
+    tools.register("mail", "Send mail.", {"type": "object"}, lambda: "sent",
+                   requires_approval=True)
+    store: gg.ConversationStore = gg.FileConversationStore("/var/lib/myapp/conversations")
+    conversation: gg.Conversation = client.conversation(
+        "You are helpful.", id="conversation-42", store=store, max_history_tokens=8000)
+    result: gg.RunResult = conversation.send("refund order 7", limits=gg.Limits(max_tool_calls=3))
+    if result.stop_reason == "approval_required":
+        for call in result.pending:
+            pending: tuple[str, str, dict[str, Any]] = (call.call_id, call.name, call.arguments)
+    waiting: tuple[gg.PendingCall, ...] = conversation.pending
+    version: int | None = conversation.version
+    resumed: gg.RunResult = conversation.resume(approve=["call_1"], deny={"call_2": "no"},
+                                                deadline=30.0)
+    with conversation.resume_stream(approve=["call_3"]) as events:
+        for event in events:
+            print(event.type)
+    state: dict[str, Any] = conversation.to_dict(key=key)
+    restored: gg.Conversation = client.conversation(state=state, key=key)
+    redis_backed = client.conversation(id="c", store=gg.RedisConversationStore(redis_client))
+    print(resumed, restored, redis_backed, waiting, version)

@@ -1,0 +1,85 @@
+"""What a run is given: :class:`LoopOptions` (the client's side) and :class:`RunOptions`
+(one ``run()``/``send()``/``stream()``/``resume()``'s), checked once, and the shape of the
+model call (:class:`ModelCall`). :mod:`genesys_gateway.loop` re-exports them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import attrs
+
+from . import checks
+from .constants import DEFAULT_OUTPUT_RETRIES
+from .errors import ConfigurationError
+from .limits import Limits, optional_limits
+from .models import ChatResponse
+from .output import OutputMode, OutputSpec, output_spec
+from .params import check_extra, check_model_params, headers_repr
+
+__all__ = ["RUN_ARGUMENTS", "ModelCall", "LoopOptions", "RunOptions"]
+
+#: The keyword arguments of ``run()``/``send()`` besides model parameters.
+RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers", "limits",
+                           "output_type", "output_schema", "output_mode", "output_retries"})
+
+
+class ModelCall(Protocol):
+    """One chat-completions call (``GatewayClient.complete`` has this shape)."""
+
+    def __call__(self, messages: Sequence[Mapping[str, Any]], *,
+                 tools: Sequence[Mapping[str, Any]] | None = None,
+                 deadline: float | None = None,
+                 extra_body: Mapping[str, Any] | None = None,
+                 extra_headers: Mapping[str, str] | None = None,
+                 **params: Any) -> ChatResponse: ...
+
+
+@attrs.frozen
+class LoopOptions:
+    """The loop's side of the client's options."""
+
+    model: str = attrs.field(validator=checks.non_empty_str)
+    max_iterations: int = attrs.field(validator=checks.positive_int)
+    max_repeated_calls: int = attrs.field(validator=checks.positive_int)
+    audit_payloads: bool = attrs.field(default=False, validator=checks.boolean)
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False)
+    limits: Limits | None = attrs.field(default=None, validator=optional_limits)
+    output_retries: int = attrs.field(default=DEFAULT_OUTPUT_RETRIES,
+                                      validator=checks.non_negative_int)
+
+
+@attrs.frozen
+class RunOptions:
+    """What one ``run()``/``send()`` asked for, checked once: a ``deadline`` in seconds,
+    a ``max_iterations`` overriding the client's, model parameters, ``extra_body`` and
+    ``extra_headers``, and structured output (``output``, from ``output_type`` or
+    ``output_schema`` and ``output_mode``) with ``output_retries`` overriding the client's."""
+
+    deadline: float | None = attrs.field(default=None, validator=checks.optional_positive)
+    max_iterations: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(checks.positive_int))
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    extra_body: Mapping[str, Any] | None = None
+    extra_headers: Mapping[str, str] | None = attrs.field(default=None, repr=headers_repr)
+    limits: Limits | None = attrs.field(default=None, validator=optional_limits)
+    output: OutputSpec | None = None
+    output_retries: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(checks.non_negative_int))
+
+    @classmethod
+    def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
+              extra_body: Mapping[str, Any] | None = None,
+              extra_headers: Mapping[str, str] | None = None, limits: Limits | None = None,
+              output_type: Any = None, output_schema: Mapping[str, Any] | None = None,
+              output_mode: OutputMode = "json_schema", output_retries: int | None = None,
+              **params: Any) -> RunOptions:
+        """Checked options; an unknown keyword is a ``TypeError`` naming it, a bad
+        ``output_*`` a ``ConfigurationError`` naming it."""
+        params = check_model_params(params, where=where, also_known=RUN_ARGUMENTS)
+        output = output_spec(output_type, output_schema, output_mode)
+        if output is not None and "response_format" in params:
+            raise ConfigurationError("give response_format or output_type/output_schema, not "
+                                     "both", option="response_format")
+        return cls(deadline, max_iterations, params, check_extra("extra_body", extra_body),
+                   check_extra("extra_headers", extra_headers), limits, output, output_retries)
