@@ -216,13 +216,33 @@ class Conversation:
 
     def _drive(self, events: Generator[Event, None, None],
                session: Session) -> Generator[Event, None, None]:
+        committed = False
         try:
             for event in events:
                 if isinstance(event, RunFinished):
                     self._commit(event.result, session)
+                    committed = True
                 yield event
         finally:
             events.close()
+            if not committed:
+                self._keep_what_ran(session)
+
+    def _keep_what_ran(self, session: Session) -> None:
+        """A turn that failed or was closed is not kept, except the record of the tools
+        it ran: none may run again. An approved call that ran is answered in the history
+        (its result was lost with the turn) and is no longer pending."""
+        ran_now = [call_id for call_id in session.ran if not self._session.has_run(call_id)]
+        if not ran_now:
+            return
+        for call_id in ran_now:
+            self._session.mark_ran(call_id)
+        lost = [call.call_id for call in self._session.pending if call.call_id in set(ran_now)]
+        if lost:
+            self._session.settle(lost)
+            self.messages = [*self.messages, *(
+                {"role": "tool", "tool_call_id": call_id, "content": _INTERRUPTED}
+                for call_id in lost)]
 
     def _commit(self, result: RunResult, session: Session) -> None:
         """Keep the finished turn: save it first (a ``ConflictError`` or a store error
@@ -240,6 +260,10 @@ class Conversation:
     def __repr__(self) -> str:
         pending = f", {len(self._session.pending)} pending" if self._session.pending else ""
         return f"Conversation(id={self.id!r}, {len(self.messages)} messages{pending})"
+
+
+_INTERRUPTED = ("Error: the tool ran, but the turn was interrupted before its result was "
+                "kept; do not call it again for the same request")
 
 
 def _call_ids(approve: Iterable[str]) -> list[str]:

@@ -134,7 +134,12 @@ def restore(data: Any, *, key: bytes | None, conversation_id: str | None = None,
                 else inner if isinstance(inner, str) else None)
     if not from_store:
         check_state(data, conversation_id=conversation_id)
-        data = copy.deepcopy(data)
+        try:
+            data = copy.deepcopy(data)
+        except RecursionError:  # extra keys nested absurdly deep (the checks allow extras)
+            named_id = conversation_id if conversation_id is not None else str(data.get("id"))
+            raise StateError(f"{describe_id(named_id)}: invalid state: nested too deeply",
+                             conversation_id=named_id) from None
     named: str = data["id"]
     pending = [PendingCall(p["call_id"], p["name"], p["arguments"]) for p in data["pending"]]
     messages, repaired = _repaired(data["messages"], pending, named)
@@ -168,6 +173,7 @@ def _check_pending(messages: list[dict[str, Any]], pending: list[PendingCall],
         raise refuse(0, "a pending call must be a call of the last assistant message, and "
                         "the history does not end with tool calls")
     names = {c["id"]: c["function"]["name"] for c in messages[last]["tool_calls"]}
+    sent = {c["id"]: c["function"]["arguments"] for c in messages[last]["tool_calls"]}
     answered = {m.get("tool_call_id") for m in messages[last + 1:]}
     for index, call in enumerate(pending):
         if call.call_id not in names:
@@ -177,6 +183,23 @@ def _check_pending(messages: list[dict[str, Any]], pending: list[PendingCall],
         if names[call.call_id] != call.name:
             raise refuse(index, f"{call.call_id!r} is a call of {names[call.call_id]!r}, "
                                 f"not {call.name!r}")
+        if not _same_arguments(sent[call.call_id], call.arguments):
+            raise refuse(index, f"the arguments of {call.call_id!r} are not the ones the "
+                                "model sent in the history")
+
+
+def _same_arguments(sent: Any, pending: Any) -> bool:
+    """Whether the pending arguments are the model's arguments (the history's JSON text),
+    with the tool's schema defaults allowed on top: every key the model sent must hold the
+    same value, so an approval can never run arguments the model (and the approver) did
+    not see."""
+    try:
+        parsed = json.loads(sent) if isinstance(sent, str) else None
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(parsed, dict) or not isinstance(pending, dict):
+        return False
+    return all(key in pending and pending[key] == value for key, value in parsed.items())
 
 
 def _repaired(messages: list[dict[str, Any]], pending: list[PendingCall],

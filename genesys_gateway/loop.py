@@ -318,9 +318,13 @@ class _Run:
         try:
             for index, tool_run in finished:
                 runs[index] = tool_run
+                self.session.record(tool_run)  # at once: a closed turn must not run it again
                 yield ToolCallFinished(tool_run)
         finally:
             finished.close()  # closed early: cancel what has not finished
+            for request, tool_run in zip(requests, runs):  # may have started: never again
+                if tool_run is None and request.problem is None:
+                    self.session.mark_ran(request.call_id)
         self._record([r for r in runs if r is not None], start_ns)
 
     def _record(self, runs: list[ToolRun], start_ns: int) -> None:

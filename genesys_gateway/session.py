@@ -56,6 +56,12 @@ class Session:
     def has_run(self, call_id: str) -> bool:
         return call_id in self._ran
 
+    def mark_ran(self, call_id: str) -> None:
+        """Note that the handler of ``call_id`` was started."""
+        if call_id not in self._ran:
+            self._ran.add(call_id)
+            self.ran.append(call_id)
+
     def record(self, run: ToolRun) -> None:
         """Note ``run`` if its handler was started."""
         if run.status in RAN_STATUSES and run.call_id not in self._ran:

@@ -279,7 +279,10 @@ def test_a_crash_before_the_save_runs_the_call_again_with_the_same_key(
     crashed = make_client(tools=registry).conversation(id="c", store=FailingSaves(store))
     with pytest.raises(gg.ConversationStoreError):
         crashed.resume(approve=["c_refund"])
-    assert crashed.pending and crashed.version == 1  # nothing kept in memory either
+    assert crashed.version == 1  # nothing was saved...
+    assert crashed.pending == ()  # ...but this process knows the call ran: never again here
+    with pytest.raises(ValueError):
+        crashed.resume(approve=["c_refund"])
     emulator.script("Refund done.")
     survivor = make_client(tools=registry).conversation(id="c", store=store)
     assert survivor.resume(approve=["c_refund"]).completed
@@ -357,3 +360,68 @@ def test_resume_takes_the_run_options_of_send_structured_output_too(emulator, ma
     assert emulator.chat_requests[-1]["temperature"] == 0
     with pytest.raises(TypeError, match="temprature"):
         conversation.resume(approve=[], temprature=0)
+
+
+def _payments():
+    registry = gg.ToolRegistry()
+    runs = []
+
+    @registry.tool(requires_approval=True)
+    def pay(amount: int) -> str:
+        """Pay."""
+        runs.append(amount)
+        return "paid"
+
+    return registry, runs
+
+
+def test_an_approved_call_that_ran_in_a_closed_resume_never_runs_again(emulator, make_client):
+    """Found by review: closing resume_stream after the tool ran kept the call pending,
+    and a second resume ran it again."""
+    registry, runs = _payments()
+    emulator.script(reply(tool_calls=[tool_call("pay", {"amount": 3}, id="a1")]))
+    conversation = make_client(tools=registry).conversation()
+    conversation.send("pay")
+    emulator.script(reply(content="paid"))
+    stream = conversation.resume_stream(approve=["a1"])
+    for event in stream:
+        if event.type == "tool_call_finished":
+            break
+    stream.close()
+    assert runs == [3]
+    assert conversation.pending == ()  # settled: it ran, its result was lost with the turn
+    with pytest.raises(ValueError):
+        conversation.resume(approve=["a1"])
+    assert runs == [3]
+    tool_messages = [m for m in conversation.messages if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_messages] == ["a1"]
+    assert "do not call it again" in tool_messages[0]["content"]
+    assert conversation.send("and now?").completed  # the history is valid for the server
+
+
+def test_an_approved_call_that_ran_before_a_failed_model_call_never_runs_again(
+        emulator, make_client):
+    registry, runs = _payments()
+    emulator.script(reply(tool_calls=[tool_call("pay", {"amount": 5}, id="f1")]))
+    conversation = make_client(tools=registry, retry=gg.NoRetry()).conversation()
+    conversation.send("pay")
+    emulator.fail(400)
+    with pytest.raises(gg.BadRequestError):
+        conversation.resume(approve=["f1"])
+    assert runs == [5]
+    with pytest.raises(ValueError):
+        conversation.resume(approve=["f1"])
+    assert runs == [5]
+
+
+def test_pending_arguments_must_be_the_models(emulator, make_client):
+    registry, runs = _payments()
+    emulator.script(reply(tool_calls=[tool_call("pay", {"amount": 7}, id="p1")]))
+    client = make_client(tools=registry)
+    conversation = client.conversation()
+    conversation.send("pay")
+    state = conversation.to_dict()
+    state["pending"][0]["arguments"]["amount"] = 999999
+    with pytest.raises(gg.StateError, match="not the ones the model sent"):
+        client.conversation(state=state)
+    assert runs == []

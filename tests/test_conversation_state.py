@@ -255,3 +255,31 @@ def test_a_signed_store_state_is_verified_when_loaded(emulator, make_client, cas
     assert make_client().conversation(id="conv-k", store=case.store(), key=KEY).version == 1
     with pytest.raises(gg.StateError, match="signature does not match"):
         make_client().conversation(id="conv-k", store=case.store(), key=b"other")
+
+
+@pytest.mark.parametrize("message", [
+    {"role": "user", "content": [{}]},
+    {"role": "user", "content": [{"type": "text", "text": 5}]},
+    {"role": "assistant"},
+], ids=["part-without-type", "text-not-a-string", "assistant-with-nothing"])
+def test_histories_a_server_would_refuse_are_state_errors(make_client, message):
+    """Found by review: these passed the checks and were refused by the server (400)."""
+    client = make_client()
+    state = client.conversation().to_dict()
+    state["messages"] = [{"role": "user", "content": "hi"}, message] \
+        if message["role"] == "assistant" else [message]
+    with pytest.raises(gg.StateError):
+        client.conversation(state=state)
+
+
+def test_a_state_nested_too_deeply_is_a_state_error(make_client):
+    client = make_client()
+    state = client.conversation().to_dict()
+    deep: list = []
+    node = deep
+    for _ in range(5000):
+        node.append([])
+        node = node[0]
+    state["messages"] = [{"role": "user", "content": "hi", "extra": deep}]
+    with pytest.raises(gg.StateError):
+        client.conversation(state=state)

@@ -90,8 +90,12 @@ def messages_problem(messages: list[Any]) -> str | None:
         content = message.get("content")
         if type(content) is not str and content is not None:
             if isinstance(content, list):
-                if not all(isinstance(part, dict) for part in content):
-                    return f"messages[{index}].content: parts must be objects{_got(content)}"
+                for part in content:
+                    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                        return (f"messages[{index}].content: each part must be an object with "
+                                f"a 'type'{_got(part)}")
+                    if part["type"] == "text" and not isinstance(part.get("text"), str):
+                        return f"messages[{index}].content: a text part's 'text' must be a string"
             elif not isinstance(content, str):
                 return f"messages[{index}].content: must be string, array or null{_got(content)}"
         if (type(role) is not str or role not in _ROLE_SET
@@ -120,6 +124,8 @@ def messages_problem(messages: list[Any]) -> str | None:
                 problem = _tool_calls_problem(index, message["tool_calls"], calls)
                 if problem is not None:
                     return problem
+            elif content is None:
+                return f"messages[{index}]: an assistant message needs 'content' or 'tool_calls'"
             continue
         if "tool_calls" in message:
             return f"messages[{index}]: only assistant messages have 'tool_calls'"
