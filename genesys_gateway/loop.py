@@ -322,8 +322,8 @@ class _Run:
                 yield ToolCallFinished(tool_run)
         finally:
             finished.close()  # closed early: cancel what has not finished
-            for request, tool_run in zip(requests, runs):  # may have started: never again
-                if tool_run is None and request.problem is None:
+            for request, done in zip(requests, runs):  # may have started: never again
+                if done is None and request.problem is None:
                     self.session.mark_ran(request.call_id)
         self._record([r for r in runs if r is not None], start_ns)
 
