@@ -1,0 +1,132 @@
+"""Server-sent events on the wire: the emulator's streamed answers and the transports'
+``send_stream`` (bodies read as they arrive, bounded, closed early on demand)."""
+
+import json
+from contextlib import closing
+
+import pytest
+
+import genesys_gateway as gg
+from genesys_gateway.errors import ResponseFormatError, TransportError
+from genesys_gateway.http.sse import SSEParser
+from genesys_gateway.http.transport import HTTPRequest, Timeout
+from genesys_gateway.testing import GatewayEmulator, reply, tool_call
+
+
+def chat_request(em, body, *, max_bytes=10_000_000, timeout=Timeout()):
+    token = em.issue_token()
+    return HTTPRequest("POST", em.chat_url, {"Authorization": f"Bearer {token}",
+                                             "Content-Type": "application/json"},
+                       json.dumps(body).encode(), timeout, max_bytes)
+
+
+def body(**extra):
+    return {"model": "m", "messages": [{"role": "user", "content": "hi"}], **extra}
+
+
+def datas(chunks):
+    parser = SSEParser()
+    out = [e.data for c in chunks for e in parser.feed(c)]
+    parser.close()
+    return out
+
+
+def test_emulator_streams_chunks_usage_and_done(transport_factory):
+    with GatewayEmulator(stream_chunk_chars=3) as em, closing(transport_factory()) as transport:
+        em.script(reply(content="hello world", tool_calls=[tool_call("f", {"a": 1})]))
+        resp = transport.send_stream(chat_request(em, body(stream=True, stream_options={"include_usage": True})))
+        assert resp.status == 200 and resp.header("content-type") == "text/event-stream"
+        events = datas(resp.chunks)
+        resp.close()
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "hello world"
+    pieces = [c["choices"][0]["delta"]["content"] for c in chunks if c["choices"]
+              and c["choices"][0]["delta"].get("content")]
+    assert pieces[0] == "hel"
+    args = "".join(tc["function"].get("arguments") or "" for c in chunks if c["choices"]
+                   for tc in c["choices"][0]["delta"].get("tool_calls") or [])
+    assert json.loads(args) == {"a": 1}
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
+
+
+def test_no_usage_chunk_unless_asked(transport_factory):
+    with GatewayEmulator() as em, closing(transport_factory()) as transport:
+        resp = transport.send_stream(chat_request(em, body(stream=True)))
+        chunks = [json.loads(d) for d in datas(resp.chunks)[:-1]]
+        resp.close()
+    assert all(c["choices"] and "usage" not in c for c in chunks)
+
+
+def test_chunks_arrive_before_the_stream_ends(transport_factory):
+    with GatewayEmulator(stream_chunk_chars=2) as em, closing(transport_factory()) as transport:
+        em.stream_hooks.hold_after = 3
+        em.script(reply(content="abcdefgh"))
+        resp = transport.send_stream(chat_request(em, body(stream=True)))
+        parser = SSEParser()
+        seen = []
+        for chunk in resp.chunks:
+            seen += parser.feed(chunk)
+            if len(seen) >= 3:
+                break
+        assert len(seen) == 3  # while the server holds the rest
+        em.stream_hooks.release.set()
+        rest = [e.data for c in resp.chunks for e in parser.feed(c)]
+        resp.close()
+    assert rest[-1] == "[DONE]"
+
+
+def test_closing_mid_stream_drops_the_connection(transport_factory):
+    with GatewayEmulator() as em, closing(transport_factory()) as transport:
+        em.stream_hooks.hold_after = 2
+        resp = transport.send_stream(chat_request(em, body(stream=True)))
+        next(resp.chunks)
+        resp.close()
+        em.stream_hooks.release.set()
+        assert em.stream_hooks.client_gone.wait(5)
+
+
+def test_a_dropped_stream_is_a_closed_transport_error(transport_factory):
+    with GatewayEmulator() as em, closing(transport_factory()) as transport:
+        em.stream_hooks.break_after = 2
+        resp = transport.send_stream(chat_request(em, body(stream=True)))
+        with pytest.raises(TransportError) as info:
+            list(resp.chunks)
+        resp.close()
+    assert info.value.kind == "closed"
+
+
+def test_the_size_cap_holds_on_a_stream(transport_factory):
+    with GatewayEmulator(stream_chunk_chars=1) as em, closing(transport_factory()) as transport:
+        em.script(reply(content="x" * 500))
+        resp = transport.send_stream(chat_request(em, body(stream=True), max_bytes=2000))
+        with pytest.raises(ResponseFormatError, match="max_response_bytes"):
+            list(resp.chunks)
+        resp.close()
+
+
+def test_the_total_deadline_holds_on_a_stream(transport_factory):
+    with GatewayEmulator() as em, closing(transport_factory()) as transport:
+        em.stream_hooks.hold_after = 1
+        resp = transport.send_stream(chat_request(em, body(stream=True), timeout=Timeout(total=0.3)))
+        with pytest.raises(TransportError) as info:
+            list(resp.chunks)
+        resp.close()
+        em.stream_hooks.release.set()
+    assert info.value.kind == "deadline"
+
+
+def test_an_error_status_body_is_read_whole(transport_factory):
+    with GatewayEmulator() as em, closing(transport_factory()) as transport:
+        resp = transport.send_stream(chat_request(em, {"model": "m", "stream": True}))
+        assert resp.status == 400
+        assert b"messages" in resp.read()
+
+
+def test_streaming_transports_satisfy_the_protocol():
+    from genesys_gateway.http.transport import StreamingTransport
+
+    with closing(gg.Urllib3Transport()) as a, closing(gg.RequestsTransport()) as b:
+        assert isinstance(a, StreamingTransport) and isinstance(b, StreamingTransport)
