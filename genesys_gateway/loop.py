@@ -50,6 +50,18 @@ class ModelCall(Protocol):
                  **params: Any) -> ChatResponse: ...
 
 
+class StreamingModelCall(Protocol):
+    """One chat-completions call streamed: yields the answer's text as it arrives, returns
+    the whole response (``ChatCall.stream`` behind the client's arguments)."""
+
+    def __call__(self, messages: Sequence[Mapping[str, Any]], *,
+                 tools: Sequence[Mapping[str, Any]] | None = None,
+                 deadline: float | None = None,
+                 extra_body: Mapping[str, Any] | None = None,
+                 extra_headers: Mapping[str, str] | None = None,
+                 **params: Any) -> Generator[str, None, ChatResponse]: ...
+
+
 @attrs.frozen
 class LoopOptions:
     """The loop's side of the client's options."""
@@ -75,6 +87,8 @@ class RunOptions:
     extra_body: Mapping[str, Any] | None = None
     extra_headers: Mapping[str, str] | None = attrs.field(default=None, repr=headers_repr)
     limits: Limits | None = attrs.field(default=None, validator=optional_limits)
+    streaming: bool = False
+    """A run read as events (``stream()``): its model calls stream when the loop can."""
 
     @classmethod
     def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
@@ -85,7 +99,7 @@ class RunOptions:
         return cls(deadline, max_iterations,
                    check_model_params(params, where=where, also_known=RUN_ARGUMENTS),
                    check_extra("extra_body", extra_body), check_extra("extra_headers", extra_headers),
-                   limits)
+                   limits, streaming=where == "stream")
 
 
 @attrs.frozen
@@ -97,6 +111,8 @@ class Loop:
     tools: Callable[[], ToolSet | None]
     executor: Callable[[], ToolExecutor]
     options: LoopOptions
+    stream_complete: StreamingModelCall | None = None
+    """The model call of a streamed run (``RunOptions.streaming``), if the client streams."""
 
     def run(self, conversation_id: str, messages: list[dict[str, Any]],
             run: RunOptions = RunOptions()) -> RunResult:
@@ -199,11 +215,17 @@ class _Run:
                     self.iterations, self.usage.total_tokens):
                 return self._result("usage_limit", None)
             toolset = self.loop.tools()
+            tools = toolset.definitions if toolset is not None else None
+            streamed = self.loop.stream_complete if run.streaming else None
             try:
-                response = self.loop.complete(
-                    self.messages, tools=toolset.definitions if toolset is not None else None,
-                    deadline=remaining, extra_body=run.extra_body, extra_headers=run.extra_headers,
-                    **run.params)
+                if streamed is not None:
+                    response = yield from _deltas(streamed(
+                        self.messages, tools=tools, deadline=remaining, extra_body=run.extra_body,
+                        extra_headers=run.extra_headers, **run.params))
+                else:
+                    response = self.loop.complete(
+                        self.messages, tools=tools, deadline=remaining, extra_body=run.extra_body,
+                        extra_headers=run.extra_headers, **run.params)
             except GatewayError:  # a timeout is "deadline" only when the run's deadline passed
                 if self._expired():
                     return self._result("deadline", None)
@@ -213,7 +235,7 @@ class _Run:
             self.finish_reason = response.finish_reason
             message = response.message
             text = _text(message.content)
-            if text:
+            if text and streamed is None:
                 yield TextDelta(text)
             yield ModelCallFinished(self.iterations, self.finish_reason, response.usage)
             if not message.tool_calls:
@@ -284,6 +306,20 @@ class _Run:
                 if self.options.audit_payloads:
                     event.update(arguments=run.arguments, content=run.content)
                 telemetry.audit("tool_call", **event)
+
+
+def _deltas(call: Generator[str, None, ChatResponse]) -> Generator[Event, None, ChatResponse]:
+    """A streamed model call's text as ``TextDelta`` events; its response. Closed early,
+    the call is closed (and its HTTP response with it)."""
+    try:
+        while True:
+            try:
+                piece = next(call)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            yield TextDelta(piece)
+    finally:
+        call.close()
 
 
 def _text(content: Any) -> str:

@@ -130,3 +130,118 @@ def test_streaming_transports_satisfy_the_protocol():
 
     with closing(gg.Urllib3Transport()) as a, closing(gg.RequestsTransport()) as b:
         assert isinstance(a, StreamingTransport) and isinstance(b, StreamingTransport)
+
+
+# --- the client: stream() reads server-sent events ------------------------------------
+
+from genesys_gateway.events import ModelCallFinished, RunFinished, TextDelta, ToolCallFinished  # noqa: E402
+
+
+def client_for(make_client, em, transport_factory, **kwargs):
+    return make_client(em=em, transport=transport_factory(), **kwargs)
+
+
+def texts(events):
+    return [e.text for e in events if isinstance(e, TextDelta)]
+
+
+def test_stream_yields_text_deltas_as_they_arrive(make_client, transport_factory):
+    with GatewayEmulator(stream_chunk_chars=2) as em:
+        client = client_for(make_client, em, transport_factory)
+        em.script(reply(content="abcdefgh"))
+        em.stream_hooks.hold_after = 3  # role chunk, "ab", "cd": then the server waits
+        with client.stream("hi") as stream:
+            events = iter(stream)
+            first = [next(events), next(events)]
+            assert texts(first) == ["ab", "cd"]  # before the answer is over
+            em.stream_hooks.release.set()
+            rest = list(events)
+        assert texts(rest) == ["ef", "gh"]
+        assert stream.result.content == "abcdefgh" and stream.result.stop_reason == "completed"
+        sent = em.chat_requests[-1]
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+
+def test_tool_call_deltas_are_merged_and_usage_summed(make_client, transport_factory):
+    with GatewayEmulator(stream_chunk_chars=2) as em:
+        reg = gg.ToolRegistry()
+        client = client_for(make_client, em, transport_factory, tools=reg)
+        calls = []
+
+        @reg.tool(timeout=5)
+        def add(a: int, b: int) -> int:
+            """Add."""
+            calls.append((a, b))
+            return a + b
+
+        em.script(reply(tool_calls=[tool_call("add", {"a": 20, "b": 22})], usage={
+                      "prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}),
+                  reply(content="forty-two", usage={
+                      "prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}))
+        with client.stream("add") as stream:
+            events = list(stream)
+        assert calls == [(20, 22)]
+        assert sum(1 for e in events if isinstance(e, ToolCallFinished)) == 1
+        assert "".join(texts(events)) == "forty-two"
+        assert sum(1 for e in events if isinstance(e, ModelCallFinished)) == 2
+        assert stream.result.usage.total_tokens == 17
+        assert isinstance(events[-1], RunFinished)
+
+
+def test_run_and_send_keep_whole_responses(make_client):
+    with GatewayEmulator() as em:
+        client = make_client(em=em)
+        em.script(reply(content="whole"))
+        assert client.run("hi").content == "whole"
+        assert "stream" not in em.chat_requests[-1]
+
+
+def test_server_streaming_off_keeps_the_event_api(make_client):
+    with GatewayEmulator() as em:
+        client = make_client(em=em, server_streaming=False)
+        em.script(reply(content="whole answer"))
+        with client.stream("hi") as stream:
+            assert texts(list(stream)) == ["whole answer"]
+        assert "stream" not in em.chat_requests[-1]
+
+
+def test_a_dropped_stream_is_a_transport_error(make_client, transport_factory):
+    with GatewayEmulator() as em:
+        client = client_for(make_client, em, transport_factory, retry=gg.NoRetry())
+        em.script(reply(content="a long answer cut short"))
+        em.stream_hooks.break_after = 3
+        with client.stream("hi") as stream:
+            with pytest.raises(TransportError) as info:
+                list(stream)
+    assert info.value.kind == "closed"
+
+
+def test_a_malformed_frame_is_a_response_format_error(make_client, transport_factory):
+    with GatewayEmulator() as em:
+        client = client_for(make_client, em, transport_factory)
+        em.stream_hooks.break_after, em.stream_hooks.break_kind = 2, "garbage"
+        with client.stream("hi") as stream:
+            with pytest.raises(ResponseFormatError):
+                list(stream)
+
+
+def test_closing_the_stream_mid_answer_closes_the_connection(make_client, transport_factory):
+    with GatewayEmulator(stream_chunk_chars=1) as em:
+        client = client_for(make_client, em, transport_factory)
+        em.script(reply(content="abcdef"))
+        em.stream_hooks.hold_after = 3
+        stream = client.stream("hi")
+        assert isinstance(next(iter(stream)), TextDelta)
+        stream.close()
+        em.stream_hooks.release.set()
+        assert em.stream_hooks.client_gone.wait(5)
+        assert stream.result.stop_reason == "cancelled"
+
+
+def test_an_error_status_before_the_stream_is_retried(make_client, transport_factory):
+    with GatewayEmulator() as em:
+        client = client_for(make_client, em, transport_factory)
+        em.fail(503)
+        em.script(reply(content="after a retry"))
+        with client.stream("hi") as stream:
+            assert "".join(texts(list(stream))) == "after a retry"

@@ -83,7 +83,7 @@ class GatewayEmulator(FaultControls):
         max_body_bytes: larger request bodies get 413 (Genesys documents 512,000 bytes).
         stream_chunk_chars: a request with ``"stream": true`` is answered with server-sent
             ``chat.completion.chunk`` events, text and tool-call arguments cut into pieces
-            of this many characters (``stream_hooks`` holds, cuts or corrupts the stream).
+            of this many characters (default 4096: a short answer is one text delta; ``stream_hooks`` holds, cuts or corrupts the stream).
     """
 
     def __init__(
@@ -100,7 +100,7 @@ class GatewayEmulator(FaultControls):
         responder: Responder | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
-        stream_chunk_chars: int = 8,
+        stream_chunk_chars: int = 4096,
     ) -> None:
         self.client_id = client_id
         self._client_secret = client_secret
