@@ -245,3 +245,44 @@ def test_an_error_status_before_the_stream_is_retried(make_client, transport_fac
         em.script(reply(content="after a retry"))
         with client.stream("hi") as stream:
             assert "".join(texts(list(stream))) == "after a retry"
+
+
+def test_a_run_deadline_passing_mid_stream_stops_the_run(make_client, transport_factory):
+    with GatewayEmulator(stream_chunk_chars=1) as em:
+        client = client_for(make_client, em, transport_factory)
+        em.script(reply(content="abcdef"))
+        em.stream_hooks.hold_after = 3
+        with client.stream("hi", deadline=0.3) as stream:
+            events = list(stream)
+        em.stream_hooks.release.set()
+    assert texts(events) == ["a", "b"]
+    assert stream.result.stop_reason == "deadline"
+
+
+def test_mock_transport_streams_pieces():
+    from genesys_gateway.testing.mock import MockTransport, sse_response
+
+    frames = [b'data: {"choices":[{"index":0,"delta":{"content":"he"}}]}\n\n',
+              b'data: {"choices":[{"index":0,"delta":{"content":"llo"},"finish_reason":"stop"}]}\n\n',
+              b"data: [DONE]\n\n"]
+    transport = MockTransport(lambda request: sse_response(frames))
+    client = gg.GatewayClient(base_url="http://127.0.0.1:1", auth=gg.BearerToken("t"), transport=transport)
+    with client.stream("hi") as stream:
+        assert texts(list(stream)) == ["he", "llo"]
+    assert json.loads(transport.requests[0].body)["stream"] is True
+    assert stream.result.content == "hello" and transport.closed_streams == 0
+
+
+def test_mock_transport_cut_stream_and_early_close():
+    from genesys_gateway.testing.mock import MockTransport, sse_response
+
+    frame = b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n'
+    transport = MockTransport(lambda request: sse_response([frame, frame]))
+    client = gg.GatewayClient(base_url="http://127.0.0.1:1", auth=gg.BearerToken("t"), transport=transport,
+                              retry=gg.NoRetry())
+    with client.stream("hi") as stream:
+        with pytest.raises(TransportError, match="before"):
+            list(stream)
+    with client.stream("hi") as stream:
+        next(iter(stream))
+    assert transport.closed_streams == 1  # the cut one was read to its end; the other was not
