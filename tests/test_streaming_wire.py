@@ -286,3 +286,26 @@ def test_mock_transport_cut_stream_and_early_close():
     with client.stream("hi") as stream:
         next(iter(stream))
     assert transport.closed_streams == 1  # the cut one was read to its end; the other was not
+
+
+def test_a_transport_without_send_stream_reads_whole_responses(make_client, emulator):
+    class WholeOnly:
+        def __init__(self):
+            self.inner = gg.Urllib3Transport()
+
+        def send(self, request):
+            return self.inner.send(request)
+
+        def close(self):
+            self.inner.close()
+
+    client = make_client(transport=WholeOnly())
+    emulator.script(reply(content="whole"))
+    with client.stream("hi") as stream:
+        assert texts(list(stream)) == ["whole"]
+    assert "stream" not in emulator.chat_requests[-1]
+
+
+def test_server_streaming_must_be_a_bool():
+    with pytest.raises(gg.ConfigurationError):
+        gg.GatewayClient(base_url="http://127.0.0.1:1", auth=gg.BearerToken("t"), server_streaming="yes")
