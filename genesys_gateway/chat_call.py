@@ -8,7 +8,7 @@ The client builds one :class:`ChatCall` from its parts and calls it for every mo
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Generator, Mapping, cast
 
 import attrs
 
@@ -20,10 +20,11 @@ from .http.error_responses import api_error, credential_forms
 from .http.rate_limit import RateLimiter, paused_by, wait_for_turn
 from .http.retry import RetryPolicy, call_with_retry
 from .http.retry_budget import RetryBudget
-from .http.transport import HTTPRequest, Transport
+from .http.transport import HTTPRequest, HTTPResponse, StreamingTransport, StreamResponse, Transport
 from .models import ChatResponse, message_to_dict, parse_chat_response
 from .options import ClientOptions
 from .payload import json_body
+from .streamed import read_stream
 
 __all__ = ["ChatCall"]
 
@@ -46,15 +47,7 @@ class ChatCall:
     def __call__(self, payload: Mapping[str, Any], deadline_at: float | None,
               extra_headers: Mapping[str, str] | None) -> ChatResponse:
         body = json_body(payload)
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            "Idempotency-Key": os.urandom(16).hex(),
-        }
-        for extra in (self.options.extra_headers, extra_headers):
-            if extra:
-                headers.update(extra)
+        headers = self.headers("application/json", extra_headers)
         http = self.http if deadline_at is None else attrs.evolve(self.http, deadline_at=deadline_at)
         attempts = 0
 
@@ -93,8 +86,53 @@ class ChatCall:
             telemetry.audit("model_call", **event)
         return response
 
+    def headers(self, accept: str, extra_headers: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": accept,
+            "User-Agent": USER_AGENT,
+            "Idempotency-Key": os.urandom(16).hex(),
+        }
+        for extra in (self.options.extra_headers, extra_headers):
+            if extra:
+                headers.update(extra)
+        return headers
+
+    def stream(self, payload: Mapping[str, Any], deadline_at: float | None,
+               extra_headers: Mapping[str, str] | None) -> Generator[str, None, ChatResponse]:
+        """One model call streamed (``"stream": true``): yields the answer's text as it
+        arrives and returns the whole :class:`ChatResponse`. Retried (as :meth:`__call__`)
+        only until the response's head arrived, before any text. Closing the generator
+        early closes the response (its connection is discarded)."""
+        body = json_body({**payload, "stream": True, "stream_options": {"include_usage": True}})
+        headers = self.headers("text/event-stream", extra_headers)
+        http = self.http if deadline_at is None else attrs.evolve(self.http, deadline_at=deadline_at)
+        started = self.clock()
+        response = call_with_retry(
+            self.retry, lambda _n: self.exchange(body, headers, http, stream=True),
+            clock=self.clock, deadline_at=deadline_at, budget=self.retry_budget)
+        assert isinstance(response, StreamResponse)
+        try:
+            result = yield from read_stream(response)
+        finally:
+            response.close()
+        if telemetry.audit_enabled():
+            telemetry.audit("model_call", model=str(payload.get("model", self.options.model)),
+                            status="ok", streamed=True, finish_reason=result.finish_reason,
+                            latency_ms=round((self.clock() - started) * 1000, 3),
+                            usage=attrs.asdict(result.usage))
+        return result
+
     def _send_once(self, body: bytes, headers: Mapping[str, str], http: HTTPContext) -> ChatResponse:
         """One attempt: a 401 refreshes the token and replays once."""
+        response = self.exchange(body, headers, http, stream=False)
+        assert isinstance(response, HTTPResponse)
+        return parse_chat_response(response.body)
+
+    def exchange(self, body: bytes, headers: Mapping[str, str], http: HTTPContext, *,
+                 stream: bool) -> HTTPResponse | StreamResponse:
+        """One attempt's successful response (with *stream*, its body still to read): a 401
+        refreshes the token and replays once; another error status raises its error."""
         replayed = False
         sent: list[str] = []  # Authorization values sent: redacted from any error's echo
         while True:
@@ -108,9 +146,16 @@ class ChatCall:
             request = HTTPRequest("POST", self.url, request_headers, body,
                                   self.options.timeout.clip(remaining),
                                   self.options.max_response_bytes)
-            response = self.transport.send(request)
-            if response.status < 300:
-                return parse_chat_response(response.body)
+            response: HTTPResponse
+            if stream:
+                opened = cast(StreamingTransport, self.transport).send_stream(request)
+                if opened.status < 300:
+                    return opened
+                response = HTTPResponse(opened.status, opened.headers, opened.read())
+            else:
+                response = self.transport.send(request)
+                if response.status < 300:
+                    return response
             if (response.status == 401 and not replayed and self.auth is not None
                     and authorization is not None and self.auth.invalidate(authorization)):
                 replayed = True  # a fresh token, one replay

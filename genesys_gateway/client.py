@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Callable, Generic, Iterable, Literal, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Generator, Generic, Iterable, Literal, Mapping, Sequence, TypeVar
 
 
 from .at_fork import fresh_locks, reinit_in_child
@@ -23,7 +23,7 @@ from .http.auth import Auth, ClientCredentials, HTTPContext
 from .http.rate_limit import RateLimiter
 from .http.retry import NoRetry, RetryPolicy
 from .http.retry_budget import RetryBudget
-from .http.transport import Timeout, Transport, check_url
+from .http.transport import StreamingTransport, Timeout, Transport, check_url
 from .http.urllib3_transport import Urllib3Transport
 from .limits import Limits
 from .loop import Loop, LoopOptions, RunOptions
@@ -82,6 +82,9 @@ class GatewayClient:
         retry_budget: a ``RetryBudget`` for all its threads (default a new one; ``None``: off).
         timeout: seconds, or a ``Timeout(connect, read, total=None)``, for one HTTP request.
         max_response_bytes: a larger (decoded) response body is a ``ResponseFormatError``.
+        server_streaming: ``stream()`` asks for server-sent events and yields text as it
+            arrives (default ``True``; ``False``: whole responses). ``run()``/``send()``/
+            ``complete()`` always read whole responses.
         max_iterations: model calls allowed in one run (default 5; each structured-output
             correction adds one).
         tool_timeout: seconds a tool call may take unless its tool says otherwise.
@@ -131,6 +134,7 @@ class GatewayClient:
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         max_response_bytes: int = ClientOptions().max_response_bytes,
+        server_streaming: bool = True,
         **params: Any,
     ) -> None:
         self.options = ClientOptions(
@@ -140,7 +144,7 @@ class GatewayClient:
             allow_insecure_http=allow_insecure_http, audit_payloads=audit_payloads,
             expose_tool_errors=expose_tool_errors, limits=limits, output_retries=output_retries,
             params=params, extra_body=extra_body, extra_headers=extra_headers,
-            max_response_bytes=max_response_bytes)
+            max_response_bytes=max_response_bytes, server_streaming=server_streaming)
         if not callable(clock):
             raise ConfigurationError(f"clock must be callable, got {clock!r}", option="clock")
         try:
@@ -252,6 +256,23 @@ class GatewayClient:
         ``deadline`` (seconds) bounds the call with its retries; other keywords are model
         parameters (a misspelt one is a ``TypeError``).
         """
+        return self._call(*self._request(messages, tools, deadline, extra_body, extra_headers, params))
+
+    def _stream_complete(self, messages: Iterable[Mapping[str, Any] | Message], *,
+                         tools: Sequence[Mapping[str, Any]] | None = None,
+                         deadline: float | None = None,
+                         extra_body: Mapping[str, Any] | None = None,
+                         extra_headers: Mapping[str, str] | None = None,
+                         **params: Any) -> Generator[str, None, ChatResponse]:
+        """:meth:`complete` streamed: the text as it arrives, then the response."""
+        return self._call.stream(*self._request(messages, tools, deadline, extra_body, extra_headers, params))
+
+    def _request(self, messages: Iterable[Mapping[str, Any] | Message],
+                 tools: Sequence[Mapping[str, Any]] | ToolRegistry | ToolSet | None,
+                 deadline: float | None, extra_body: Mapping[str, Any] | None,
+                 extra_headers: Mapping[str, str] | None, params: dict[str, Any],
+                 ) -> tuple[dict[str, Any], float | None, Mapping[str, str] | None]:
+        """A model call's checked payload, deadline (on the clock) and extra headers."""
         if params:
             params = check_model_params(params, where="complete", also_known=_COMPLETE_ARGUMENTS)
         deadline_at = None if deadline is None else self.clock() + check_positive("deadline", deadline)
@@ -263,7 +284,7 @@ class GatewayClient:
                                 check_extra("extra_body", extra_body))
         if self._closed:
             raise GatewayError("client is closed")
-        return self._call(payload, deadline_at, check_extra("extra_headers", extra_headers))
+        return payload, deadline_at, check_extra("extra_headers", extra_headers)
 
     # -- the tool-calling loop ------------------------------------------------------------
 
@@ -324,8 +345,9 @@ class GatewayClient:
 
     def _loop(self) -> Loop:
         registry = self.tools
+        streams = self.options.server_streaming and isinstance(self._transport, StreamingTransport)
         return Loop(self.complete, registry.snapshot if registry is not None else _no_tools,
-                    self.executor, self._loop_options)
+                    self.executor, self._loop_options, self._stream_complete if streams else None)
 
     def executor(self) -> ToolExecutor:
         """The client's tool executor (created on first use)."""

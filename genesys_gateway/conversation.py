@@ -185,7 +185,7 @@ class Conversation:
                       **run_kwargs: Any) -> RunStream:
         """:meth:`resume` as a :class:`RunStream` of events."""
         approve = _call_ids(approve)
-        run = RunOptions.build("resume", **run_kwargs)
+        run = RunOptions.build("resume_stream", **run_kwargs)
         self._session.decide(approve, deny)
         return RunStream(self._resumed(approve, deny, run), self._cancelled)
 

@@ -22,10 +22,10 @@ import attrs
 
 from . import telemetry
 from .errors import GatewayError
-from .models import FunctionCall, ToolCall, Usage, message_to_dict
+from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
 from .output import FINAL_ANSWER_TOOL, OutputSpec
 from .result import PendingCall, RunResult, StopReason
-from .run_options import RUN_ARGUMENTS, LoopOptions, ModelCall, RunOptions
+from .run_options import RUN_ARGUMENTS, LoopOptions, ModelCall, RunOptions, StreamingModelCall
 from .session import Session, request_of
 from .events import Event, ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
 from .tools.calls import ToolCallRequest, ToolRun, plan_calls
@@ -51,6 +51,8 @@ class Loop:
     tools: Callable[[], ToolSet | None]
     executor: Callable[[], ToolExecutor]
     options: LoopOptions
+    stream_complete: StreamingModelCall | None = None
+    """The model call of a streamed run (``RunOptions.streaming``), if the client streams."""
 
     def run(self, conversation_id: str, messages: list[dict[str, Any]],
             run: RunOptions = RunOptions()) -> RunResult:
@@ -189,11 +191,17 @@ class _Run:
             definitions = toolset.definitions if toolset is not None else None
             if self.output is not None:  # in tool mode, with the final_answer tool
                 definitions = self.output.tools(definitions, toolset.names if toolset else ())
+            streamed = self.loop.stream_complete if run.streaming else None
             try:
-                response = self.loop.complete(
-                    self.messages, tools=definitions,
-                    deadline=remaining, extra_body=run.extra_body, extra_headers=run.extra_headers,
-                    **self.params)
+                if streamed is not None:
+                    response = yield from _deltas(streamed(
+                        self.messages, tools=definitions, deadline=remaining,
+                        extra_body=run.extra_body, extra_headers=run.extra_headers, **self.params))
+                else:
+                    response = self.loop.complete(
+                        self.messages, tools=definitions,
+                        deadline=remaining, extra_body=run.extra_body, extra_headers=run.extra_headers,
+                        **self.params)
             except GatewayError:  # a timeout is "deadline" only when the run's deadline passed
                 if self._expired():
                     return self._result("deadline", None)
@@ -204,7 +212,7 @@ class _Run:
             self.finish_reason = response.finish_reason
             message = response.message
             text = _text(message.content)
-            if text:
+            if text and streamed is None:
                 yield TextDelta(text)
             yield ModelCallFinished(self.iterations, self.finish_reason, response.usage)
             if not message.tool_calls:
@@ -343,6 +351,21 @@ class _Run:
                 if self.options.audit_payloads:
                     event.update(arguments=run.arguments, content=run.content)
                 telemetry.audit("tool_call", **event)
+
+
+def _deltas(call: Generator[str, None, ChatResponse]) -> Generator[Event, None, ChatResponse]:
+    """A streamed model call's text as ``TextDelta`` events; its response. Closed early,
+    the call is closed (and its HTTP response with it)."""
+    try:
+        while True:
+            try:
+                piece = next(call)
+            except StopIteration as stop:
+                response: ChatResponse = stop.value
+                return response
+            yield TextDelta(piece)
+    finally:
+        call.close()
 
 
 def _text(content: Any) -> str:

@@ -93,6 +93,8 @@ class ClientOptions:
         params: model parameters sent with every call (a call's own win).
         extra_body: merged into every request body verbatim (a call's own keys win).
         extra_headers: added to every request (a call's own win).
+        server_streaming: a ``stream()`` asks the server for server-sent events and yields
+            text as it arrives (``False``: whole responses, one text event per answer).
         max_response_bytes: a larger response body (decoded) is a ``ResponseFormatError``,
             refused without reading it whole.
     """
@@ -119,6 +121,7 @@ class ClientOptions:
                                                           repr=headers_repr)
     max_response_bytes: int = attrs.field(default=DEFAULT_MAX_RESPONSE_BYTES,
                                           validator=checks.positive_int)
+    server_streaming: bool = attrs.field(default=True, validator=checks.boolean)
 
 
 #: Every keyword ``GatewayClient()`` takes besides model parameters.

@@ -5,7 +5,7 @@ model call (:class:`ModelCall`). :mod:`genesys_gateway.loop` re-exports them."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Generator, Mapping, Protocol, Sequence
 
 import attrs
 
@@ -17,7 +17,7 @@ from .models import ChatResponse
 from .output import OutputMode, OutputSpec, output_spec
 from .params import check_extra, check_model_params, headers_repr
 
-__all__ = ["RUN_ARGUMENTS", "ModelCall", "LoopOptions", "RunOptions"]
+__all__ = ["StreamingModelCall", "RUN_ARGUMENTS", "ModelCall", "LoopOptions", "RunOptions"]
 
 #: The keyword arguments of ``run()``/``send()`` besides model parameters.
 RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers", "limits",
@@ -33,6 +33,18 @@ class ModelCall(Protocol):
                  extra_body: Mapping[str, Any] | None = None,
                  extra_headers: Mapping[str, str] | None = None,
                  **params: Any) -> ChatResponse: ...
+
+
+class StreamingModelCall(Protocol):
+    """One chat-completions call streamed: yields the answer's text as it arrives, returns
+    the whole response (``ChatCall.stream`` behind the client's arguments)."""
+
+    def __call__(self, messages: Sequence[Mapping[str, Any]], *,
+                 tools: Sequence[Mapping[str, Any]] | None = None,
+                 deadline: float | None = None,
+                 extra_body: Mapping[str, Any] | None = None,
+                 extra_headers: Mapping[str, str] | None = None,
+                 **params: Any) -> Generator[str, None, ChatResponse]: ...
 
 
 @attrs.frozen
@@ -66,6 +78,8 @@ class RunOptions:
     output: OutputSpec | None = None
     output_retries: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(checks.non_negative_int))
+    streaming: bool = False
+    """A run read as events (``stream()``): its model calls stream when the loop can."""
 
     @classmethod
     def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
@@ -82,4 +96,5 @@ class RunOptions:
             raise ConfigurationError("give response_format or output_type/output_schema, not "
                                      "both", option="response_format")
         return cls(deadline, max_iterations, params, check_extra("extra_body", extra_body),
-                   check_extra("extra_headers", extra_headers), limits, output, output_retries)
+                   check_extra("extra_headers", extra_headers), limits, output, output_retries,
+                   streaming=where in ("stream", "resume_stream"))

@@ -265,7 +265,10 @@ T1 = {"role": "tool", "tool_call_id": "call_1", "content": "ok"}
         (msgs(U, tool_choice="auto"), "When using `tool_choice`, `tools` must be set."),
         (msgs(U, tools=[TOOL], tool_choice="sometimes"), "'tool_choice' must be"),
         (msgs(U, tools=[TOOL], tool_choice={"type": "function", "function": {"name": "g"}}), "not in 'tools'"),
-        (msgs(U, stream=True), "'stream' is not supported"),
+        (msgs(U, stream="yes"), "'stream' must be a boolean"),
+        (msgs(U, stream_options={"include_usage": True}), "only allowed when 'stream' is true"),
+        (msgs(U, stream=True, stream_options={"include_usage": 1}), "must be a boolean"),
+        (msgs(U, stream=True, stream_options={"other": True}), "unknown property"),
     ],
 )
 def test_validation_rejects(em, token, body, needle):

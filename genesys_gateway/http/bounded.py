@@ -38,6 +38,8 @@ __all__ = [
     "RequestDeadlineExceeded",
     "bounded_connection",
     "deadline_passed",
+    "Decoder",
+    "content_encodings",
     "read_body",
     "set_deadline",
 ]
@@ -222,14 +224,14 @@ def read_body(raw: RawResponse, limit: int, deadline: Deadline | None) -> bytes:
 
 def _read(raw: RawResponse, limit: int, deadline: Deadline | None) -> bytes:
     headers = raw.headers  # ("in" first: a missing key costs urllib3's get() an exception)
-    encodings = _encodings(headers["content-encoding"]) if "content-encoding" in headers else None
+    encodings = content_encodings(headers["content-encoding"]) if "content-encoding" in headers else None
     if not encodings and "transfer-encoding" not in headers and "content-length" in headers:
         length = headers["content-length"]
         if length.isdigit():  # one plain length: read it at once
             if int(length) > limit:
                 raise too_large(limit)
             return raw.read(decode_content=False)
-    decoder = _Decoder(encodings) if encodings else None
+    decoder = Decoder(encodings) if encodings else None
     parts: list[bytes] = []
     size = received = 0
     while True:
@@ -248,7 +250,7 @@ def _read(raw: RawResponse, limit: int, deadline: Deadline | None) -> bytes:
             return b"".join(parts)
 
 
-def _encodings(header: str) -> list[str]:
+def content_encodings(header: str) -> list[str]:
     """The codings of a ``Content-Encoding`` header, in the order they were applied."""
     codings = [c.strip().lower() for c in header.split(",")]
     codings = [c for c in codings if c and c != "identity"]
@@ -303,7 +305,7 @@ class _Inflater:
         return b""
 
 
-class _Decoder:
+class Decoder:
     """Stacked codings, pulled through one after the other so that no stage produces more
     than is asked of it."""
 
@@ -334,4 +336,5 @@ class _Decoder:
             if not more:
                 return b""
             stage.feed(more)
+
 

@@ -16,7 +16,8 @@ from ..at_fork import reinit_in_child
 from ..checks import check_bool, check_positive_int
 from ..constants import DEFAULT_POOL_MAXSIZE
 from ..errors import TransportError
-from .bounded import CHUNK, Deadline, deadline_passed, read_body, set_deadline
+from .bounded import CHUNK, Deadline, RawResponse, deadline_passed, read_body, set_deadline
+from .streaming import stream_response
 from .transport import (
     FALLBACK_RULES,
     INVALID_HEADER,
@@ -24,6 +25,7 @@ from .transport import (
     ExceptionMap,
     HTTPRequest,
     HTTPResponse,
+    StreamResponse,
     check_proxy,
 )
 from .urllib3_transport import bind_manager, own_pools_in_child, urllib3_rules
@@ -128,6 +130,19 @@ class RequestsTransport:
         return session
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
+        resp, _raw, _deadline, body = self._open(request, stream=False)
+        # requests' CaseInsensitiveDict: no copy needed
+        return HTTPResponse(resp.status_code, resp.headers, body)
+
+    def send_stream(self, request: HTTPRequest) -> StreamResponse:
+        """The response once its head arrived; its body read as it arrives (bounded as
+        :meth:`send`'s)."""
+        resp, raw, deadline, _body = self._open(request, stream=True)
+        return stream_response(resp.status_code, resp.headers, raw, request.max_response_bytes,
+                               deadline, map_exceptions)
+
+    def _open(self, request: HTTPRequest, *,
+              stream: bool) -> tuple[requests.Response, RawResponse, Deadline | None, bytes]:
         if self._closed:
             raise TransportError("transport is closed", kind="protocol")
         session = self._session()
@@ -151,15 +166,14 @@ class RequestsTransport:
                     stream=True,
                     proxies=self._proxies,
                 )
-                raw = resp.raw if isinstance(resp.raw, self._raw_type) else _Chunks(resp)
-                body = read_body(raw, request.max_response_bytes, deadline)
+                raw: RawResponse = resp.raw if isinstance(resp.raw, self._raw_type) else _Chunks(resp)
+                body = b"" if stream else read_body(raw, request.max_response_bytes, deadline)
         except TransportError as error:
             raise deadline_passed(error, deadline) from None
         finally:
             if deadline is not None:
                 set_deadline(None)
-        # requests' CaseInsensitiveDict: no copy needed
-        return HTTPResponse(resp.status_code, resp.headers, body)
+        return resp, raw, deadline, body
 
     def close(self) -> None:
         with self._lock:

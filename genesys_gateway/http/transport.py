@@ -30,6 +30,8 @@ __all__ = [
     "HTTPRequest",
     "HTTPResponse",
     "Transport",
+    "StreamResponse",
+    "StreamingTransport",
     "check_url",
     "check_proxy",
     "ErrorRule",
@@ -103,6 +105,50 @@ class Transport(Protocol):
     def send(self, request: HTTPRequest) -> HTTPResponse: ...
 
     def close(self) -> None: ...
+
+
+class StreamResponse:
+    """A response whose body is read as it arrives: ``status``, ``headers`` (looked up by
+    lower-case name), ``chunks`` (an iterator of the decoded body's pieces, each as soon as
+    it is received; it raises ``TransportError``/``ResponseFormatError`` as ``send`` does)
+    and :meth:`close`, which releases the connection once the body was read to its end and
+    discards it otherwise (a response left half-read is never reused). Closing twice is
+    harmless; iterating to the end does not close.
+    """
+
+    __slots__ = ("status", "headers", "chunks", "_close")
+
+    def __init__(self, status: int, headers: Mapping[str, str], chunks: Iterator[bytes],
+                 close: Callable[[], None] | None = None) -> None:
+        self.status = status
+        self.headers = headers
+        self.chunks = chunks
+        self._close = close
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def read(self) -> bytes:
+        """The rest of the body, whole (bounded as the chunks are); then closed."""
+        try:
+            return b"".join(self.chunks)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        close, self._close = self._close, None
+        if close is not None:
+            close()
+
+    def __repr__(self) -> str:
+        return f"StreamResponse({self.status})"
+
+
+@runtime_checkable
+class StreamingTransport(Transport, Protocol):
+    """A transport that can also hand a response over before its body is read."""
+
+    def send_stream(self, request: HTTPRequest) -> StreamResponse: ...
 
 
 def _is_loopback(host: str) -> bool:

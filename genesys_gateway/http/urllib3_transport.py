@@ -25,12 +25,14 @@ from .bounded import (
     read_body,
     set_deadline,
 )
+from .streaming import stream_response
 from .transport import (
     FALLBACK_RULES,
     ErrorRule,
     ExceptionMap,
     HTTPRequest,
     HTTPResponse,
+    StreamResponse,
     Timeout,
     check_proxy,
 )
@@ -249,6 +251,20 @@ class Urllib3Transport:
         return converted
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
+        resp, _deadline, body = self._open(request, stream=False)
+        # urllib3's HTTPHeaderDict is case-insensitive: no copy needed
+        return HTTPResponse(resp.status, resp.headers, body)
+
+    def send_stream(self, request: HTTPRequest) -> StreamResponse:
+        """The response once its head arrived; its body read as it arrives (bounded as
+        :meth:`send`'s)."""
+        resp, deadline, _body = self._open(request, stream=True)
+        return stream_response(resp.status, resp.headers, resp, request.max_response_bytes,
+                               deadline, map_exceptions)
+
+    def _open(self, request: HTTPRequest, *, stream: bool) -> tuple[Any, Deadline | None, bytes]:
+        """Send *request*: the urllib3 response, the request's deadline and the body read
+        whole (``b""``, left unread, with *stream*)."""
         if self._closed:
             raise TransportError("transport is closed", kind="protocol")
         opener, target = self._route(request.url)
@@ -269,14 +285,13 @@ class Urllib3Transport:
                     redirect=False, retries=False, assert_same_host=False, timeout=u3_timeout,
                     preload_content=False, decode_content=False, release_conn=False,
                 )
-                body = read_body(resp, request.max_response_bytes, deadline)
+                body = b"" if stream else read_body(resp, request.max_response_bytes, deadline)
         except TransportError as error:
             raise deadline_passed(error, deadline) from None
         finally:
             if deadline is not None:
                 set_deadline(None)
-        # urllib3's HTTPHeaderDict is case-insensitive: no copy needed
-        return HTTPResponse(resp.status, resp.headers, body)
+        return resp, deadline, body
 
     def close(self) -> None:
         with self._lock:

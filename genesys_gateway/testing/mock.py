@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Union
 
 from ..errors import TransportError
-from ..http.transport import HTTPRequest, HTTPResponse
+from ..http.transport import HTTPRequest, HTTPResponse, StreamResponse
 
-__all__ = ["MockTransport", "json_response"]
+__all__ = ["MockTransport", "json_response", "sse_response"]
+
+#: What a handler returns: a whole response, or (for ``send_stream``) a status, headers
+#: and the body's pieces as an iterable (each piece delivered as one chunk).
+Answer = Union[HTTPResponse, "tuple[int, Mapping[str, str], Iterable[bytes]]"]
+
+
+def sse_response(frames: Iterable[bytes], status: int = 200) -> tuple[int, Mapping[str, str], Iterable[bytes]]:
+    """A streamed answer for a handler: ``text/event-stream`` with *frames* as its chunks."""
+    return status, {"content-type": "text/event-stream"}, frames
 
 
 def json_response(status: int, data: Any, headers: Mapping[str, str] | None = None) -> HTTPResponse:
@@ -22,18 +31,58 @@ def json_response(status: int, data: Any, headers: Mapping[str, str] | None = No
 class MockTransport:
     """Calls ``handler(request) -> HTTPResponse`` for each request and records the requests.
 
+    ``send_stream`` hands over a whole ``HTTPResponse``'s body as one chunk, or the pieces
+    of a ``(status, headers, iterable of bytes)`` answer (:func:`sse_response`) one by one,
+    capped at the request's ``max_response_bytes``; ``closed_streams`` counts the streamed
+    responses closed before their end.
+
     The handler may raise :class:`~genesys_gateway.errors.TransportError` to simulate a
     connection failure; any other exception it raises is turned into one as well, so a
     buggy handler shows up as a transport failure, not as an escaped exception.
     """
 
-    def __init__(self, handler: Callable[[HTTPRequest], HTTPResponse]) -> None:
+    def __init__(self, handler: Callable[[HTTPRequest], Answer]) -> None:
         self.handler = handler
         self.requests: list[HTTPRequest] = []
         self._lock = threading.Lock()
         self.closed = False
 
+    closed_streams = 0
+
     def send(self, request: HTTPRequest) -> HTTPResponse:
+        response = self._answer(request)
+        if not isinstance(response, HTTPResponse):
+            raise TransportError("mock handler must return an HTTPResponse", kind="protocol")
+        return response
+
+    def send_stream(self, request: HTTPRequest) -> StreamResponse:
+        answer = self._answer(request)
+        if isinstance(answer, HTTPResponse):
+            status, headers, pieces = answer.status, answer.headers, [answer.body]
+        else:
+            status, headers, pieces = answer
+        state = {"done": False}
+        limit = request.max_response_bytes
+
+        def chunks() -> Iterator[bytes]:
+            size = 0
+            for piece in pieces:
+                size += len(piece)
+                if size > limit:
+                    from ..http.bounded import too_large
+
+                    raise too_large(limit)
+                yield piece
+            state["done"] = True
+
+        def close() -> None:
+            if not state["done"]:
+                with self._lock:
+                    self.closed_streams += 1
+
+        return StreamResponse(status, headers, chunks(), close)
+
+    def _answer(self, request: HTTPRequest) -> Any:
         with self._lock:
             self.requests.append(request)
         try:
@@ -42,8 +91,6 @@ class MockTransport:
             raise
         except Exception as e:  # a handler bug: report it as a transport failure
             raise TransportError(f"mock handler raised {type(e).__name__}: {e}", kind="protocol") from e
-        if not isinstance(response, HTTPResponse):
-            raise TransportError("mock handler must return an HTTPResponse", kind="protocol")
         return response
 
     def close(self) -> None:

@@ -54,6 +54,7 @@ from .replies import (
     load_script,
     render_completion,
 )
+from .streaming import StreamHooks, completion_frames, write_frames
 from .validation import RequestInvalid, parse_json_object, validate_chat_request
 
 __all__ = ["GatewayEmulator"]
@@ -80,6 +81,9 @@ class GatewayEmulator(FaultControls):
             scripted reply is queued (default: echo the last user message).
         clock: monotonic clock for token expiry (inject one in tests).
         max_body_bytes: larger request bodies get 413 (Genesys documents 512,000 bytes).
+        stream_chunk_chars: a request with ``"stream": true`` is answered with server-sent
+            ``chat.completion.chunk`` events, text and tool-call arguments cut into pieces
+            of this many characters (default 4096: a short answer is one text delta; ``stream_hooks`` holds, cuts or corrupts the stream).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class GatewayEmulator(FaultControls):
         responder: Responder | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
+        stream_chunk_chars: int = 4096,
     ) -> None:
         self.client_id = client_id
         self._client_secret = client_secret
@@ -107,6 +112,8 @@ class GatewayEmulator(FaultControls):
         self.model = model
         self.responder = responder
         self.max_body_bytes = max_body_bytes
+        self.stream_chunk_chars = stream_chunk_chars
+        self.stream_hooks = StreamHooks()
         self._lock = threading.Lock()
         self._tokens = TokenBook(clock)
         self._rate = RequestRateLimit(clock)
@@ -347,11 +354,21 @@ class GatewayEmulator(FaultControls):
             else:
                 result = item(body) if callable(item) else item
             completion = render_completion(coerce_reply(result), body)
+            if body.get("stream") is True:
+                return self._stream(completion, body, ctx), body
             payload = _dumps(completion)
         except Exception as exc:  # a test's responder failed: make it visible, keep serving
             logger.debug("GatewayEmulator responder failed", exc_info=True)
             return self._error(500, f"Emulator responder raised {type(exc).__name__}: {exc}", ctx), body
         return self._respond(200, payload, ctx), body
+
+    def _stream(self, completion: dict[str, Any], body: dict[str, Any], ctx: str) -> Outgoing:
+        options = body.get("stream_options") or {}
+        frames = completion_frames(completion, self.stream_chunk_chars, options.get("include_usage") is True)
+        head = ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                f"ININ-Correlation-Id: {ctx}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        return Outgoing(200, writer=functools.partial(write_frames, head.encode("latin-1"), frames,
+                                                      self.stream_hooks, self._stopping))
 
     def _token(self, inc: Incoming, ctx: str) -> Outgoing:
         status, body, headers = token_response(inc, self.client_id, self._client_secret,

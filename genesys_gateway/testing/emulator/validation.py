@@ -53,14 +53,33 @@ def validate_chat_request(body: dict[str, Any]) -> None:
         raise RequestInvalid("'model' is a required property")
     if not isinstance(model, str) or not model.strip():
         raise RequestInvalid("'model' must be a non-empty string")
-    if body.get("stream") not in (None, False):
-        raise RequestInvalid("'stream' is not supported: streaming responses are not available")
+    _validate_stream(body)
     tool_names = _validate_tools(body)
     _validate_tool_choice(body, tool_names)
     _validate_messages(body)
     problem = check_response_format(body) or check_strict_tools(body)  # OpenAI's strict rules
     if problem is not None:
         raise RequestInvalid(problem)
+
+
+def _validate_stream(body: dict[str, Any]) -> None:
+    """``stream`` (boolean or null) and ``stream_options`` (an object, or null; only with
+    ``stream: true``), as OpenAI's schema and API have them."""
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise RequestInvalid(f"'stream' must be a boolean, got {_json_type(stream)}")
+    options = body.get("stream_options")
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise RequestInvalid(f"'stream_options' must be an object, got {_json_type(options)}")
+    if stream is not True:
+        raise RequestInvalid("'stream_options' is only allowed when 'stream' is true")
+    for key, value in options.items():
+        if key not in ("include_usage", "include_obfuscation"):
+            raise RequestInvalid(f"'stream_options' has an unknown property {key!r}")
+        if not isinstance(value, bool):
+            raise RequestInvalid(f"'stream_options.{key}' must be a boolean, got {_json_type(value)}")
 
 
 def _json_type(value: Any) -> str:
