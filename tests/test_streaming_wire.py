@@ -309,3 +309,38 @@ def test_a_transport_without_send_stream_reads_whole_responses(make_client, emul
 def test_server_streaming_must_be_a_bool():
     with pytest.raises(gg.ConfigurationError):
         gg.GatewayClient(base_url="http://127.0.0.1:1", auth=gg.BearerToken("t"), server_streaming="yes")
+
+
+@pytest.mark.parametrize("quirks", [
+    {"repeat_index"}, {"empty_name"}, {"arguments_last"}, {"no_done"},
+    {"repeat_index", "empty_name", "arguments_last", "no_done"},
+], ids=lambda q: "+".join(sorted(q)))
+def test_real_servers_quirks_over_the_wire(make_client, transport_factory, quirks):
+    """The stream shapes real OpenAI-compatible servers send (DESIGN's list: id and name
+    only in the first chunk, a repeated index there, name "" on argument chunks, arguments
+    only in the final chunk, a usage-only last chunk, [DONE] missing) merge into the same
+    calls and answer, through the real emulator and both transports."""
+    with GatewayEmulator(stream_chunk_chars=3) as em:
+        reg = gg.ToolRegistry()
+        client = client_for(make_client, em, transport_factory, tools=reg)
+        calls = []
+
+        @reg.tool(timeout=5)
+        def add(a: int, b: int) -> int:
+            """Add."""
+            calls.append((a, b))
+            return a + b
+
+        em.stream_hooks.quirks = frozenset(quirks)
+        em.script(reply(tool_calls=[tool_call("add", {"a": 20, "b": 22}, id="c1"),
+                                    tool_call("add", {"a": 1, "b": 2}, id="c2")],
+                        usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}),
+                  reply(content="twenty-three and forty-two",
+                        usage={"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}))
+        with client.stream("add") as stream:
+            events = list(stream)
+    assert sorted(calls) == [(1, 2), (20, 22)]
+    finished = [e.run for e in events if isinstance(e, ToolCallFinished)]
+    assert sorted(r.call_id for r in finished) == ["c1", "c2"] and all(r.ok for r in finished)
+    assert "".join(texts(events)) == "twenty-three and forty-two"
+    assert stream.result.stop_reason == "completed" and stream.result.usage.total_tokens == 17

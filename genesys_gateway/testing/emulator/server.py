@@ -364,7 +364,8 @@ class GatewayEmulator(FaultControls):
 
     def _stream(self, completion: dict[str, Any], body: dict[str, Any], ctx: str) -> Outgoing:
         options = body.get("stream_options") or {}
-        frames = completion_frames(completion, self.stream_chunk_chars, options.get("include_usage") is True)
+        frames = completion_frames(completion, self.stream_chunk_chars,
+                                   options.get("include_usage") is True, self.stream_hooks.quirks)
         head = ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                 f"ININ-Correlation-Id: {ctx}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
         return Outgoing(200, writer=functools.partial(write_frames, head.encode("latin-1"), frames,

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import attrs
 
-__all__ = ["StreamHooks", "completion_frames", "write_frames"]
+__all__ = ["QUIRKS", "StreamHooks", "completion_frames", "write_frames"]
 
 
 @attrs.define
@@ -25,13 +25,23 @@ class StreamHooks:
     """What a test makes the next streamed answers do. ``hold_after`` frames sent, the
     writer waits for ``release`` (set it to go on); ``break_after`` frames sent, it drops
     the connection (``break_kind="drop"``) or sends a malformed frame (``"garbage"``).
-    ``client_gone`` is set when a held stream finds that the client went away."""
+    ``client_gone`` is set when a held stream finds that the client went away.
+
+    ``quirks`` makes the stream look like real servers that bend OpenAI's shape:
+    ``"repeat_index"`` (the first tool-call chunk repeats its index in a second delta),
+    ``"empty_name"`` (argument chunks carry ``name: ""``), ``"arguments_last"`` (the
+    arguments come whole in the final chunk), ``"no_done"`` (no ``data: [DONE]`` at the
+    end; the finish reason still comes)."""
 
     hold_after: Optional[int] = None
     release: threading.Event = attrs.field(factory=threading.Event)
     break_after: Optional[int] = None
     break_kind: str = "drop"
     client_gone: threading.Event = attrs.field(factory=threading.Event)
+    quirks: frozenset[str] = frozenset()
+
+
+QUIRKS = frozenset({"repeat_index", "empty_name", "arguments_last", "no_done"})
 
 
 def _dumps(obj: Any) -> bytes:
@@ -42,8 +52,10 @@ def _pieces(text: str, size: int) -> list[str]:
     return [text[i:i + size] for i in range(0, len(text), size)] or [""]
 
 
-def completion_frames(completion: dict[str, Any], chunk_chars: int, include_usage: bool) -> list[bytes]:
-    """The SSE frames (``data: ...\\n\\n``) streaming *completion* (a rendered chat completion)."""
+def completion_frames(completion: dict[str, Any], chunk_chars: int, include_usage: bool,
+                      quirks: frozenset[str] = frozenset()) -> list[bytes]:
+    """The SSE frames (``data: ...\\n\\n``) streaming *completion* (a rendered chat
+    completion), bent by *quirks* (see :class:`StreamHooks`)."""
     base = {"id": completion.get("id"), "object": "chat.completion.chunk",
             "created": completion.get("created"), "model": completion.get("model")}
     frames: list[bytes] = []
@@ -62,17 +74,32 @@ def completion_frames(completion: dict[str, Any], chunk_chars: int, include_usag
         if isinstance(content, str) and content:
             for piece in _pieces(content, chunk_chars):
                 chunk({"content": piece}, index=index)
+        last: list[dict[str, Any]] = []
         for n, call in enumerate(message.get("tool_calls") or []):
             function = call.get("function") or {}
-            chunk({"tool_calls": [{"index": n, "id": call.get("id"), "type": "function",
-                                   "function": {"name": function.get("name"), "arguments": ""}}]},
-                  index=index)
-            for piece in _pieces(str(function.get("arguments") or ""), chunk_chars):
-                chunk({"tool_calls": [{"index": n, "function": {"arguments": piece}}]}, index=index)
-        chunk({}, choice.get("finish_reason") or "stop", index=index)
+            first = {"index": n, "id": call.get("id"), "type": "function",
+                     "function": {"name": function.get("name"), "arguments": ""}}
+            if "repeat_index" in quirks:
+                chunk({"tool_calls": [first, {"index": n, "function": {"arguments": ""}}]},
+                      index=index)
+            else:
+                chunk({"tool_calls": [first]}, index=index)
+            arguments = str(function.get("arguments") or "")
+            named = {"name": ""} if "empty_name" in quirks else {}
+            if "arguments_last" in quirks:
+                last.append({"index": n, "function": {**named, "arguments": arguments}})
+                continue
+            for piece in _pieces(arguments, chunk_chars):
+                chunk({"tool_calls": [{"index": n, "function": {**named, "arguments": piece}}]},
+                      index=index)
+        if last:
+            chunk({"tool_calls": last}, choice.get("finish_reason") or "stop", index=index)
+        else:
+            chunk({}, choice.get("finish_reason") or "stop", index=index)
     if include_usage:
         frames.append(b"data: " + _dumps(dict(base, choices=[], usage=completion.get("usage"))) + b"\n\n")
-    frames.append(b"data: [DONE]\n\n")
+    if "no_done" not in quirks:
+        frames.append(b"data: [DONE]\n\n")
     return frames
 
 
