@@ -35,6 +35,7 @@ from typing import Iterator
 from ..at_fork import reinit_in_child
 from ..errors import TokenStoreError
 from ..checks import check_seconds
+from ..durable import fsync_directory
 from .tokens import Token, deadline_at, deadline_error
 
 __all__ = ["FileTokenStore"]
@@ -318,18 +319,4 @@ class FileTokenStore:
             except OSError:
                 pass
             raise TokenStoreError(f"cannot write the token file {self.path}: {exc.strerror}") from exc
-        self._fsync_dir(directory)
-
-    @staticmethod
-    def _fsync_dir(directory: str) -> None:
-        """Make the rename durable; best effort (not every filesystem allows it)."""
-        try:
-            fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        fsync_directory(directory)

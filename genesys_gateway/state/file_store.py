@@ -38,6 +38,7 @@ from typing import Any, Iterator, Mapping
 
 from ..checks import check_seconds
 from ..at_fork import reinit_in_child
+from ..durable import fsync_directory
 from ..constants import DEFAULT_STORE_LOCK_TIMEOUT, MAX_STATE_BYTES
 from ..errors import ConversationStoreError, StateError
 from .schema import check_conversation_id, check_state, describe_id
@@ -243,7 +244,7 @@ class FileConversationStore:
             except BaseException:
                 _unlink_quietly(tmp)
                 raise
-        _fsync_directory(directory)
+        fsync_directory(directory)
 
 
 def _envelope(version: int, text: str) -> bytes:
@@ -260,17 +261,3 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename durable; best effort (not every filesystem allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
