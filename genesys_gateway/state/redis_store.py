@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 import re
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, ContextManager, Mapping
 
 from ..checks import check_seconds
 from ..errors import ConversationStoreError, StateError
 from .schema import check_conversation_id, describe_id
-from .store import StoredState, check_expected_version, check_versions, decode_state, encode_state
+from .store import (StoredState, check_expected_version, check_versions, decode_state,
+                    encode_state, store_errors)
 
 __all__ = ["RedisConversationStore", "error_table"]
 
@@ -97,7 +97,6 @@ class RedisConversationStore:
         self.ttl = ttl
         self._ttl_ms = "" if ttl is None else str(max(1, math.ceil(ttl * 1000)))
         self._errors = error_table()
-        self._catch = tuple(kind for kind, _ in self._errors)
         self._save_script = redis_client.register_script(_SAVE)
 
     def __repr__(self) -> str:  # never the client: its repr may name hosts or credentials
@@ -107,15 +106,8 @@ class RedisConversationStore:
         """The Redis key of the conversation ``conversation_id``."""
         return f"{self.prefix}:{check_conversation_id(conversation_id)}"
 
-    @contextmanager
-    def _mapped(self, conversation_id: str, action: str) -> Iterator[None]:
-        try:
-            yield
-        except self._catch as exc:
-            meaning = next(text for kind, text in self._errors if isinstance(exc, kind))
-            raise ConversationStoreError(
-                f"{describe_id(conversation_id)}: cannot {action} it: {meaning} "
-                f"({type(exc).__name__}: {exc})", conversation_id=conversation_id) from exc
+    def _mapped(self, conversation_id: str, action: str) -> ContextManager[None]:
+        return store_errors(conversation_id, action, self._errors)
 
     def load(self, conversation_id: str) -> StoredState | None:
         key = self.key_for(conversation_id)

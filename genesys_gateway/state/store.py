@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Mapping, NamedTuple, Protocol, runtime_checkable
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, NamedTuple, Protocol, runtime_checkable
 
 from ..constants import MAX_STATE_BYTES
-from ..errors import ConflictError, StateError
+from ..errors import ConflictError, ConversationStoreError, StateError
 from .schema import STATE_VERSION, check_conversation_id, check_state, conversation_id_problem, describe_id
 
 __all__ = [
@@ -37,7 +38,26 @@ __all__ = [
     "check_expected_version",
     "check_versions",
     "conflict",
+    "store_errors",
 ]
+
+#: A store's exception table: each backend exception class, most specific first, with
+#: what it means for the store.
+ErrorTable = tuple[tuple[type[BaseException], str], ...]
+
+
+@contextmanager
+def store_errors(conversation_id: str, action: str, table: ErrorTable) -> Iterator[None]:
+    """Map a backend exception listed in ``table`` to :class:`ConversationStoreError`
+    naming the conversation, the action and what the exception means (a store's one
+    exception edge)."""
+    try:
+        yield
+    except tuple(kind for kind, _ in table) as exc:
+        meaning = next(text for kind, text in table if isinstance(exc, kind))
+        raise ConversationStoreError(
+            f"{describe_id(conversation_id)}: cannot {action} it: {meaning} "
+            f"({type(exc).__name__}: {exc})", conversation_id=conversation_id) from exc
 
 
 class StoredState(NamedTuple):

@@ -20,13 +20,12 @@ once by :func:`error_table`.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, ContextManager, Iterator, Mapping, cast
+from typing import Any, ContextManager, Mapping, cast
 
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
-from ...errors import ConfigurationError, ConversationStoreError, StateError
+from ...errors import ConfigurationError, StateError
 from ...state.schema import check_conversation_id, describe_id
 from ...state.store import (
     StoredState,
@@ -34,6 +33,7 @@ from ...state.store import (
     conflict,
     decode_state,
     encode_state,
+    store_errors,
 )
 from .models import TABLE
 
@@ -61,7 +61,6 @@ class DjangoConversationStore:
                 f"using must be an alias of settings.DATABASES, got {using!r}", option="using")
         self.using = using
         self._errors = error_table()
-        self._catch = tuple(kind for kind, _ in self._errors)
         table = connections[using].ops.quote_name(TABLE)
         self._select = f"SELECT version, data FROM {table} WHERE id = %s"
         self._select_version = f"SELECT version FROM {table} WHERE id = %s"
@@ -73,15 +72,8 @@ class DjangoConversationStore:
     def __repr__(self) -> str:
         return f"DjangoConversationStore(using={self.using!r})"
 
-    @contextmanager
-    def _mapped(self, conversation_id: str, action: str) -> Iterator[None]:
-        try:
-            yield
-        except self._catch as exc:
-            meaning = next(text for kind, text in self._errors if isinstance(exc, kind))
-            raise ConversationStoreError(
-                f"{describe_id(conversation_id)}: cannot {action} it: {meaning} "
-                f"({type(exc).__name__}: {exc})", conversation_id=conversation_id) from exc
+    def _mapped(self, conversation_id: str, action: str) -> ContextManager[None]:
+        return store_errors(conversation_id, action, self._errors)
 
     def _execute(self, sql: str, params: list[Any]) -> tuple[Any, int]:
         """``(first row or None, row count)`` of one statement."""
