@@ -32,7 +32,7 @@ from ..checks import check_positive, check_seconds
 from ..constants import DEFAULT_MAX_PAUSE
 from ..errors import APIError, RateLimitError
 
-__all__ = ["RateLimiter", "TokenBucket", "take_turn", "turn_refused", "gcra_tolerance",
+__all__ = ["RateLimiter", "ScheduledLimiter", "TokenBucket", "take_turn", "turn_refused", "gcra_tolerance",
            "wait_for_turn", "paused_by"]
 
 #: Waits shorter than this (one microsecond, Redis's resolution) are rounding, not waits.
@@ -121,7 +121,43 @@ def take_turn(
         waited += paused
 
 
-class TokenBucket:
+class ScheduledLimiter:
+    """What the limiters share: the budget (``per_minute``, bursts of one second's worth),
+    waiting for a turn on a schedule kept by ``_reserve``/``_paused_for``, and capping a
+    pause at ``max_pause`` before ``_pause_for`` records it. Subclasses keep the schedule
+    (in this process, or in Redis)."""
+
+    def __init__(self, per_minute: float, sleep: Callable[[float], None],
+                 max_pause: float) -> None:
+        self.per_minute = check_positive("per_minute", per_minute)
+        check_seconds("max_pause", max_pause)
+        self.max_pause = float(max_pause)
+        self._sleep = sleep
+
+    @property
+    def burst(self) -> float:
+        """Requests that may start at once after a quiet second."""
+        return max(1.0, self.per_minute / 60.0)
+
+    def acquire(self, timeout: float | None = None) -> None:
+        take_turn(self._reserve, self._paused_for, self._sleep, timeout)
+
+    def pause(self, seconds: float) -> None:
+        if not seconds > 0:  # also refuses NaN
+            return
+        self._pause_for(min(seconds, self.max_pause))
+
+    def _reserve(self, timeout: float | None) -> tuple[bool, float]:
+        raise NotImplementedError
+
+    def _paused_for(self) -> float:
+        raise NotImplementedError
+
+    def _pause_for(self, seconds: float) -> None:
+        raise NotImplementedError
+
+
+class TokenBucket(ScheduledLimiter):
     """A rate limit for one process: ``per_minute`` requests a minute, in bursts of at
     most ``per_minute / 60`` (one second's worth). Thread-safe; share one per process
     (processes sharing a budget need :class:`RedisRateLimiter`).
@@ -141,30 +177,16 @@ class TokenBucket:
         sleep: Callable[[float], None] = time.sleep,
         max_pause: float = DEFAULT_MAX_PAUSE,
     ) -> None:
-        self.per_minute = check_positive("per_minute", per_minute)
-        check_seconds("max_pause", max_pause)
-        self.max_pause = float(max_pause)
+        super().__init__(per_minute, sleep, max_pause)
         self._interval, self._tau = gcra_tolerance(self.per_minute)
         self._clock = clock
-        self._sleep = sleep
         self._lock = threading.Lock()
         self._tat = -math.inf  # the bucket is full
         self._paused_until = -math.inf
 
-    @property
-    def burst(self) -> float:
-        """Requests that may start at once after a quiet second."""
-        return max(1.0, self.per_minute / 60.0)
-
-    def acquire(self, timeout: float | None = None) -> None:
-        take_turn(self._reserve, self._paused_for, self._sleep, timeout)
-
-    def pause(self, seconds: float) -> None:
-        if not seconds > 0:  # also refuses NaN
-            return
+    def _pause_for(self, seconds: float) -> None:
         with self._lock:
-            until = self._clock() + min(seconds, self.max_pause)
-            self._paused_until = max(self._paused_until, until)
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def _reserve(self, timeout: float | None) -> tuple[bool, float]:
         with self._lock:

@@ -24,9 +24,9 @@ import math
 import time
 from typing import Any, Callable
 
-from ..checks import check_non_empty_str, check_positive, check_seconds
+from ..checks import check_non_empty_str
 from ..constants import DEFAULT_MAX_PAUSE, DEFAULT_RATE_LIMIT_KEY
-from .rate_limit import gcra_tolerance, take_turn
+from .rate_limit import ScheduledLimiter, gcra_tolerance
 
 __all__ = ["RedisRateLimiter", "RATE_LIMIT_SCRIPT"]
 
@@ -85,7 +85,7 @@ def _us(seconds: float) -> int:
     return max(0, math.ceil(seconds * 1_000_000))
 
 
-class RedisRateLimiter:
+class RedisRateLimiter(ScheduledLimiter):
     """One rate budget shared by every process (on any host) that uses the same Redis and
     ``key``: ``per_minute`` requests a minute for all of them together, in bursts of at
     most ``per_minute / 60``. A 429 with ``Retry-After`` seen by any of them pauses all.
@@ -110,30 +110,17 @@ class RedisRateLimiter:
         sleep: Callable[[float], None] = time.sleep,
         max_pause: float = DEFAULT_MAX_PAUSE,
     ) -> None:
-        self.per_minute = check_positive("per_minute", per_minute)
+        super().__init__(per_minute, sleep, max_pause)
         self.key = check_non_empty_str("key", key)
-        check_seconds("max_pause", max_pause)
-        self.max_pause = float(max_pause)
         interval, tau = gcra_tolerance(self.per_minute)
         self._interval_us, self._tau_us = _us(interval), _us(tau)
-        self._sleep = sleep
         self._redis = redis_client
         self._script = redis_client.register_script(RATE_LIMIT_SCRIPT)
         self._errors = _backend_errors()
         self._warned_at = -math.inf
 
-    @property
-    def burst(self) -> float:
-        """Requests that may start at once after a quiet second."""
-        return max(1.0, self.per_minute / 60.0)
-
-    def acquire(self, timeout: float | None = None) -> None:
-        take_turn(self._reserve, self._paused_for, self._sleep, timeout)
-
-    def pause(self, seconds: float) -> None:
-        if not seconds > 0:  # also refuses NaN
-            return
-        self._call("pause", _us(min(seconds, self.max_pause)))
+    def _pause_for(self, seconds: float) -> None:
+        self._call("pause", _us(seconds))
 
     def _reserve(self, timeout: float | None) -> tuple[bool, float]:
         reply = self._call("acquire", self._interval_us, self._tau_us,
