@@ -138,7 +138,9 @@ def test_snippet_runs_as_pasted(block, tmp_path, request):
     extra = {}
     if "REDIS_URL" in block.code:
         server = request.getfixturevalue("redis_server")
-        server.client().flushdb()
+        redis_client = server.client()
+        redis_client.flushdb()  # the token store starts empty: the token counts printed hold
+        redis_client.close()
         extra["REDIS_URL"] = server.url
     done = run_block(block, tmp_path, fresh_env(**extra))
     output = f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
