@@ -17,6 +17,7 @@ them as it does urllib3's.
 from __future__ import annotations
 
 import http.client
+import io
 import re
 from typing import IO, Mapping
 
@@ -89,49 +90,68 @@ def _line(fp: IO[bytes], what: str) -> bytes:
     return line
 
 
-def read_head(fp: IO[bytes]) -> tuple[int, int, dict[str, str]]:
+def read_head(fp: io.BufferedReader) -> tuple[int, int, dict[str, str]]:
     """The response's HTTP version (10 or 11), status and headers (lower-case names;
     repeated ones joined with ``", "``), after any interim ``1xx`` responses."""
     while True:
-        line = _line(fp, "status line")
-        if not line:
-            raise http.client.RemoteDisconnected("Remote end closed connection without response")
-        parts = line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-            raise http.client.BadStatusLine(str(line, "iso-8859-1"))
-        code = parts[1]
-        if len(code) != 3 or not code.isdigit() or code[0] == 48:  # 48: b"0"
-            raise http.client.BadStatusLine(str(line, "iso-8859-1"))
-        version = parts[0]
-        if version == b"HTTP/1.1" or version.startswith(b"HTTP/1."):
-            version_number = 10 if version == b"HTTP/1.0" else 11
+        # Most heads arrive whole in one receive: split at once what is already buffered.
+        buffered = fp.peek(1)
+        end = buffered.find(b"\r\n\r\n")
+        if 0 <= end < MAX_LINE and buffered.count(b"\n", 0, end) == buffered.count(b"\r\n", 0, end):
+            lines = str(fp.read(end + 4), "iso-8859-1").split("\r\n")[:-2]
+            if len(lines) > MAX_HEADERS + 1:
+                raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+            version, status = _status(lines[0])
+            headers = _headers(lines[1:])
         else:
-            raise http.client.UnknownProtocol(str(version, "iso-8859-1"))
-        headers = _read_headers(fp)
-        status = int(code)
+            line = _line(fp, "status line")
+            if not line:
+                raise http.client.RemoteDisconnected("Remote end closed connection without response")
+            version, status = _status(str(line, "iso-8859-1"))
+            headers = _read_headers(fp)
         if status >= 200 or status == 101:
-            return version_number, status, headers
+            return version, status, headers
+
+
+def _status(line: str) -> tuple[int, int]:
+    """The HTTP version (10 or 11) and the status of a status line (as http.client checks it)."""
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+        raise http.client.BadStatusLine(line)
+    code = parts[1]
+    if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] == "0":
+        raise http.client.BadStatusLine(line)
+    version = parts[0]
+    if not version.startswith("HTTP/1."):
+        raise http.client.UnknownProtocol(version)
+    return (10 if version == "HTTP/1.0" else 11), int(code)
 
 
 def _read_headers(fp: IO[bytes]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    last = None
+    lines = []
     for _ in range(MAX_HEADERS + 1):
         line = _line(fp, "header line")
         if line in (b"\r\n", b"\n", b""):
-            return headers
-        text = str(line, "iso-8859-1")
-        if text[0] in " \t":  # a folded continuation of the previous header
+            return _headers(lines)
+        lines.append(str(line, "iso-8859-1").rstrip("\r\n"))
+    raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+
+
+def _headers(lines: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    last = None
+    for line in lines:
+        if line[:1] in (" ", "\t"):  # a folded continuation of the previous header
             if last is not None:
-                headers[last] = f"{headers[last]} {text.strip()}"
+                headers[last] = f"{headers[last]} {line.strip()}"
             continue
-        name, colon, value = text.partition(":")
+        name, colon, value = line.partition(":")
         if not colon:
             continue  # not a header line (http.client's parser records a defect and goes on)
         last = name.strip().lower()
         value = value.strip()
         headers[last] = f"{headers[last]}, {value}" if last in headers else value
-    raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+    return headers
 
 
 def reusable(version: int, headers: Mapping[str, str]) -> bool:
@@ -214,6 +234,8 @@ class BodyReader:
 
 def _content_length(value: str) -> int:
     """A ``Content-Length`` value (repeated equal values accepted)."""
+    if value.isdigit() and value.isascii():
+        return int(value)
     values = {v.strip() for v in value.split(",")}
     if len(values) != 1:
         raise http.client.HTTPException("conflicting Content-Length headers")
