@@ -17,14 +17,25 @@ them as it does urllib3's.
 from __future__ import annotations
 
 import http.client
-import io
 import re
-from typing import IO, Mapping
+from typing import Mapping, Protocol
 
-__all__ = ["BodyReader", "encode_head", "read_head", "reusable"]
+__all__ = ["Buffered", "BodyReader", "encode_head", "read_head", "reusable"]
 
 MAX_LINE = 65536  # http.client's limits
 MAX_HEADERS = 100
+
+class Buffered(Protocol):
+    """What the response is read from: an ``io.BufferedReader`` over the socket."""
+
+    def peek(self, size: int = ..., /) -> bytes: ...
+
+    def read(self, size: int | None = ..., /) -> bytes: ...
+
+    def read1(self, size: int = ..., /) -> bytes: ...
+
+    def readline(self, size: int | None = ..., /) -> bytes: ...
+
 
 #: http.client's rule for a header name (``_is_legal_header_name``), on ``str``.
 _legal_name = re.compile(r"[^:\s][^:\r\n]*\Z").match
@@ -83,14 +94,14 @@ def encode_head(method: str, target: str, host: str, headers: Mapping[str, str],
         return None
 
 
-def _line(fp: IO[bytes], what: str) -> bytes:
+def _line(fp: Buffered, what: str) -> bytes:
     line = fp.readline(MAX_LINE + 1)
     if len(line) > MAX_LINE:
         raise http.client.LineTooLong(what)
     return line
 
 
-def read_head(fp: io.BufferedReader) -> tuple[int, int, dict[str, str]]:
+def read_head(fp: Buffered) -> tuple[int, int, dict[str, str]]:
     """The response's HTTP version (10 or 11), status and headers (lower-case names;
     repeated ones joined with ``", "``), after any interim ``1xx`` responses."""
     while True:
@@ -127,8 +138,8 @@ def _status(line: str) -> tuple[int, int]:
     return (10 if version == "HTTP/1.0" else 11), int(code)
 
 
-def _read_headers(fp: IO[bytes]) -> dict[str, str]:
-    lines = []
+def _read_headers(fp: Buffered) -> dict[str, str]:
+    lines: list[str] = []
     for _ in range(MAX_HEADERS + 1):
         line = _line(fp, "header line")
         if line in (b"\r\n", b"\n", b""):
@@ -169,7 +180,7 @@ class BodyReader:
 
     __slots__ = ("_fp", "_left", "_chunked", "_to_eof", "whole")
 
-    def __init__(self, fp: IO[bytes], method: str, status: int, headers: Mapping[str, str]) -> None:
+    def __init__(self, fp: Buffered, method: str, status: int, headers: Mapping[str, str]) -> None:
         self._fp = fp
         self._chunked = self._to_eof = False
         self.whole = False
@@ -193,7 +204,7 @@ class BodyReader:
                 parts.append(self._read_chunked(MAX_LINE))
             return b"".join(parts)
         if self._to_eof:
-            return self._fp.read() if n is None else self._fp.read1(n)  # type: ignore[attr-defined]
+            return self._fp.read() if n is None else self._fp.read1(n)
         left = self._left
         if not left:
             return b""
