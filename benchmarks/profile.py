@@ -1,8 +1,8 @@
 """Where this SDK's time goes: ``python -m benchmarks.profile [plain|instant|threads] [-n N]``.
 
 First a *ladder*: the floor, then the floor with one of the SDK's costs added at a time
-(urllib3's two sends per request, urllib3 itself, a thread-pool hand-off per tool call, one
-shared pool for all threads), then the SDK, timed interleaved without a profiler: each
+(urllib3's two sends per request, urllib3 itself, the SDK's transport alone, a thread-pool
+hand-off per tool call, one shared pool for all threads), then the SDK, timed interleaved without a profiler: each
 rung's step up is what that layer costs. Then the benchmark's own scenario under cProfile,
 its self time grouped by where the code lives (``genesys_gateway.<module>``, urllib3,
 http.client, json, socket calls) in microseconds per call, and the top functions. cProfile
@@ -121,10 +121,21 @@ def ladder(kind: str, server: dict[str, Any], sdk: SDKDriver, floor: FloorDriver
         response = pool.urlopen("POST", floor.path, body=body, headers=headers, retries=False, redirect=False)
         json.loads(response.data)
 
+    from genesys_gateway import Urllib3Transport
+    from genesys_gateway.http.transport import HTTPRequest
+
+    transport = Urllib3Transport()
+    url = f"http://{floor.host}:{floor.port}{floor.path}"
+
+    def sdk_transport() -> None:  # the SDK's transport alone: its direct path, no client layers
+        headers = dict(floor.headers, **{"Idempotency-Key": os.urandom(16).hex()})
+        json.loads(transport.send(HTTPRequest("POST", url, headers, body)).body)
+
     if kind == "plain":
         return [("raw floor: http.client, one send", floor.plain),
                 ("http.client, headers and body in two sends", split_sends),
                 ("urllib3 pool.urlopen, same request", raw_urllib3),
+                ("genesys_gateway Urllib3Transport.send, same request", sdk_transport),
                 ("genesys_gateway complete()", sdk.plain)]
     if kind == "instant":
         executor = concurrent.futures.ThreadPoolExecutor(8)

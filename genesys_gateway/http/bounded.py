@@ -37,6 +37,7 @@ __all__ = [
     "RawResponse",
     "RequestDeadlineExceeded",
     "bounded_connection",
+    "capped_body",
     "deadline_passed",
     "Decoder",
     "content_encodings",
@@ -98,20 +99,28 @@ def deadline_passed(error: TransportError, deadline: Deadline | None) -> Transpo
 # --- the socket side --------------------------------------------------------------------
 
 class DeadlineReader(io.RawIOBase):
-    """A socket's raw reader whose every receive waits at most ``min(read, time left)``."""
+    """A socket's raw reader whose every receive waits at most ``min(read, time left)``
+    while it has a deadline (:meth:`start`; without one, the socket's own timeout holds)."""
 
-    def __init__(self, sock: Any, deadline: Deadline) -> None:
+    def __init__(self, sock: Any, deadline: Deadline | None) -> None:
         super().__init__()
         self._raw = sock.makefile("rb", buffering=0)  # shares the socket's reference count
         self._sock = sock
         self._deadline = deadline
         self._timeout: float | None = None
 
+    def start(self, deadline: Deadline | None) -> None:
+        """The next response's deadline (the socket's timeout may have been set since)."""
+        self._deadline = deadline
+        self._timeout = None
+
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int | None:
         deadline = self._deadline
+        if deadline is None:
+            return self._raw.readinto(buffer)  # type: ignore[no-any-return]
         left = deadline.left()
         limited = left < deadline.read
         timeout = left if limited else deadline.read
@@ -215,29 +224,34 @@ def read_body(raw: RawResponse, limit: int, deadline: Deadline | None) -> bytes:
     """The decoded body of *raw*, at most *limit* bytes (else ``ResponseFormatError``).
     On any failure the connection is closed, never reused with unread bytes on it."""
     try:
-        return _read(raw, limit, deadline)
+        return capped_body(raw.headers, limit, deadline,
+                           lambda n: raw.read(n, decode_content=False))
     except BaseException:
         raw.close()
         raw.release_conn()
         raise
 
 
-def _read(raw: RawResponse, limit: int, deadline: Deadline | None) -> bytes:
-    headers = raw.headers  # ("in" first: a missing key costs urllib3's get() an exception)
+def capped_body(headers: Mapping[str, str], limit: int, deadline: Deadline | None,
+                read: Callable[[int | None], bytes]) -> bytes:
+    """The decoded body of a response with *headers* (looked up by lower-case name), read
+    by ``read(n)`` (up to *n* raw bytes; ``b""`` at the end; ``read(None)``: the rest), at
+    most *limit* bytes (else ``ResponseFormatError``), checking *deadline* between reads."""
+    # ("in" first: a missing key costs urllib3's get() an exception)
     encodings = content_encodings(headers["content-encoding"]) if "content-encoding" in headers else None
     if not encodings and "transfer-encoding" not in headers and "content-length" in headers:
         length = headers["content-length"]
         if length.isdigit():  # one plain length: read it at once
             if int(length) > limit:
                 raise too_large(limit)
-            return raw.read(decode_content=False)
+            return read(None)
     decoder = Decoder(encodings) if encodings else None
     parts: list[bytes] = []
     size = received = 0
     while True:
         if deadline is not None:
             deadline.left()  # also with transports whose sockets do not hold it
-        data = raw.read(CHUNK, decode_content=False)
+        data = read(CHUNK)
         received += len(data)
         if decoder is not None:
             size += decoder.decode(data, limit - size + 1, parts)

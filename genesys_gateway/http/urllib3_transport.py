@@ -7,16 +7,15 @@ urllib3 is imported when a transport is made (or its table first used), not when
 from __future__ import annotations
 
 import functools
-import ipaddress
 import queue
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar, Union
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from ..at_fork import reinit_in_child
 from ..checks import check_bool, check_positive_int
 from ..constants import DEFAULT_POOL_MAXSIZE
-from ..errors import ConfigurationError, TransportError
+from ..errors import TransportError
 from .bounded import (
     Deadline,
     RequestDeadlineExceeded,
@@ -25,6 +24,8 @@ from .bounded import (
     read_body,
     set_deadline,
 )
+from .direct import DirectHost
+from .proxies import no_proxy_matches, proxy_for, proxy_manager, socks_module
 from .streaming import stream_response
 from .transport import (
     FALLBACK_RULES,
@@ -36,6 +37,7 @@ from .transport import (
     Timeout,
     check_proxy,
 )
+from .wire import encode_head
 
 if TYPE_CHECKING:
     import urllib3
@@ -48,6 +50,9 @@ __all__ = ["Urllib3Transport", "bind_manager", "error_table", "map_exceptions", 
            "urllib3_rules", "own_pools_in_child"]
 
 M = TypeVar("M")
+
+#: Methods the direct path sends (any other goes through urllib3).
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 @functools.cache
@@ -185,52 +190,58 @@ class Urllib3Transport:
                 pass
         self._proxy = None if proxy is None else check_proxy(proxy)
         if self._proxy is not None and self._proxy.startswith("socks"):
-            _socks()  # PySocks is needed: say so now
+            socks_module()  # PySocks is needed: say so now
         self._trust_env = check_bool("trust_env", trust_env)
         self._pool = bind_manager(urllib3.PoolManager(**self._kwargs))
         self._proxies: dict[str, urllib3.PoolManager] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._routes: dict[str, tuple[Opener, str]] = {}
+        self._routes: dict[str, tuple[Opener, str, DirectHost | None]] = {}
+        self._direct: dict[tuple[str, str], DirectHost] = {}
         self._timeouts: dict[Timeout, urllib3.Timeout] = {}
         self._urllib3 = urllib3
+        self._user_agent = f"python-urllib3/{getattr(urllib3, '__version__', '2')}"  # urllib3's own
         reinit_in_child(self, Urllib3Transport._after_fork)
 
-    def _route(self, url: str) -> tuple[Opener, str]:
+    def _route(self, url: str) -> tuple[Opener, str, DirectHost | None]:
         """Where to send a request for ``url`` and its target, decided once per URL: the
         host's connection pool with the path (urllib3 re-parses and re-encodes a full URL
-        on every request otherwise), or a proxy's manager with the full URL."""
+        on every request otherwise) and the host's direct path (:mod:`.direct`) when the
+        request needs nothing of urllib3's, or a proxy's manager with the full URL."""
         route = self._routes.get(url)
         if route is None:
-            proxy = self._proxy_for(url)
+            proxy = proxy_for(url, self._proxy, self._trust_env)
             if proxy is not None:
-                route = (self._proxy_manager(proxy), url)
+                route = (self._proxy_manager(proxy), url, None)
             else:
                 parts = urlsplit(url)
                 target = parts.path or "/"
                 if parts.query:
                     target += "?" + parts.query
-                route = (self._pool.connection_from_url(url), target)
+                pool = self._pool.connection_from_url(url)
+                route = (pool, target, self._direct_host(pool, parts.scheme, parts.hostname or "",
+                                                         parts.port, target))
             if len(self._routes) >= 64:
                 self._routes.clear()
             self._routes[url] = route
         return route
 
-    def _proxy_for(self, url: str) -> str | None:
-        """The proxy for ``url``: the explicit one, else the environment's unless
-        ``NO_PROXY`` names the host (or ``trust_env`` is off)."""
-        if self._proxy is not None or not self._trust_env:
-            return self._proxy
-        import urllib.request
-
-        proxies = urllib.request.getproxies_environment()
-        parts = urlsplit(url)
-        proxy = proxies.get(parts.scheme) or proxies.get("all")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        if not proxy or no_proxy_matches(proxies.get("no", ""), parts.hostname or "", port):
+    def _direct_host(self, pool: Any, scheme: str, hostname: str, port: int | None,
+                     target: str) -> DirectHost | None:
+        """The direct path to the host, shared by its URLs; ``None`` for a target or host
+        name that urllib3 would have to encode."""
+        if not (target.isascii() and target.isprintable() and " " not in target and hostname.isascii()):
             return None
-        return check_proxy(proxy if "://" in proxy else "http://" + proxy,
-                           what=f"the environment's proxy for {parts.scheme}:// URLs")
+        host = f"[{hostname}]" if ":" in hostname else hostname
+        if port is not None and port != (443 if scheme == "https" else 80):
+            host = f"{host}:{port}"
+        with self._lock:
+            direct = self._direct.get((scheme, host))
+            if direct is None:
+                if self._closed:
+                    raise TransportError("transport is closed", kind="protocol")
+                direct = self._direct[(scheme, host)] = DirectHost(pool, host, self._kwargs["maxsize"])
+            return direct
 
     def _proxy_manager(self, proxy: str) -> urllib3.PoolManager:
         with self._lock:
@@ -238,7 +249,7 @@ class Urllib3Transport:
             if manager is None:
                 if self._closed:
                     raise TransportError("transport is closed", kind="protocol")
-                manager = self._proxies[proxy] = bind_manager(_proxy_manager(proxy, self._kwargs))
+                manager = self._proxies[proxy] = bind_manager(proxy_manager(proxy, self._kwargs))
             return manager
 
     def _timeout(self, timeout: Timeout) -> urllib3.Timeout:
@@ -251,23 +262,39 @@ class Urllib3Transport:
         return converted
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
-        resp, _deadline, body = self._open(request, stream=False)
+        if self._closed:
+            raise TransportError("transport is closed", kind="protocol")
+        opener, target, direct = self._route(request.url)
+        method = request.method
+        if direct is not None and method in _METHODS:
+            head = encode_head(method, target, direct.host, request.headers, request.body, self._user_agent)
+            if head is not None:
+                timeout = request.timeout
+                deadline = None if timeout.total is None else Deadline(timeout.total, timeout.read)
+                try:
+                    with map_exceptions:
+                        return direct.exchange(method, target, head, request.body, timeout, deadline,
+                                               request.max_response_bytes)
+                except TransportError as error:
+                    raise deadline_passed(error, deadline) from None
+        resp, _deadline, body = self._open(request, opener, target, stream=False)
         # urllib3's HTTPHeaderDict is case-insensitive: no copy needed
         return HTTPResponse(resp.status, resp.headers, body)
 
     def send_stream(self, request: HTTPRequest) -> StreamResponse:
         """The response once its head arrived; its body read as it arrives (bounded as
         :meth:`send`'s)."""
-        resp, deadline, _body = self._open(request, stream=True)
+        if self._closed:
+            raise TransportError("transport is closed", kind="protocol")
+        opener, target, _direct = self._route(request.url)
+        resp, deadline, _body = self._open(request, opener, target, stream=True)
         return stream_response(resp.status, resp.headers, resp, request.max_response_bytes,
                                deadline, map_exceptions)
 
-    def _open(self, request: HTTPRequest, *, stream: bool) -> tuple[Any, Deadline | None, bytes]:
-        """Send *request*: the urllib3 response, the request's deadline and the body read
-        whole (``b""``, left unread, with *stream*)."""
-        if self._closed:
-            raise TransportError("transport is closed", kind="protocol")
-        opener, target = self._route(request.url)
+    def _open(self, request: HTTPRequest, opener: Opener, target: str, *,
+              stream: bool) -> tuple[Any, Deadline | None, bytes]:
+        """Send *request* through urllib3: its response, the request's deadline and the
+        body read whole (``b""``, left unread, with *stream*)."""
         timeout, deadline = request.timeout, None
         if timeout.total is None:
             u3_timeout = self._timeout(timeout)
@@ -298,77 +325,27 @@ class Urllib3Transport:
             self._closed = True
             proxies = list(self._proxies.values())
             self._proxies.clear()
+            direct = list(self._direct.values())
         self._routes.clear()
+        for host in direct:
+            host.close()
         self._pool.clear()
         for manager in proxies:
             manager.clear()
 
     def _after_fork(self) -> None:
-        """In a forked child: the pools become the child's own (see own_pools_in_child)."""
+        """In a forked child: the pools and the direct paths' idle connections become the
+        child's own (see own_pools_in_child); the lock, maybe held at the fork, is new."""
+        self._lock = threading.Lock()
         own_pools_in_child(self._pool)
+        for host in list(self._direct.values()):
+            host.forget_in_child()
 
     def __repr__(self) -> str:
         if self._proxy is None:
             return "Urllib3Transport()"
         parts = urlsplit(self._proxy)
         return f"Urllib3Transport(proxy='{parts.scheme}://{parts.hostname}:{parts.port}')"
-
-
-def no_proxy_matches(no_proxy: str, host: str, port: int | None) -> bool:
-    """Whether ``NO_PROXY`` (comma-separated: ``*``, host names that match themselves and
-    their subdomains, with or without a leading dot, IP addresses, CIDR blocks, each with
-    an optional ``:port``) names *host* (and *port*)."""
-    host = host.lower()
-    for entry in no_proxy.replace(" ", ",").split(","):
-        entry = entry.strip().lower()
-        if entry == "*":
-            return True
-        name, entry_port = entry, None
-        if entry.startswith("[") and "]:" in entry:
-            name, entry_port = entry[1:].split("]:", 1)
-        elif entry.count(":") == 1:
-            name, entry_port = entry.split(":")
-        name = name.strip("[]").lstrip(".")
-        if not name or (entry_port is not None and entry_port != str(port)):
-            continue
-        if host == name or host.endswith("." + name) or _in_network(host, name):
-            return True
-    return False
-
-
-def _in_network(host: str, network: str) -> bool:
-    if "/" not in network:
-        return False
-    try:
-        return ipaddress.ip_address(host) in ipaddress.ip_network(network, strict=False)
-    except ValueError:
-        return False
-
-
-def _socks() -> Any:
-    import importlib.util
-
-    if importlib.util.find_spec("socks") is None:  # urllib3's module warns, then fails
-        raise ConfigurationError("a socks:// proxy needs the PySocks package (pip install pysocks)",
-                                 option="proxy")
-    from urllib3.contrib import socks
-
-    return socks
-
-
-def _proxy_manager(proxy: str, kwargs: dict[str, Any]) -> urllib3.PoolManager:
-    """A urllib3 manager sending through *proxy*, its credentials (if the URL has any) sent
-    as ``Proxy-Authorization`` (http/https) or in the SOCKS handshake."""
-    import urllib3
-
-    if proxy.startswith("socks"):
-        return _socks().SOCKSProxyManager(proxy, **kwargs)  # type: ignore[no-any-return]
-    parts = urlsplit(proxy)
-    headers = None
-    if parts.username is not None:
-        headers = urllib3.make_headers(
-            proxy_basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}")
-    return urllib3.ProxyManager(proxy, proxy_headers=headers, **kwargs)
 
 
 def bind_manager(manager: M) -> M:

@@ -1,0 +1,179 @@
+"""The urllib3 transport's direct path: a request to a host reached without a proxy is
+written in one ``sendall`` (its head encoded by :func:`~.wire.encode_head`) on a kept-alive
+connection of urllib3's own making, and its response read by :mod:`.wire`, instead of going
+through ``urlopen`` and urllib3's response object.
+
+urllib3 still makes every connection (``pool._new_conn()`` and ``connect()``: its TLS
+settings, certificate checks, socket options and connect errors), and the transport's
+exception table still classifies every failure. What this path does itself is cheaper
+than what it replaces, and holds the same bounds: the request's total deadline on connect,
+send and every receive (:class:`~.bounded.DeadlineReader`), the read timeout, the decoded
+size cap (:func:`~.bounded.capped_body`, gzip/deflate included). Idle connections wait in
+a plain list per host (``list.append``/``pop`` need no lock), checked for a close by the
+server before reuse as urllib3 checks its own; a connection with anything unread on it,
+or whose response said ``Connection: close``, is closed, never reused.
+"""
+
+from __future__ import annotations
+
+import io
+import select
+from typing import Any
+
+from .bounded import Deadline, DeadlineReader, RequestDeadlineExceeded, capped_body
+from .transport import HTTPResponse, Timeout
+from .wire import BodyReader, read_head, reusable
+
+__all__ = ["DirectHost", "Link"]
+
+#: Request bodies up to this size go out with the head in one ``sendall``.
+_JOINED = 64 * 1024
+
+
+class _KeptReader(DeadlineReader):
+    """A connection's reader, shared by the buffered readers of its successive responses:
+    their closing leaves it open; :meth:`release` closes it."""
+
+    def close(self) -> None:
+        pass
+
+    def release(self) -> None:
+        super().close()
+
+
+def _readable(sock: Any) -> bool:
+    """Whether *sock* has something to read (or was closed by its peer) right now."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    from urllib3.util.wait import wait_for_read
+
+    return wait_for_read(sock, timeout=0.0)
+
+
+class Link:
+    """One connection: urllib3's connection object, its socket and its reader."""
+
+    __slots__ = ("conn", "sock", "reader")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.sock = conn.sock
+        self.reader = _KeptReader(self.sock, None)
+
+    def close(self) -> None:
+        self.reader.release()
+        self.conn.close()
+
+
+class DirectHost:
+    """The direct path to one host: its urllib3 pool (which makes the connections), the
+    ``Host`` header, and the idle connections (at most *maxsize*)."""
+
+    __slots__ = ("pool", "host", "maxsize", "idle", "closed", "_read_timeout_error")
+
+    def __init__(self, pool: Any, host: str, maxsize: int) -> None:
+        from urllib3.exceptions import ReadTimeoutError
+
+        self.pool = pool
+        self.host = host
+        self.maxsize = maxsize
+        self.idle: list[Link] = []
+        self.closed = False
+        self._read_timeout_error = ReadTimeoutError
+
+    def exchange(self, method: str, target: str, head: bytes, body: bytes | None, timeout: Timeout,
+                 deadline: Deadline | None, limit: int) -> HTTPResponse:
+        """Send the request whose encoded *head* is given and read its response (at most
+        *limit* body bytes) within *timeout* and *deadline*. Raises the libraries'
+        exceptions (the caller maps them)."""
+        link = self._checkout()
+        try:
+            if link is None:
+                link = self._connect(timeout, deadline)
+            sock = link.sock
+            read = timeout.read
+            sock.settimeout(read if deadline is None else min(read, deadline.left()))
+            if body is not None and len(body) <= _JOINED:
+                sock.sendall(head + body)
+            else:
+                sock.sendall(head)
+                if body:
+                    sock.sendall(body)
+            reader = link.reader
+            reader.start(deadline)
+            fp = io.BufferedReader(reader)
+            version, status, headers = read_head(fp)
+            framed = BodyReader(fp, method, status, headers)
+            data = capped_body(headers, limit, deadline, framed.read)
+        except TimeoutError as error:
+            if link is not None:
+                link.close()
+            if isinstance(error, RequestDeadlineExceeded):
+                raise
+            raise self._read_timeout_error(
+                self.pool, target, f"Read timed out. (read timeout={timeout.read})") from error
+        except BaseException:
+            if link is not None:
+                link.close()
+            raise
+        if framed.whole and reusable(version, headers):
+            self._checkin(link)
+        else:
+            link.close()
+        return HTTPResponse(status, headers, data)
+
+    def _connect(self, timeout: Timeout, deadline: Deadline | None) -> Link:
+        conn = self.pool._new_conn()
+        conn.timeout = timeout.connect if deadline is None else min(timeout.connect, deadline.left())
+        try:
+            conn.connect()
+        except BaseException:
+            conn.close()
+            raise
+        return Link(conn)
+
+    def _checkout(self) -> Link | None:
+        """An idle connection the server has not closed, or ``None``."""
+        idle = self.idle
+        while idle:
+            try:
+                link = idle.pop()
+            except IndexError:  # another thread took the last one
+                return None
+            if _readable(link.sock):  # closed by the server (or unasked-for bytes): discarded
+                link.close()
+                continue
+            return link
+        return None
+
+    def _checkin(self, link: Link) -> None:
+        if self.closed or len(self.idle) >= self.maxsize:
+            link.close()
+            return
+        self.idle.append(link)
+        if self.closed:  # close() ran meanwhile: it may have missed this one
+            self.drain()
+
+    def close(self) -> None:
+        """Close the idle connections, and any connection given back from now on."""
+        self.closed = True
+        self.drain()
+
+    def drain(self) -> None:
+        """Close the idle connections."""
+        idle = self.idle
+        while idle:
+            try:
+                link = idle.pop()
+            except IndexError:
+                return
+            link.close()
+
+    def forget_in_child(self) -> None:
+        """In a forked child: the parent's idle connections closed in this process only
+        (closing a descriptor sends nothing while the parent holds the socket)."""
+        inherited, self.idle = self.idle, []
+        for link in inherited:
+            link.close()
