@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from benchmarks.contestants import ALL, Contestant
+from benchmarks.contestants import ALL, SDK, Contestant
 from benchmarks.runner import MEASURES, Plan
 from benchmarks.targets import HIGHER_IS_BETTER, check
 
@@ -19,6 +19,9 @@ TITLES = {
     "rss": "RSS after import + one call",
     "memory": "memory per run (tracemalloc peak, instant tool loop)",
 }
+
+#: standard-library packages worth naming when the SDK's import loads them
+HEAVY_STDLIB = ("asyncio", "concurrent", "ssl", "email", "http", "uuid")
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -145,8 +148,9 @@ def notes(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str,
            ("Raw floor: one http.client keep-alive connection sending the same JSON and headers; a hand loop on "
            "it for the tools (instant ones inline, sleeping ones a thread each); one raw connection per "
            "thread; `python -c pass` for import; http.client + json for memory. Import is the CPU time "
-           "(user + system) of `python -c 'import ...'`: the wall time on an idle machine, without the "
-           "waits for a busy CPU (wall times are in the JSON).")]
+           "(user + system) of `python -c 'import ...'` with bytecode cached (one untimed run first, as an "
+           "installed package has its .pyc files): the wall time on an idle machine, without the "
+           f"waits for a busy CPU (wall times are in the JSON). This SDK's statement: `{SDK.imports}`.")]
     for c in columns:
         if c.is_peer and c.key not in skipped:
             out.append(f"{c.label}: {c.idiom}")
@@ -166,13 +170,14 @@ def notes(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str,
         out.append(f"calls per thread where fewer (a slow baseline, to keep the run short): {', '.join(slow)}")
     if imports:
         if "error" in imports:
-            out.append(f"`import genesys_gateway` could not be inspected: {imports['error']}")
+            out.append(f"`{SDK.imports}` could not be inspected: {imports['error']}")
         else:
             optional = "; ".join(f"{m} ({why})" for m, why in imports["optional"].items()) or "none"
-            out.append(f"`import genesys_gateway` loads third-party {', '.join(imports['third_party']) or 'nothing'}"
+            out.append(f"`{SDK.imports}` loads third-party {', '.join(imports['third_party']) or 'nothing'}"
                        f"; optional among them: {optional}; not loaded: {', '.join(imports['absent']) or '–'}; "
-                       f"standard library: {len(imports['stdlib'])} top-level packages "
-                       f"(incl. {', '.join(m for m in ('asyncio', 'concurrent', 'ssl', 'email', 'http', 'uuid') if m in imports['stdlib'])})")
+                       f"standard library: {len(imports['stdlib'])} top-level packages"
+                       + (f" (incl. {', '.join(heavy)})" if (heavy := [m for m in HEAVY_STDLIB if m in imports['stdlib']])
+                          else f" (none of {', '.join(HEAVY_STDLIB)})"))
     loads = [x for r in repeats for x in r["load"]]
     spread = []
     for measure, row in summary.items():

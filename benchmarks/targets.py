@@ -29,9 +29,10 @@ IMPORT_BUDGET_S = 0.060
 
 
 def import_report(contestant: Contestant) -> dict[str, Any]:
-    """The top-level modules ``import genesys_gateway`` adds to a fresh interpreter, split
+    """The top-level modules the SDK's import statement (``contestant.imports``: the
+    package, ``GatewayClient`` and ``ToolRegistry``) adds to a fresh interpreter, split
     into third-party (flagging the optional ones) and standard library."""
-    code = ("import json, sys; before = set(sys.modules); import genesys_gateway; "
+    code = (f"import json, sys; before = set(sys.modules); {contestant.imports}; "
             "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before})))")
     done = subprocess.run([contestant.python, "-c", code], cwd=ROOT, env=child_env(contestant),
                           capture_output=True, text=True, timeout=120)

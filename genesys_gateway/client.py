@@ -10,53 +10,36 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
-from typing import Any, Callable, Generator, Generic, Iterable, Literal, Mapping, Sequence, TypeVar
-
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Literal, Mapping, Sequence
 
 from .at_fork import fresh_locks, reinit_in_child
 from .checks import check_positive
 from .chat_call import ChatCall
-from .conversation import Conversation
 from .errors import ConfigurationError, GatewayError
 from .http.auth import Auth, ClientCredentials, HTTPContext
 from .http.rate_limit import RateLimiter
 from .http.retry import NoRetry, RetryPolicy
 from .http.retry_budget import RetryBudget
 from .http.transport import StreamingTransport, Timeout, Transport, check_url
-from .http.urllib3_transport import Urllib3Transport
-from .limits import Limits
-from .loop import Loop, LoopOptions, RunOptions
-from .result import RunResult
-from .stream import RunStream
 from .models import ChatResponse, Message
-from .output import OutputMode
-from .options import ClientOptions, check_transport, retry_options
+from .options import ClientOptions, OptionAttribute, check_transport, retry_options
 from .params import check_extra, check_model_params
 from .payload import build_payload, wire_messages
 from .regions import Region, resolve_region
 from .settings import client_kwargs, env_settings, settings_errors
-from .state import ConversationStore
-from .tools.executor import ToolExecutor
 from .tools.registry import ToolRegistry, ToolSet
 
+if TYPE_CHECKING:  # what a plain client does not use is imported on first use
+    from .conversation import Conversation
+    from .limits import Limits
+    from .loop import Loop
+    from .output import OutputMode
+    from .result import RunResult
+    from .state import ConversationStore
+    from .stream import RunStream
+    from .tools.executor import ToolExecutor
+
 __all__ = ["GatewayClient"]
-
-T = TypeVar("T")
-
-
-class _Option(Generic[T]):
-    """A read-only attribute of the client that reads the option of the same name."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, client: GatewayClient, owner: type | None = None) -> T:
-        value: T = getattr(client.options, self.name)
-        return value
-
-    def __set__(self, client: GatewayClient, value: T) -> None:
-        raise AttributeError(f"{self.name} is read-only: make a new client with the option")
 
 _COMPLETE_ARGUMENTS = frozenset({"tools", "deadline", "extra_body", "extra_headers"})
 
@@ -166,7 +149,7 @@ class GatewayClient:
             raise ConfigurationError(f"tools must be a ToolRegistry, got {type(tools).__name__}",
                                      option="tools")
         self.tools = tools
-        self._transport: Transport = check_transport(transport) or Urllib3Transport()
+        self._transport: Transport = check_transport(transport) or _default_transport()
         self._owns_transport = transport is None
         self.retry, self.rate_limiter, self.retry_budget = retry_options(retry, rate_limiter,
                                                                          retry_budget)
@@ -178,9 +161,7 @@ class GatewayClient:
                            allow_insecure_http)
         self._call = ChatCall(self.url, self.base_url, self.options, self.auth, self._transport,
                               self.retry, self.rate_limiter, self.retry_budget, http, clock)
-        self._loop_options = LoopOptions(model, max_iterations, max_repeated_calls,
-                                         audit_payloads, clock, limits=self.options.limits,
-                                         output_retries=self.options.output_retries)
+        self._engine: tuple[ToolRegistry | None, Loop] | None = None  # made by the first run
         self._executor: ToolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -202,19 +183,19 @@ class GatewayClient:
 
     # -- options, read-only (see ClientOptions) ------------------------------------------
 
-    model: _Option[str] = _Option()
-    path: _Option[str] = _Option()
-    timeout: _Option[Timeout] = _Option()
-    max_iterations: _Option[int] = _Option()
-    tool_timeout: _Option[float] = _Option()
-    tool_workers: _Option[int] = _Option()
-    max_tool_result_chars: _Option[int] = _Option()
-    max_repeated_calls: _Option[int] = _Option()
-    allow_insecure_http: _Option[bool] = _Option()
-    audit_payloads: _Option[bool] = _Option()
-    expose_tool_errors: _Option[bool] = _Option()
-    output_retries: _Option[int] = _Option()
-    params: _Option[Mapping[str, Any]] = _Option()
+    model: OptionAttribute[str] = OptionAttribute()
+    path: OptionAttribute[str] = OptionAttribute()
+    timeout: OptionAttribute[Timeout] = OptionAttribute()
+    max_iterations: OptionAttribute[int] = OptionAttribute()
+    tool_timeout: OptionAttribute[float] = OptionAttribute()
+    tool_workers: OptionAttribute[int] = OptionAttribute()
+    max_tool_result_chars: OptionAttribute[int] = OptionAttribute()
+    max_repeated_calls: OptionAttribute[int] = OptionAttribute()
+    allow_insecure_http: OptionAttribute[bool] = OptionAttribute()
+    audit_payloads: OptionAttribute[bool] = OptionAttribute()
+    expose_tool_errors: OptionAttribute[bool] = OptionAttribute()
+    output_retries: OptionAttribute[int] = OptionAttribute()
+    params: OptionAttribute[Mapping[str, Any]] = OptionAttribute()
 
     # -- construction helpers -------------------------------------------------------------
 
@@ -305,6 +286,9 @@ class GatewayClient:
         overrides the client's number of corrections."""
         if not isinstance(prompt, str):
             raise TypeError(f"the prompt must be a string, got {type(prompt).__name__}")
+        from .loop import RunOptions
+        import uuid
+
         run = RunOptions.build("run", deadline=deadline, max_iterations=max_iterations,
                                extra_body=extra_body, extra_headers=extra_headers,
                                limits=limits, output_type=output_type,
@@ -340,14 +324,25 @@ class GatewayClient:
         start it with that id and ``system``) and save it after every turn. ``id`` alone
         names a new conversation. ``max_history_tokens``: drop the oldest whole turns
         before each model call to stay under an estimate of that many tokens."""
+        from .conversation import Conversation
+
         return Conversation(self._loop(), system, state=state, key=key, id=id, store=store,
                             max_history_tokens=max_history_tokens)
 
     def _loop(self) -> Loop:
-        registry = self.tools
-        streams = self.options.server_streaming and isinstance(self._transport, StreamingTransport)
-        return Loop(self.complete, registry.snapshot if registry is not None else _no_tools,
-                    self.executor, self._loop_options, self._stream_complete if streams else None)
+        """The loop engine, made once (again if ``tools`` was replaced)."""
+        registry, engine = self._engine or (None, None)
+        if engine is None or registry is not self.tools:
+            from .loop import Loop, LoopOptions
+            registry, o = self.tools, self.options
+            streams = o.server_streaming and isinstance(self._transport, StreamingTransport)
+            options = LoopOptions(o.model, o.max_iterations, o.max_repeated_calls,
+                                  o.audit_payloads, self.clock, limits=o.limits,
+                                  output_retries=o.output_retries)
+            engine = Loop(self.complete, registry.snapshot if registry is not None else _no_tools,
+                          self.executor, options, self._stream_complete if streams else None)
+            self._engine = (registry, engine)
+        return engine
 
     def executor(self) -> ToolExecutor:
         """The client's tool executor (created on first use)."""
@@ -356,6 +351,7 @@ class GatewayClient:
                 if self._closed:
                     raise GatewayError("client is closed")
                 if self._executor is None:
+                    from .tools.executor import ToolExecutor
                     self._executor = ToolExecutor(
                         max_workers=self.options.tool_workers,
                         default_timeout=self.options.tool_timeout,
@@ -392,4 +388,11 @@ class GatewayClient:
 
 def _no_tools() -> None:
     return None
+
+
+def _default_transport() -> Transport:
+    """``Urllib3Transport()``, imported with urllib3 when the first client needs it."""
+    from .http.urllib3_transport import Urllib3Transport
+
+    return Urllib3Transport()
 

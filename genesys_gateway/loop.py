@@ -153,9 +153,10 @@ class _Run:
                 "gen_ai.usage.output_tokens": result.usage.completion_tokens,
                 "genesys_gateway.stop_reason": result.stop_reason,
             })
-        telemetry.audit("run_end", conversation_id=self.conversation_id, stop_reason=result.stop_reason,
-                        iterations=result.iterations, tool_calls=len(result.tool_runs),
-                        usage=attrs.asdict(result.usage))
+        if telemetry.audit_enabled():  # attrs.asdict costs more than the rest of the check
+            telemetry.audit("run_end", conversation_id=self.conversation_id,
+                            stop_reason=result.stop_reason, iterations=result.iterations,
+                            tool_calls=len(result.tool_runs), usage=attrs.asdict(result.usage))
         yield RunFinished(result)
 
     def _remaining(self) -> float | None:

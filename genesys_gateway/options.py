@@ -6,7 +6,7 @@ so settings loaders can name their setting instead (see :mod:`genesys_gateway.se
 
 from __future__ import annotations
 
-from typing import Any, Mapping, cast
+from typing import Any, Generic, Mapping, TypeVar, cast
 
 import attrs
 
@@ -30,7 +30,24 @@ from .http.transport import Timeout, Transport
 from .limits import Limits, optional_limits
 from .params import check_extra, check_model_params, headers_repr
 
-__all__ = ["ClientOptions", "CLIENT_ARGUMENTS", "to_timeout", "retry_options"]
+__all__ = ["ClientOptions", "CLIENT_ARGUMENTS", "OptionAttribute", "to_timeout", "retry_options"]
+
+T = TypeVar("T")
+
+
+class OptionAttribute(Generic[T]):
+    """A read-only attribute of the client that reads the option of the same name from
+    its ``options``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: Any, owner: type | None = None) -> T:
+        value: T = getattr(client.options, self.name)
+        return value
+
+    def __set__(self, client: Any, value: T) -> None:
+        raise AttributeError(f"{self.name} is read-only: make a new client with the option")
 
 
 def to_timeout(value: Timeout | float | None) -> Timeout:

@@ -7,7 +7,6 @@ verbatim) and ``extra_headers=``.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from typing import Any, Iterable, Mapping
@@ -57,6 +56,8 @@ def unknown_keyword(where: str, name: str, known: Iterable[str]) -> TypeError:
     if name in _ELSEWHERE:
         hint = f" ({_ELSEWHERE[name]})"
     else:
+        import difflib  # only to suggest a name in an error message
+
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else (
             " (model parameters the SDK does not know go in extra_body={...})")

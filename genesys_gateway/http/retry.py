@@ -7,7 +7,6 @@ called by :func:`call_with_retry`, never by the policy's decision logic.
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
 import time
@@ -88,6 +87,8 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     try:
         seconds = float(text)
     except ValueError:
+        import email.utils  # an HTTP date: rare, and email.utils costs ~10 ms to import
+
         try:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):

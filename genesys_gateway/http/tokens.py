@@ -18,7 +18,6 @@ atomic "add if absent", poll while another refresher holds it, give up on a time
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 import re
@@ -115,6 +114,8 @@ def token_problem(token: Token | str) -> str | None:
 
 def store_key(token_url: str, client_id: str) -> str:
     """The store key for one OAuth client at one token endpoint (no secret involved)."""
+    import hashlib  # only token stores shared across processes need it
+
     digest = hashlib.sha256(f"{token_url}\n{client_id}".encode()).hexdigest()[:32]
     return f"genesys_gateway:token:{digest}"
 

@@ -10,14 +10,43 @@ ToolRun and their statuses), ``serialization`` (tool results to text), ``executo
 Nothing here imports the client, the loop or the HTTP wing.
 """
 
-from .calls import ToolCallRequest, ToolRun, ToolRunStatus, plan_calls
-from .context import ToolContext
-from .executor import ToolExecutor
-from .guard import RepeatGuard
-from .loading import load_registry
-from .registry import Tool, ToolRegistry, ToolSet, make_tool
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # at run time each name loads on first use (PEP 562)
+    from .calls import ToolCallRequest, ToolRun, ToolRunStatus, plan_calls
+    from .context import ToolContext
+    from .executor import ToolExecutor
+    from .guard import RepeatGuard
+    from .loading import load_registry
+    from .registry import Tool, ToolRegistry, ToolSet, make_tool
 
 __all__ = [
     "RepeatGuard", "Tool", "ToolCallRequest", "ToolContext", "ToolExecutor", "ToolRegistry",
     "ToolRun", "ToolRunStatus", "ToolSet", "load_registry", "make_tool", "plan_calls",
 ]
+
+_MODULES = {
+    ".calls": "ToolCallRequest ToolRun ToolRunStatus plan_calls",
+    ".context": "ToolContext",
+    ".executor": "ToolExecutor",
+    ".guard": "RepeatGuard",
+    ".loading": "load_registry",
+    ".registry": "Tool ToolRegistry ToolSet make_tool",
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names.split()}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

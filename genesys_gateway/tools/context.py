@@ -5,7 +5,6 @@ parameter that asks for it (a leaf module: the registry and schema code both use
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import threading
 import time
@@ -26,6 +25,8 @@ def idempotency_key(conversation_id: str, call_id: str) -> str:
     32 hex digits of ``sha256(conversation_id + "\\0" + call_id)``. The same for the same
     call wherever and whenever it runs (a retry, an approval, a resume in another
     process); different for different calls (a conversation never reuses a call id)."""
+    import hashlib  # only for handlers that take a ToolContext
+
     digest = hashlib.sha256(f"{conversation_id}\0{call_id}".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:32]
 

@@ -11,7 +11,11 @@ calls keep occupying a worker; when every worker is hung, new calls fail fast wi
 The pool is a small bounded pool of *daemon* threads (not ``ThreadPoolExecutor``, whose
 non-daemon threads are joined at interpreter exit, so one hung handler would block the
 process from exiting): :mod:`.pool`. Each validated call travels through it as a
-:class:`~.job.ToolJob`.
+:class:`~.job.ToolJob`; the calls of a turn share one :class:`~.job.Batch`, whose queue is
+the one thing the caller waits on. A turn wakes one worker; a worker that finishes a call
+takes the turn's next one, so instant tools cost one thread hand-off per turn, not one per
+call. Calls still queued after ``TOOL_WAKE_GRACE_SECONDS`` (a slow first call) wake one more
+worker each such interval, so slow calls still run in parallel.
 
 Every call gets its :class:`ToolRun`, including the calls :func:`~.calls.plan_calls`
 marked as not runnable (no id, a repeated id, no arguments): the executor answers those
@@ -24,9 +28,9 @@ by hung calls, or executor closed) and ``"repeated"`` (stopped by a :class:`Repe
 
 from __future__ import annotations
 
-import concurrent.futures
 import inspect
 import logging
+import queue
 import threading
 import time
 from collections import Counter
@@ -36,12 +40,13 @@ from ..at_fork import reinit_in_child
 from ..checks import check_bool, check_optional_positive, check_positive, check_positive_int
 from ..constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
                          DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
-                         NESTED_TOO_DEEPLY, TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
+                         NESTED_TOO_DEEPLY, TOOL_THREAD_NAME_PREFIX, TOOL_WAKE_GRACE_SECONDS,
+                         TOOL_WORKER_IDLE_SECONDS)
 from ..errors import ToolArgumentsError, ToolError
 from .calls import ToolCallRequest, ToolRun, ToolRunStatus
 from .context import ToolContext, idempotency_key
 from .guard import RepeatGuard
-from .job import ToolJob
+from .job import DONE, DROPPED, QUEUED, RUNNING, Batch, ToolJob
 from .pool import DaemonPool
 from .registry import ToolSet
 from .serialization import ResultSerializationError, serialize_result, truncate, validate_output
@@ -91,7 +96,8 @@ class ToolExecutor:
         self.expose_errors = check_bool("expose_errors", expose_errors)
         self._lock = threading.Lock()
         self._pool: DaemonPool | None = None
-        self._hung: set[concurrent.futures.Future[ToolRun]] = set()
+        self._hung: set[ToolJob] = set()
+        self._hung_ended = threading.Condition(self._lock)
         self._closed = False
         self._stats: Counter[str] = Counter()
         reinit_in_child(self, ToolExecutor._after_fork)
@@ -109,16 +115,14 @@ class ToolExecutor:
 
         For graceful shutdowns and tests; the request path never waits for hung calls.
         """
-        with self._lock:
-            hung = list(self._hung)
-        if hung:
-            concurrent.futures.wait(hung, timeout=timeout)
-        return self.hung_count
+        with self._hung_ended:
+            self._hung_ended.wait_for(lambda: self._prune_hung() == 0, timeout)
+            return self._prune_hung()
 
     def _prune_hung(self) -> int:
-        """Drop finished futures from the hung set (caller holds the lock)."""
-        if any(f.done() for f in self._hung):
-            self._hung = {f for f in self._hung if not f.done()}
+        """Drop finished calls from the hung set (caller holds the lock)."""
+        if any(job.state == DONE for job in self._hung):
+            self._hung = {job for job in self._hung if job.state != DONE}
         return len(self._hung)
 
     @property
@@ -197,6 +201,7 @@ class ToolExecutor:
         pool starts on demand), the hung calls they were running, and the lock one of them
         may have held at the moment of the fork."""
         self._lock = threading.Lock()
+        self._hung_ended = threading.Condition(self._lock)
         self._pool = None
         self._hung = set()
 
@@ -264,88 +269,89 @@ class ToolExecutor:
 
     def _execute(self, jobs: list[ToolJob], conversation_id: str | None,
                  ) -> Generator[tuple[int, ToolRun], None, None]:
-        pending: dict[concurrent.futures.Future[ToolRun], ToolJob] = {}
-        for job in jobs:
-            start = self.clock()
-            with self._lock:
-                closed = self._closed
-                saturated = self._prune_hung() >= self.max_workers
-                if not closed and not saturated and self._pool is None:
-                    self._pool = DaemonPool(self.max_workers, TOOL_THREAD_NAME_PREFIX,
-                                             self.worker_idle_timeout)
-                pool = self._pool
-            if closed or saturated or pool is None:
+        start = self.clock()
+        with self._lock:
+            closed = self._closed
+            saturated = self._prune_hung() >= self.max_workers
+            if not closed and not saturated and self._pool is None:
+                self._pool = DaemonPool(self.max_workers, TOOL_THREAD_NAME_PREFIX,
+                                        self.worker_idle_timeout)
+            pool = self._pool
+        if closed or saturated or pool is None:
+            for job in jobs:
                 yield job.index, self._reject(job, start, closed or pool is None)
-                continue
-            job.submitted = start
-            job.expires = time.monotonic() + job.timeout
-            job.context = ToolContext(job.call.call_id, job.expires, threading.Event(),
-                                      None if conversation_id is None
-                                      else idempotency_key(conversation_id, job.call.call_id))
-            try:
-                job.future = pool.submit(self._call, job)
-            except RuntimeError:  # closed concurrently
+            return
+        batch, now = Batch(), time.monotonic()
+        for job in jobs:
+            job.batch, job.execute, job.on_hung_done = batch, self._call, self._forget_hung
+            job.submitted, job.expires = start, now + job.timeout
+            if job.tool.context_param is not None:
+                job.context = ToolContext(job.call.call_id, job.expires, threading.Event(),
+                                          None if conversation_id is None
+                                          else idempotency_key(conversation_id, job.call.call_id))
+        try:
+            pool.submit(jobs)
+        except RuntimeError:  # closed concurrently
+            for job in jobs:
                 yield job.index, self._reject(job, start, True)
-                continue
-            pending[job.future] = job
+            return
+        pending = set(jobs)
+        waking = len(jobs) > 1  # may need more workers than the one woken
         try:
             while pending:
-                now = time.monotonic()
-                for future, job in list(pending.items()):
-                    if future.done():
-                        run = self._collect(job)
-                    elif job.expires <= now:
-                        run = self._time_out(job)
-                    else:
-                        continue
-                    del pending[future]
-                    yield job.index, run
-                if pending:
-                    wait_s = min(job.expires for job in pending.values()) - time.monotonic()
-                    concurrent.futures.wait(pending, timeout=max(0.0, wait_s),
-                                            return_when=concurrent.futures.FIRST_COMPLETED)
+                wait_s = min(job.expires for job in pending) - time.monotonic()
+                if waking:
+                    wait_s = min(wait_s, TOOL_WAKE_GRACE_SECONDS)
+                try:
+                    job = batch.finished.get(timeout=max(0.0, wait_s))
+                except queue.Empty:
+                    now = time.monotonic()
+                    for job in [job for job in pending if job.expires <= now]:
+                        pending.discard(job)
+                        yield job.index, self._time_out(job)
+                    if waking:  # calls still queued behind a slow one: one more worker
+                        waking = any(job.state == QUEUED for job in pending) and pool.wake()
+                    continue
+                if job in pending:  # not a hung call of this turn returning late
+                    pending.discard(job)
+                    yield job.index, self._collect(job)
         finally:  # closed early (a cancelled stream): stop what has not finished
-            for future, job in pending.items():
-                if not future.cancel() and not future.done():
-                    job.cancel()
+            for job in pending:
+                if job.give_up() == RUNNING:
                     with self._lock:
-                        self._hung.add(future)
-                    future.add_done_callback(self._forget_hung)
+                        self._hung.add(job)
 
     def _time_out(self, job: ToolJob) -> ToolRun:
-        future, name = job.future, job.call.name
-        assert future is not None
-        start = job.submitted
-        if future.cancel():
+        name = job.call.name
+        state = job.give_up()
+        if state == QUEUED:
             message = (f"tool {name!r} timed out after {job.timeout:.3g} s before it could start "
                        "(all tool workers were busy); it was not run")
-        else:
-            if future.done():
-                return self._collect(job)
-            job.cancel()
+        elif state == RUNNING:
             with self._lock:
-                self._hung.add(future)
-            future.add_done_callback(self._forget_hung)
+                self._hung.add(job)
             message = f"tool {name!r} timed out after {job.timeout:.3g} s and was cancelled"
             logger.warning("tool %r (call %s) timed out after %.3g s; its thread is still "
                            "running", name, job.call.call_id, job.timeout)
-        return self._fail(job.call, "timeout", message, job.arguments, start)
+        else:  # it ended just now
+            return self._collect(job)
+        return self._fail(job.call, "timeout", message, job.arguments, job.submitted)
 
-    def _forget_hung(self, future: concurrent.futures.Future[ToolRun]) -> None:
+    def _forget_hung(self, job: ToolJob) -> None:
         with self._lock:
-            self._hung.discard(future)
+            self._hung.discard(job)
             remaining = self._prune_hung()
+            self._hung_ended.notify_all()
         logger.info("a timed-out tool call finished; %d still hung", remaining)
 
     def _collect(self, job: ToolJob) -> ToolRun:
-        future = job.future
-        assert future is not None
-        if future.cancelled():  # the pool was shut down before the call started
+        if job.state == DROPPED:  # the pool was shut down before the call started
             return self._reject(job, self.clock(), True)
-        try:
-            return future.result()
-        except BaseException as exc:  # a BaseException escaped the handler
-            return self._error(job, exc, self.clock())
+        outcome = job.outcome
+        if isinstance(outcome, ToolRun):
+            return outcome
+        assert isinstance(outcome, BaseException)
+        return self._error(job, outcome, self.clock())  # a BaseException escaped the handler
 
     def _error(self, job: ToolJob, exc: BaseException, start: float) -> ToolRun:
         """An ``error`` run. The model sees a :class:`ToolError`'s message; of any other

@@ -1,35 +1,57 @@
-"""A bounded pool of daemon threads handing out ``concurrent.futures.Future`` objects.
+"""A bounded pool of daemon threads running tasks, waking no more threads than asked.
 
 Not ``ThreadPoolExecutor``, whose non-daemon threads are joined at interpreter exit, so one
-hung task would block the process from exiting. The pool knows nothing of tools: it runs
-callables.
+hung task would block the process from exiting; and not its ``Future`` machinery either: a
+task is any object with ``run()`` (called in a worker; it must deliver its own outcome and
+not raise) and ``drop()`` (the pool shut down before the task started). The pool knows
+nothing of tools.
+
+Waking a thread is the expensive part of handing work over: a queued task wakes at most
+the number of idle workers :meth:`DaemonPool.submit` is told to wake, and a worker that
+finishes a task takes the next queued one before it parks. A caller whose tasks wait in
+the queue longer than it likes calls :meth:`DaemonPool.wake` for one more worker.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import itertools
-import queue
 import threading
 import weakref
-from typing import Any, Callable, TypeVar
+from collections import deque
+from typing import Iterable, Protocol
 
 from ..constants import TOOL_WORKER_IDLE_SECONDS
 
-__all__ = ["DaemonPool"]
+__all__ = ["DaemonPool", "Task"]
 
-T = TypeVar("T")
-#: A queued call: its future, the function and its arguments (``None`` tells a worker to exit).
-_Item = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+class Task(Protocol):
+    def run(self) -> None: ...
+
+    def drop(self) -> None: ...
+
+
+class _Exit:
+    """What :meth:`DaemonPool._next` hands a worker that must exit."""
+
+    def run(self) -> None:
+        pass
+
+    def drop(self) -> None:
+        pass
+
+
+_EXIT = _Exit()
 
 
 class DaemonPool:
-    """A bounded pool of daemon threads returning ``concurrent.futures.Future``\\ s.
+    """A bounded pool of daemon threads.
 
-    Threads start lazily, up to ``max_workers``, when no idle worker is waiting for the
-    submitted call. A worker idle for ``idle_timeout`` seconds exits (``None``: never); new
-    ones start on demand. Workers hold only a weak reference to the pool, so a pool that
-    is garbage-collected without :meth:`shutdown` tells its idle workers to exit too.
+    Threads start lazily, up to ``max_workers``, when a wake finds no idle worker. An idle
+    worker waits on a lock of its own (the pool wakes the most recently idle one first, the
+    one likeliest still in the CPU's caches) and exits after ``idle_timeout`` seconds
+    (``None``: never). Workers hold only a weak reference to the pool, so a pool that is
+    garbage-collected without :meth:`shutdown` tells its idle workers to exit too.
     """
 
     def __init__(self, max_workers: int, prefix: str,
@@ -37,53 +59,64 @@ class DaemonPool:
         self._max = max_workers
         self._prefix = prefix
         self._idle_timeout = idle_timeout
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._work: deque[Task] = deque()
+        self._parked: list[threading.Lock] = []  # each idle worker's lock, held until woken
         self._threads: set[threading.Thread] = set()
         self._numbers = itertools.count()
         self._shutdown = False
-        self._queued = 0  # calls submitted and not yet taken by a worker
-        self._waiting = 0  # workers waiting for a call (or about to)
-        weakref.finalize(self, _release_workers, self._queue, self._threads).atexit = False
+        weakref.finalize(self, _unpark, self._parked).atexit = False
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    def submit(self, tasks: Iterable[Task], wake: int = 1) -> None:
+        """Queue ``tasks`` and wake up to ``wake`` workers for them (idle ones first, new
+        ones while fewer than ``max_workers`` run). ``RuntimeError`` once shut down."""
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("the tool pool is shut down")
-            self._queue.put((future, fn, args))
-            self._queued += 1
-            if self._queued > self._waiting and len(self._threads) < self._max:
-                thread = threading.Thread(
-                    target=_work, args=(weakref.ref(self), self._queue, self._idle_timeout),
-                    daemon=True, name=f"{self._prefix}_{next(self._numbers)}")
-                self._threads.add(thread)
-                self._waiting += 1
-                thread.start()
-        return future
+            self._work.extend(tasks)
+            for _ in range(min(wake, len(self._work))):
+                if not self._wake():
+                    break
 
-    def _took(self, real: bool) -> None:
-        """A waiting worker took an item off the queue (``real``: a call, not a sentinel)."""
+    def wake(self) -> bool:
+        """One more worker for the queued tasks: ``False`` if none are queued or every
+        worker is busy."""
         with self._lock:
-            self._waiting -= 1
-            if real:
-                self._queued -= 1
+            return bool(self._work) and not self._shutdown and self._wake()
 
-    def _ready(self) -> bool:
-        """A worker finished a call: ``False`` if it must exit (shut down), else it waits."""
+    def _wake(self) -> bool:
+        """Wake an idle worker or start one (the caller holds the lock)."""
+        if self._parked:
+            self._parked.pop().release()
+            return True
+        if len(self._threads) >= self._max:
+            return False
+        park = threading.Lock()
+        park.acquire()
+        thread = threading.Thread(target=_work, args=(weakref.ref(self), park, self._idle_timeout),
+                                  daemon=True, name=f"{self._prefix}_{next(self._numbers)}")
+        self._threads.add(thread)
+        thread.start()
+        return True
+
+    def _next(self, park: threading.Lock, me: threading.Thread) -> Task | None:
+        """A worker's next task; ``None`` after parking it (idle); ``_EXIT`` to exit."""
         with self._lock:
             if self._shutdown:
-                return False
-            self._waiting += 1
-            return True
+                self._threads.discard(me)
+                return _EXIT
+            if self._work:
+                return self._work.popleft()
+            self._parked.append(park)
+            return None
 
-    def _retire(self, thread: threading.Thread) -> bool:
-        """An idle worker timed out: it exits unless a queued call still needs it."""
+    def _retire(self, park: threading.Lock, me: threading.Thread) -> bool:
+        """An idle worker timed out: it exits unless it was woken meanwhile."""
         with self._lock:
-            if self._queued >= self._waiting:  # a call arrived since: no one else takes it
+            if park not in self._parked:  # woken (its lock released) since: it stays
                 return False
-            self._waiting -= 1
-            self._threads.discard(thread)
+            self._parked.remove(park)
+            self._threads.discard(me)
             return True
 
     def _exited(self, thread: threading.Thread) -> None:
@@ -96,65 +129,56 @@ class DaemonPool:
             return len(self._threads)
 
     def shutdown(self, wait: bool = False) -> None:
-        """Cancel queued work and let idle workers exit; never waits unless asked."""
+        """Drop queued tasks and let idle workers exit; never waits unless asked."""
         with self._lock:
             self._shutdown = True
+            dropped = list(self._work)
+            self._work.clear()
             threads = list(self._threads)
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item[0].cancel()
-        for _ in threads:
-            self._queue.put(None)
+            _unpark(self._parked)
+        for task in dropped:
+            task.drop()
         if wait:
             for thread in threads:
                 if thread is not threading.current_thread():
                     thread.join()
 
 
-def _release_workers(work: queue.SimpleQueue[_Item | None], threads: set[threading.Thread]) -> None:
-    """The pool was garbage-collected: one exit sentinel per worker (never the pool itself)."""
-    for _ in range(len(threads)):
-        work.put(None)
+def _unpark(parked: list[threading.Lock]) -> None:
+    """Wake every idle worker (shut down, or the pool was garbage-collected: never the
+    pool itself, which may be gone)."""
+    while parked:
+        try:
+            parked.pop().release()
+        except IndexError:  # emptied concurrently
+            break
 
 
-def _work(pool_ref: weakref.ref[DaemonPool], work: queue.SimpleQueue[_Item | None],
+def _work(pool_ref: weakref.ref[DaemonPool], park: threading.Lock,
           idle_timeout: float | None) -> None:
     """A worker's loop. It holds the pool only briefly (a weak reference otherwise), so an
     idle worker never keeps an abandoned pool, and the executor behind it, alive."""
     me = threading.current_thread()
     try:
         while True:
-            try:
-                item = work.get(timeout=idle_timeout)
-            except queue.Empty:
-                pool = pool_ref()
-                if pool is None or pool._retire(me):
-                    return
-                del pool
+            pool = pool_ref()
+            if pool is None:
+                return
+            task = pool._next(park, me)
+            del pool
+            if task is _EXIT:
+                return
+            if task is not None:
+                task.run()
+                del task
+                continue
+            if park.acquire(timeout=-1 if idle_timeout is None else idle_timeout):
                 continue
             pool = pool_ref()
-            if pool is not None:
-                pool._took(item is not None)
-            del pool
-            if item is None:
-                return
-            future, fn, args = item
-            del item
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args))
-                except BaseException as exc:  # delivered to the waiting caller
-                    future.set_exception(exc)
-                    del exc
-            del future, fn, args
-            pool = pool_ref()
-            if pool is None or not pool._ready():
+            if pool is None or pool._retire(park, me):
                 return
             del pool
+            park.acquire()  # woken just as it timed out: its lock is released already
     finally:
         pool = pool_ref()
         if pool is not None:

@@ -334,13 +334,13 @@ def function_schema(func: Callable[..., Any], *, tool_name: str, skip: frozenset
         properties[param.name] = schema
         if needs_structuring(tp, ints=False):
             try:
-                converter.get_structure_hook(tp)
+                converter().get_structure_hook(tp)
             except Exception as exc:
                 raise ToolDefinitionError(
                     f"tool {tool_name!r}: parameter {param.name!r}: cannot convert JSON to "
                     f"{tp!r}: {exc}"
                 ) from None
-            plan.append((param.name, functools.partial(converter.structure, cl=tp)))
+            plan.append((param.name, functools.partial(converter().structure, cl=tp)))
         elif needs_structuring(tp):  # a plain JSON type: only integral floats to make ints
             ints.append((param.name, functools.partial(coerce_ints, tp=tp)))
     parameters: dict[str, Any] = {"type": "object", "properties": properties}

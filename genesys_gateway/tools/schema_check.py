@@ -13,16 +13,16 @@ fastjsonschema would otherwise fetch the URL with ``urllib`` at compile time.
 
 from __future__ import annotations
 
-import difflib
 import re
 import threading
-from typing import Any, Callable, Final
-
-import fastjsonschema
+from typing import TYPE_CHECKING, Any, Callable, Final
 
 from ..errors import ToolDefinitionError
 from ..constants import NESTED_TOO_DEEPLY
 from .draft07 import DRAFT07_META_SCHEMA, DRAFT07_URI
+
+if TYPE_CHECKING:  # imported where used: a plain client never loads it
+    import fastjsonschema
 
 __all__ = ["check_schema", "NO_REMOTE_REFS", "copy_json", "short_repr", "strip_name"]
 
@@ -40,6 +40,8 @@ class _NoRemoteRefs(dict[str, Callable[[str], Any]]):
 
 
 def _refuse_remote_ref(uri: str) -> Any:
+    import fastjsonschema
+
     raise fastjsonschema.JsonSchemaDefinitionException(
         f"remote $ref {uri!r} is not supported (inline the schema or use #/definitions)"
     )
@@ -82,6 +84,8 @@ def _draft07_check() -> Callable[[Any], Any]:
     ``use_default=False``: the meta-schema's defaults (``"properties": {}``,
     ``"readOnly": false``...) must never be written into the schema being checked.
     """
+    import fastjsonschema
+
     global _meta_check
     check = _meta_check
     if check is None:
@@ -106,6 +110,8 @@ def check_schema(schema: Any, *, label: str = "schema") -> None:
     inside ``schema`` (``<root>`` for the schema itself), e.g.
     ``"tool 'x': parameters: at properties/unit/type: unknown type 'strnig' ..."``.
     """
+    import fastjsonschema
+
     check = _draft07_check()
     try:
         check(schema)
@@ -180,6 +186,8 @@ def _earlier_entry_error(
     root: Any, path: list[str], check: Callable[[Any], Any]
 ) -> tuple[list[str], fastjsonschema.JsonSchemaValueException] | None:
     """An error in an entry of a schema map that comes before the one on ``path``, if any."""
+    import fastjsonschema
+
     node, kind = root, "schema"
     for depth, part in enumerate(path):
         if kind == "map" and isinstance(node, dict):
@@ -225,6 +233,8 @@ def _first_schema_error(
     value: Any, check: Callable[[Any], Any]
 ) -> tuple[list[str], fastjsonschema.JsonSchemaValueException] | None:
     """The meta-check error inside ``value`` (a schema, or the first bad one of a list)."""
+    import fastjsonschema
+
     if isinstance(value, dict):
         candidates: list[tuple[list[str], Any]] = [([], value)]
     elif isinstance(value, list) and value:
@@ -289,6 +299,8 @@ def _unknown_type(value: Any) -> str:
         return f"unknown type {short_repr(value)}"
     guess = _PYTHON_TYPE_NAMES.get(value.lower())
     if guess is None:
+        import difflib  # only to suggest a name in an error message
+
         close = difflib.get_close_matches(value.lower(), _SIMPLE_TYPES, n=1)
         guess = close[0] if close else None
     hint = f" (did you mean {guess!r}?)" if guess else ""

@@ -11,15 +11,18 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import functools
 import types
 import typing
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import attrs
-import cattrs
 import typing_extensions
 
 from ..errors import ToolDefinitionError
+
+if TYPE_CHECKING:  # imported when the first handler needs a conversion
+    import cattrs
 
 __all__ = ["SEQUENCES", "SETS", "MAPPINGS", "converter", "coerce_ints", "needs_structuring",
            "make_converter", "structurer"]
@@ -29,7 +32,17 @@ SEQUENCES = {list, collections.abc.Sequence, collections.abc.MutableSequence,
 SETS = {set, frozenset, collections.abc.Set, collections.abc.MutableSet}
 MAPPINGS = {dict, collections.abc.Mapping, collections.abc.MutableMapping}
 
-converter = cattrs.Converter()
+
+
+@functools.lru_cache(maxsize=None)
+def converter() -> cattrs.Converter:
+    """The one cattrs converter of tool arguments, made on first use (cattrs costs ~12 ms
+    to import, and a plain client converts nothing)."""
+    import cattrs
+
+    made = cattrs.Converter()
+    made.register_structure_hook(int, _int)  # e.g. int fields of attrs classes
+    return made
 
 
 def coerce_ints(value: Any, tp: Any) -> Any:
@@ -62,9 +75,6 @@ def _int(value: Any, _tp: Any) -> Any:
     return int(value) if type(value) is float and value.is_integer() else value
 
 
-converter.register_structure_hook(int, _int)  # e.g. int fields of attrs classes
-
-
 def needs_structuring(tp: Any, seen: frozenset[Any] = frozenset(), ints: bool = True) -> bool:
     """Whether a JSON value must be converted to match ``tp`` (enum, attrs, dataclass, tuple,
     set, and with ``ints`` an ``int``, which the schema lets arrive as an integral float)."""
@@ -92,7 +102,7 @@ def structurer(tp: Any, where: str) -> Callable[[Any], Any]:
     where ``tp`` says ``int``, as for tool arguments); :class:`ToolDefinitionError` naming
     ``where`` when cattrs cannot structure ``tp``."""
     try:
-        hook = converter.get_structure_hook(tp)
+        hook = converter().get_structure_hook(tp)
     except Exception as exc:
         raise ToolDefinitionError(f"{where}: cannot convert JSON to {tp!r}: {exc}") from None
     return lambda value: hook(value, tp)

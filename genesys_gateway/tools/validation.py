@@ -27,14 +27,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Callable, Final, Mapping
-
-import fastjsonschema
+from typing import TYPE_CHECKING, Any, Callable, Final, Mapping
 
 from ..constants import NESTED_TOO_DEEPLY, VALIDATOR_CACHE_SIZE
 from ..errors import ToolArgumentsError, ToolDefinitionError
 from .draft07 import DRAFT07_URI
 from .schema_check import NO_REMOTE_REFS, check_schema, copy_json, short_repr, strip_name
+
+if TYPE_CHECKING:  # imported when the first validator is compiled
+    import fastjsonschema
 
 __all__ = [
     "SchemaValidator",
@@ -117,12 +118,15 @@ class SchemaValidator:
     deep when nested defaults exist) and returns that copy with schema defaults applied.
     """
 
-    __slots__ = ("schema", "_fn", "_deep")
+    __slots__ = ("schema", "_fn", "_deep", "_invalid")
 
     def __init__(self, schema: dict[str, Any], fn: Callable[[Any], Any], deep: bool) -> None:
+        import fastjsonschema
+
         self.schema = schema
         self._fn = fn
         self._deep = deep
+        self._invalid = fastjsonschema.JsonSchemaValueException
 
     def validate(self, data: Any, *, label: str = "arguments") -> Any:
         """Return a validated copy of ``data`` with defaults applied.
@@ -138,7 +142,7 @@ class SchemaValidator:
             elif self._deep:
                 data = copy_json(data)
             return self._fn(data)
-        except fastjsonschema.JsonSchemaValueException as exc:
+        except self._invalid as exc:
             raise ToolArgumentsError(
                 f"invalid {label}: {describe_validation_error(exc)}"
             ) from None
@@ -168,6 +172,8 @@ def _compile(schema: dict[str, Any], key: str, label: str) -> SchemaValidator:
     definition = json.loads(key)  # fastjsonschema rewrites $refs in place: give it a copy
     if isinstance(definition, dict) and "$schema" not in definition:
         definition["$schema"] = DRAFT7_URI  # without it fastjsonschema uses draft 2019-09
+    import fastjsonschema
+
     try:
         fn = fastjsonschema.compile(definition, handlers=NO_REMOTE_REFS, use_default=True)
     except ToolDefinitionError:
