@@ -41,7 +41,7 @@ import re
 from typing import Any, Iterable
 
 from .errors import ResponseFormatError
-from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage, converter
+from .models import ChatResponse, Choice, FunctionCall, Message, ToolCall, Usage, parse_usage
 
 __all__ = ["ChunkMerger", "merge_chunks"]
 
@@ -180,7 +180,7 @@ class ChunkMerger:
     @property
     def usage(self) -> Usage | None:
         """Usage from the last chunk that carried it, or ``None``."""
-        return None if self._usage is None else converter.structure(self._usage, Usage)
+        return None if self._usage is None else parse_usage(self._usage)
 
     @property
     def text(self) -> str:

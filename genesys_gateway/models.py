@@ -1,4 +1,4 @@
-"""Wire models for OpenAI-compatible chat completions, and the one cattrs converter.
+"""Wire models for OpenAI-compatible chat completions, and the one cattrs converter (built on first use).
 
 Unknown fields are ignored; a missing ``usage`` is tolerated. Tool calls are parsed
 leniently (a missing id or name is the loop's business: it answers the model with an
@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, TypeVar, Union, cast
 
+import functools
+from typing import TYPE_CHECKING
+
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn
 
 from .errors import ResponseFormatError
+
+if TYPE_CHECKING:  # cattrs loads on the first get_converter(): the hot path never needs it
+    import cattrs
 
 __all__ = [
     "FunctionCall",
@@ -25,7 +29,8 @@ __all__ = [
     "Usage",
     "ChatResponse",
     "MessageContent",
-    "converter",
+    "get_converter",
+    "parse_usage",
     "parse_chat_response",
     "message_to_dict",
 ]
@@ -207,12 +212,22 @@ def _non_empty_tuple(item_type: type[T]) -> _Hook[tuple[T, ...]]:
     def hook(value: Any, _type: Any) -> tuple[T, ...]:
         if not isinstance(value, list) or not value:
             raise ResponseFormatError("'choices' must be a non-empty list")
-        return tuple(converter.structure(v, item_type) for v in value)
+        return tuple(get_converter().structure(v, item_type) for v in value)
 
     return hook
 
 
-def _make_converter() -> cattrs.Converter:
+def parse_usage(value: Any) -> Usage:
+    """``usage`` from the wire: a non-object is an empty :class:`Usage`, a bad count is 0."""
+    return _usage(value, None)
+
+
+@functools.lru_cache(maxsize=None)
+def get_converter() -> cattrs.Converter:
+    """The one cattrs converter with the wire models' structure hooks, built on first use."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn
+
     conv = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
     conv.register_structure_hook(str, _strict(str, "string"))
     conv.register_structure_hook(int, _strict(int, "integer"))
@@ -241,14 +256,12 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
-converter = _make_converter()
-
 
 def parse_chat_response(body: bytes) -> ChatResponse:
     """Decode and structure a chat-completion body; any defect -> :class:`ResponseFormatError`.
 
     Structured by hand (:func:`_response`): the same checks, in the same order and with the
-    same errors, as ``converter.structure(data, ChatResponse)``, at a fraction of its cost
+    same errors, as ``get_converter().structure(data, ChatResponse)``, at a fraction of its cost
     on every model call."""
     if not body:
         raise ResponseFormatError("empty response body where a chat completion was expected")
@@ -266,7 +279,7 @@ def parse_chat_response(body: bytes) -> ChatResponse:
         return _response(data)
     except ResponseFormatError:
         raise
-    except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ResponseFormatError(f"response is not a valid chat completion: {e!r}"[:300]) from None
 
 

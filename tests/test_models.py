@@ -55,10 +55,10 @@ def via_converter(data):
     """What parse_chat_response gave when it structured with the converter."""
     import cattrs
 
-    from genesys_gateway.models import ChatResponse, converter
+    from genesys_gateway.models import ChatResponse, get_converter
 
     try:
-        return converter.structure(data, ChatResponse)
+        return get_converter().structure(data, ChatResponse)
     except gg.ResponseFormatError as e:
         return ("error", str(e))
     except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, AttributeError) as e:
