@@ -73,12 +73,21 @@ _TOOL_CALL: dict[str, Any] = {
     },
 }
 
+#: A content part: an object with a string ``type``; a ``text`` part's ``text`` is a string.
+_CONTENT_PART: dict[str, Any] = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"type": "string"}},
+    "if": {"properties": {"type": {"const": "text"}}},
+    "then": {"required": ["text"], "properties": {"text": {"type": "string"}}},
+}
+
 _MESSAGE: dict[str, Any] = {
     "type": "object",
     "required": ["role"],
     "properties": {
         "role": {"enum": list(ROLES)},
-        "content": {"type": ["string", "array", "null"], "items": {"type": "object"}},
+        "content": {"type": ["string", "array", "null"], "items": _CONTENT_PART},
         "name": {"type": "string"},
         "tool_calls": {"type": "array", "minItems": 1, "items": _TOOL_CALL},
         "tool_call_id": _NON_EMPTY,
