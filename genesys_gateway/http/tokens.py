@@ -62,7 +62,15 @@ _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 @attrs.frozen(repr=False)
 class Token:
-    """An access token. ``expires_at`` and ``refresh_at`` are wall-clock epoch seconds."""
+    """An access token, as token stores keep it. Its ``repr`` never shows the token.
+
+    Attributes:
+        access_token: the token sent as ``Authorization: Bearer <access_token>``.
+        expires_at: when the server says it expires (wall-clock epoch seconds).
+        refresh_at: when to fetch a new one (wall-clock epoch seconds): shortly before
+            ``expires_at``, so that a token is never sent about to expire.
+        token_type: the token type the server named (``"bearer"``).
+    """
 
     access_token: str
     expires_at: float
@@ -70,9 +78,13 @@ class Token:
     token_type: str = "bearer"
 
     def usable(self, now: float) -> bool:
+        """Whether the token may still be sent at wall-clock time ``now`` (before
+        ``refresh_at``)."""
         return now < self.refresh_at
 
     def to_dict(self) -> dict[str, str | float]:
+        """The token as a JSON-ready dict (what shared stores write; :meth:`from_dict`
+        reads it back)."""
         return {
             "access_token": self.access_token,
             "expires_at": self.expires_at,
@@ -124,9 +136,13 @@ class TokenStore(Protocol):
     """Where tokens live. Implementations raise :class:`TokenStoreError` when unreachable;
     the caller then fetches a token directly (and logs it) rather than failing a request."""
 
-    def get(self, key: str) -> Token | None: ...
+    def get(self, key: str) -> Token | None:
+        """The token stored under ``key``, or ``None``."""
+        ...
 
-    def set(self, key: str, token: Token) -> None: ...
+    def set(self, key: str, token: Token) -> None:
+        """Store ``token`` under ``key``, replacing any."""
+        ...
 
     def invalidate(self, key: str, access_token: str) -> None:
         """Forget the token under ``key`` if it is still ``access_token`` (compare-and-delete,
@@ -172,12 +188,15 @@ class MemoryTokenStore:
         self._guard = threading.Lock()
 
     def get(self, key: str) -> Token | None:
+        """The token stored under ``key``, or ``None``."""
         return self._tokens.get(key)
 
     def set(self, key: str, token: Token) -> None:
+        """Store ``token`` under ``key``, replacing any."""
         self._tokens[key] = token
 
     def invalidate(self, key: str, access_token: str) -> None:
+        """Forget the token under ``key`` if it is still ``access_token``."""
         with self._guard:
             current = self._tokens.get(key)
             if current is not None and current.access_token == access_token:
@@ -185,6 +204,9 @@ class MemoryTokenStore:
 
     @contextmanager
     def lock(self, key: str, timeout: float | None = None) -> Iterator[None]:
+        """Hold this process's refresh lock for ``key`` (a ``threading.Lock``); with
+        ``timeout``, give up after that many seconds with a
+        ``TransportError(kind="deadline")``."""
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         if timeout is None:
@@ -290,14 +312,16 @@ class LockTiming:
     and is waited for by polling (Redis, the Django cache). Invalid values raise
     :class:`ConfigurationError` naming the field.
 
-    :param lock_ttl: seconds after which an unreleased lock expires (a crashed refresher
-        blocks the others at most this long). Keep it above a token request's worst-case
-        duration.
-    :param wait_timeout: seconds a waiter polls before :class:`TokenStoreError` (the caller
-        then fetches a token directly); ``math.inf`` waits as long as it takes.
-    :param poll_interval: seconds between attempts while waiting.
-    :param sleep: how to wait between attempts (injectable for tests).
-    :param clock: the monotonic clock ``wait_timeout`` is measured on (injectable for tests).
+    Attributes:
+        lock_ttl: seconds after which an unreleased lock expires (a crashed refresher
+            blocks the others at most this long; default 10). Keep it above a token
+            request's worst-case duration.
+        wait_timeout: seconds a waiter polls before :class:`TokenStoreError` (the caller
+            then fetches a token directly; default 15); ``math.inf`` waits as long as it
+            takes.
+        poll_interval: seconds between attempts while waiting (default 0.05).
+        sleep: how to wait between attempts (injectable for tests).
+        clock: the monotonic clock ``wait_timeout`` is measured on (injectable for tests).
     """
 
     lock_ttl: float = attrs.field(default=10.0, validator=seconds(positive=True))

@@ -74,6 +74,18 @@ class ToolExecutor:
     A worker thread idle for ``worker_idle_timeout`` seconds exits (``None``: never) and
     new ones start on demand; the idle workers of an executor garbage-collected without
     ``close()`` exit as well.
+
+    Args:
+        max_workers: threads running tool calls at once (default 8).
+        default_timeout: seconds a call may take unless its tool sets ``timeout``
+            (default 5).
+        max_result_chars: a longer result is cut, with a visible marker, before the
+            model sees it (default 4096).
+        clock: the monotonic clock of ``duration_s`` and ``deadline``.
+        worker_idle_timeout: seconds an idle worker thread waits before it exits
+            (default 60; ``None``: never).
+        expose_errors: send a failed handler's exception text to the model (default
+            only its type, unless it raised :class:`~genesys_gateway.ToolError`).
     """
 
     def __init__(self, max_workers: int = DEFAULT_TOOL_WORKERS,
@@ -132,6 +144,7 @@ class ToolExecutor:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called (a closed executor rejects new calls)."""
         return self._closed
 
     def run(self, toolset: ToolSet | None, calls: Sequence[ToolCallRequest], *,
