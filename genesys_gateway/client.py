@@ -105,33 +105,9 @@ class GatewayClient:
             names of the chat-completions request are accepted, a misspelt one is a
             ``TypeError`` naming it.
 
-    Attributes:
-        region: the resolved :class:`~genesys_gateway.Region`, or ``None`` (``base_url``
-            given without a region).
-        base_url: the API host requests go to.
-        url: the chat-completions URL (``base_url + path``).
-        auth: the :class:`~genesys_gateway.Auth` in use (``ClientCredentials`` bound to the
-            region's token URL), or ``None``.
-        tools: the ``ToolRegistry`` runs may call, or ``None``.
-        retry: the retry policy in force.
-        rate_limiter: the rate limiter, or ``None``.
-        retry_budget: the retry budget, or ``None``.
-        clock: the monotonic clock.
-        options: every option above, checked (an immutable ``ClientOptions``).
-        model: the option of that name (read-only, as are the following; make a new
-            client to change one).
-        path: the option of that name.
-        timeout: the option as a :class:`~genesys_gateway.Timeout`.
-        max_iterations: the option of that name.
-        tool_timeout: the option of that name.
-        tool_workers: the option of that name.
-        max_tool_result_chars: the option of that name.
-        max_repeated_calls: the option of that name.
-        allow_insecure_http: the option of that name.
-        audit_payloads: the option of that name.
-        expose_tool_errors: the option of that name.
-        output_retries: the option of that name.
-        params: the model parameters sent with every call (``**params``).
+    Every option is also a read-only attribute of the same name (``client.model``), as are
+    ``region`` (a :class:`~genesys_gateway.Region` or ``None``), ``base_url``, ``url`` (the
+    chat-completions URL), ``auth``, ``tools``, ``retry``, ``rate_limiter`` and ``clock``.
     """
 
     def __init__(

@@ -158,8 +158,10 @@ def class_problems(qualname: str, cls: type) -> list[str]:
         elif inspect.isfunction(raw):
             documented = has_doc(getattr(cls, name))  # getdoc: an overridden base's doc too
         elif hasattr(type(raw), "__get__") and is_ours(type(raw)):
-            if name not in section_names(own_doc, "Attributes"):  # e.g. read-only options
-                problems.append(f"{qualname}.{name}: attribute not in the class's Attributes: section")
+            # e.g. the client's read-only options: documented as its Args or Attributes
+            if name not in section_names(own_doc, "Attributes", "Args"):
+                problems.append(f"{qualname}.{name}: attribute not in the class's Attributes: "
+                                "or Args: section")
             continue
         else:
             continue  # a class constant or an attribute slot

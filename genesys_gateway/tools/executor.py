@@ -64,27 +64,19 @@ def _too_deep(name: Any) -> str:
 
 
 class ToolExecutor:
-    """Runs tool calls concurrently in a bounded pool of daemon threads.
-
-    ``clock`` measures ``duration_s`` and interprets ``run(..., deadline=)`` (the
-    client's clock); timeouts themselves are waited for in real ``time.monotonic()``
-    time, so a fake clock in tests cannot make a wait spin or hang. Safe to share
+    """Runs tool calls concurrently in a bounded pool of daemon threads. Safe to share
     between threads; ``close()`` never blocks on a hung handler.
-
-    A worker thread idle for ``worker_idle_timeout`` seconds exits (``None``: never) and
-    new ones start on demand; the idle workers of an executor garbage-collected without
-    ``close()`` exit as well.
 
     Args:
         max_workers: threads running tool calls at once (default 8).
-        default_timeout: seconds a call may take unless its tool sets ``timeout``
-            (default 5).
-        max_result_chars: a longer result is cut, with a visible marker, before the
-            model sees it (default 4096).
-        clock: the monotonic clock of ``duration_s`` and ``deadline``.
-        worker_idle_timeout: seconds an idle worker thread waits before it exits
-            (default 60; ``None``: never).
-        expose_errors: send a failed handler's exception text to the model (default
+        default_timeout: seconds a call may take unless its tool sets one (default 5).
+        max_result_chars: longer results are cut with a visible marker (default 4096).
+        clock: measures ``duration_s`` and interprets ``run(..., deadline=)``; timeouts
+            are waited for in real ``time.monotonic()`` time, so a fake clock in tests
+            cannot make a wait spin or hang.
+        worker_idle_timeout: seconds an idle worker thread waits before it exits, also
+            when the executor is garbage-collected unclosed (default 60; ``None``: never).
+        expose_errors: send a failed handler's exception text to the model (default:
             only its type, unless it raised :class:`~genesys_gateway.ToolError`).
     """
 
