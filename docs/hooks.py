@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import importlib
 import re
+import sys
 from typing import Any
 
 _ROLE = re.compile(r":(?:class|meth|func|attr|data|mod|exc|obj|const):<code>([^<]*)</code>")
@@ -29,10 +30,12 @@ def _canonical(path: str) -> str | None:
             obj: Any = importlib.import_module(".".join(parts[:split]))
         except ImportError:
             continue
+        except Exception:  # a module that needs a configured framework (Django models)
+            return None
         try:
             for name in parts[split:]:
                 obj = getattr(obj, name)
-        except AttributeError:
+        except Exception:  # no such attribute, or a lazy one that cannot load here
             return None
         module = getattr(obj, "__module__", None)
         qualname = getattr(obj, "__qualname__", None)
@@ -40,8 +43,18 @@ def _canonical(path: str) -> str | None:
             return obj.__name__
         if module and qualname and module.startswith("genesys_gateway"):
             return f"{module}.{qualname}"
-        return path
+        return _defining_module(parts[-1], obj) or path
     return None
+
+
+def _defining_module(name: str, obj: Any) -> str | None:
+    """For data without ``__module__`` (a ``Literal`` alias such as ``StopReason``): the
+    path in the most deeply nested loaded package module that exports ``obj`` as ``name``."""
+    exporters = [m.__name__ for m in list(sys.modules.values())
+                 if getattr(m, "__name__", "").startswith("genesys_gateway")
+                 and name in (getattr(m, "__all__", None) or ())
+                 and getattr(m, name, None) is obj]
+    return f"{max(exporters, key=lambda m: m.count('.'))}.{name}" if exporters else None
 
 
 def _link(match: re.Match[str]) -> str:
