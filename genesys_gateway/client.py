@@ -65,6 +65,7 @@ class GatewayClient:
     """A synchronous client for the Genesys Cloud LLM Gateway (or any OpenAI-compatible
     chat-completions endpoint). Thread-safe: share one per process. Fork-safe: a client
     made (and used) before ``fork()`` works in every child, on connections of its own.
+    Every option below is also a read-only attribute of the same name (``client.model``).
 
     Args:
         region: a Genesys Cloud region (``"us-east-1"``, ``"mypurecloud.com"`` or an API
@@ -104,10 +105,6 @@ class GatewayClient:
         **params: model parameters sent with every call (``temperature=0.2``...); only
             names of the chat-completions request are accepted, a misspelt one is a
             ``TypeError`` naming it.
-
-    Every option is also a read-only attribute of the same name (``client.model``), as are
-    ``region`` (a :class:`~genesys_gateway.Region` or ``None``), ``base_url``, ``url`` (the
-    chat-completions URL), ``auth``, ``tools``, ``retry``, ``rate_limiter`` and ``clock``.
     """
 
     def __init__(

@@ -306,9 +306,8 @@ class LockTiming:
     :class:`ConfigurationError` naming the field.
 
     Attributes:
-        lock_ttl: seconds after which an unreleased lock expires (default 10): a crashed
-            refresher blocks the others at most this long, so keep it above a token
-            request's worst-case duration.
+        lock_ttl: seconds until an unreleased lock expires: how long a crashed refresher can
+            block the others (default 10); keep it above a token request's worst case.
         wait_timeout: seconds a waiter polls before :class:`TokenStoreError`, after which
             it fetches directly (default 15; ``math.inf``: as long as it takes).
         poll_interval: seconds between attempts while waiting (default 0.05).
@@ -319,10 +318,8 @@ class LockTiming:
     lock_ttl: float = attrs.field(default=10.0, validator=seconds(positive=True))
     wait_timeout: float = attrs.field(default=15.0, validator=seconds(allow_infinity=True))
     poll_interval: float = attrs.field(default=0.05, validator=seconds())
-    sleep: Callable[[float], None] = attrs.field(default=time.sleep, validator=is_callable,
-                                                 repr=False)
-    clock: Callable[[], float] = attrs.field(default=time.monotonic, validator=is_callable,
-                                             repr=False)
+    sleep: Callable[[float], None] = attrs.field(default=time.sleep, validator=is_callable, repr=False)
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, validator=is_callable, repr=False)
 
 
 def lock_timing(

@@ -71,13 +71,9 @@ class ToolExecutor:
         max_workers: threads running tool calls at once (default 8).
         default_timeout: seconds a call may take unless its tool sets one (default 5).
         max_result_chars: longer results are cut with a visible marker (default 4096).
-        clock: measures ``duration_s`` and interprets ``run(..., deadline=)``; timeouts
-            are waited for in real ``time.monotonic()`` time, so a fake clock in tests
-            cannot make a wait spin or hang.
-        worker_idle_timeout: seconds an idle worker thread waits before it exits, also
-            when the executor is garbage-collected unclosed (default 60; ``None``: never).
-        expose_errors: send a failed handler's exception text to the model (default:
-            only its type, unless it raised :class:`~genesys_gateway.ToolError`).
+        clock: measures ``duration_s`` and reads ``run(deadline=)``; waits use real time.
+        worker_idle_timeout: an idle worker thread exits after this long (``None``: never).
+        expose_errors: send a failed handler's exception text to the model, not only its type.
     """
 
     def __init__(self, max_workers: int = DEFAULT_TOOL_WORKERS,
