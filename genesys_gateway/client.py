@@ -48,6 +48,7 @@ class GatewayClient:
     """A synchronous client for the Genesys Cloud LLM Gateway (or any OpenAI-compatible
     chat-completions endpoint). Thread-safe: share one per process. Fork-safe: a client
     made (and used) before ``fork()`` works in every child, on connections of its own.
+    Every option below is also a read-only attribute of the same name (``client.model``).
 
     Args:
         region: a Genesys Cloud region (``"us-east-1"``, ``"mypurecloud.com"`` or an API

@@ -44,6 +44,20 @@ class Conversation:
     loaded: when another worker saved it first, :class:`~genesys_gateway.ConflictError`
     is raised and this turn is neither saved nor kept (load the conversation again).
 
+    Args:
+        loop: the client's tool-calling loop (the client passes it).
+        system: the system message that starts a new conversation.
+        state: restore a conversation from ``to_dict()``'s output (checked: a
+            :class:`~genesys_gateway.StateError` when it cannot be used); not with
+            ``store`` or ``system``.
+        key: an HMAC key: verify the state's signature (and sign what is stored).
+        id: the conversation's id (default a new UUID); with ``store``, the stored
+            conversation to load, or the id a new one is saved under.
+        store: a :class:`~genesys_gateway.ConversationStore` to load from now and save
+            to after every turn.
+        max_history_tokens: drop the oldest whole turns before each model call to stay
+            under an estimate of that many tokens (``None``: keep everything).
+
     Attributes:
         id: the conversation id (a UUID string unless given), reported in results, audit
             events and tool calls' idempotency keys.

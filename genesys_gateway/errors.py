@@ -38,8 +38,13 @@ class GatewayError(Exception):
 class ConfigurationError(GatewayError, ValueError):
     """A bad option given at construction (region, URL, setting, environment variable).
 
-    ``option`` names the client option at fault (``"max_iterations"``), when there is
-    one, so that a settings loader can name its own setting instead.
+    Args:
+        message: what is wrong and how to fix it.
+        option: the client option at fault (``"max_iterations"``), or ``None``.
+
+    Attributes:
+        option: the client option at fault (``"max_iterations"``), when there is one, so
+            that a settings loader can name its own setting instead.
     """
 
     def __init__(self, message: str, *, option: str | None = None) -> None:
@@ -72,7 +77,14 @@ class TransportError(GatewayError):
     * ``"protocol"``: the answer is not valid HTTP (or cannot be decoded), or the request
       cannot be sent (an invalid header, a closed transport).
 
-    ``retryable`` is true for the first five and ``"closed"``: trying again may work.
+    ``retryable`` is true for the first four and ``"closed"``: trying again may work.
+
+    Args:
+        message: what happened (never a secret).
+        kind: one of the kinds above (default ``"closed"``); any other is a ``ValueError``.
+
+    Attributes:
+        kind: which of the kinds above happened.
     """
 
     KINDS = ("refused", "dns", "connect_timeout", "read_timeout", "deadline", "closed", "tls",
@@ -87,6 +99,8 @@ class TransportError(GatewayError):
 
     @property
     def retryable(self) -> bool:
+        """Whether trying again may work: ``kind`` is ``"refused"``, ``"dns"``,
+        ``"connect_timeout"``, ``"read_timeout"`` or ``"closed"``."""
         return self.kind in self.RETRYABLE_KINDS
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -98,7 +112,27 @@ def _rebuild_transport_error(cls: type[TransportError], message: str, kind: str)
 
 
 class APIError(GatewayError):
-    """The server answered with an HTTP error status."""
+    """The server answered with an HTTP error status.
+
+    ``str(error)`` reads ``HTTP <status> [<code>]: <message> (correlation id <id>)``.
+
+    Args:
+        status: the HTTP status code.
+        message: the error's message, from the body when it has one.
+        code: the error code from the body, if any.
+        correlation_id: the server's correlation id (Genesys Cloud's
+            ``ININ-Correlation-Id``), to quote to support.
+        body: the parsed error body (JSON), or ``None``.
+        retry_after: seconds the server asked to wait (``Retry-After``), or ``None``.
+
+    Attributes:
+        status: the HTTP status code.
+        message: the error's message.
+        code: the error code from the body, or ``None``.
+        correlation_id: the server's correlation id, or ``None``.
+        body: the parsed error body, or ``None``.
+        retry_after: seconds the server asked to wait (``Retry-After``), or ``None``.
+    """
 
     def __init__(
         self,
@@ -229,8 +263,17 @@ class ConflictError(_ConversationError):
     """Another worker saved the conversation first (or created it, or it is gone): the
     state passed to ``save`` was not stored. Reload the conversation and retry the turn.
 
-    ``expected_version`` is what the caller expected (``None``: "must not exist yet");
-    ``stored_version`` is what the store holds (``None``: nothing)."""
+    Args:
+        message: what happened; it starts with the conversation's id.
+        conversation_id: the conversation, or ``None`` when not known.
+        expected_version: the version the caller expected (``None``: "must not exist yet").
+        stored_version: the version the store holds (``None``: nothing).
+
+    Attributes:
+        conversation_id: the conversation, or ``None`` when not known.
+        expected_version: what the caller expected (``None``: "must not exist yet").
+        stored_version: what the store holds (``None``: nothing).
+    """
 
     def __init__(self, message: str, *, conversation_id: str | None = None,
                  expected_version: int | None = None, stored_version: int | None = None) -> None:

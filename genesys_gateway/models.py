@@ -47,25 +47,45 @@ _Hook = Callable[[Any, Any], T]
 
 @attrs.frozen
 class FunctionCall:
+    """The function part of a tool call, as the model sent it.
+
+    Attributes:
+        name: the tool's name (``None`` if the model sent none).
+        arguments: the arguments as JSON text (possibly invalid JSON; an object the
+            server sent instead of a string is re-encoded as text), or ``None``.
+    """
+
     name: str | None = None
     arguments: str | None = None
 
 
 @attrs.frozen
 class ToolCall:
+    """One tool call of an assistant message (parsed leniently: a missing id or name is
+    the loop's business, answered to the model, not an error).
+
+    Attributes:
+        id: the call's id (``None`` if the model sent none).
+        type: the call's type (``"function"``).
+        function: the function's name and arguments.
+    """
+
     id: str | None = None
     type: str = "function"
     function: FunctionCall = FunctionCall()
 
     @property
     def name(self) -> str | None:
+        """``function.name``."""
         return self.function.name
 
     @property
     def arguments(self) -> str | None:
+        """``function.arguments`` (JSON text)."""
         return self.function.arguments
 
     def to_dict(self) -> dict[str, Any]:
+        """The call in OpenAI wire format."""
         return {
             "id": self.id,
             "type": self.type,
@@ -75,6 +95,18 @@ class ToolCall:
 
 @attrs.frozen
 class Message:
+    """A chat message (what ``complete()`` accepts besides OpenAI-format dicts, and what
+    a response's choices carry).
+
+    Attributes:
+        role: ``"system"``, ``"user"``, ``"assistant"`` or ``"tool"``.
+        content: text, a list of content parts (``{"type": "text", "text": ...}``...),
+            or ``None`` (an assistant message that only calls tools).
+        tool_calls: an assistant message's tool calls, or ``None``.
+        tool_call_id: a ``"tool"`` message's answer to that call id, or ``None``.
+        name: an optional participant name.
+    """
+
     role: str
     content: MessageContent = None
     tool_calls: tuple[ToolCall, ...] | None = None
@@ -82,11 +114,21 @@ class Message:
     name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The message in OpenAI wire format, without empty optional fields."""
         return message_to_dict(self)
 
 
 @attrs.frozen
 class Choice:
+    """One choice of a chat completion (the loop reads the first).
+
+    Attributes:
+        message: the assistant's message.
+        index: the choice's index (0 for the first).
+        finish_reason: why the model stopped (``"stop"``, ``"tool_calls"``,
+            ``"length"``, ``"content_filter"``), or ``None`` when the server sent none.
+    """
+
     message: Message
     index: int = 0
     finish_reason: str | None = None
@@ -94,6 +136,15 @@ class Choice:
 
 @attrs.frozen
 class Usage:
+    """Token counts, as the server reported them (a missing or malformed ``usage`` counts
+    0). Usages add up with ``+``.
+
+    Attributes:
+        prompt_tokens: tokens of the request's messages and tool definitions.
+        completion_tokens: tokens of the answer.
+        total_tokens: the server's total (normally the sum of the two).
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -110,6 +161,18 @@ class Usage:
 
 @attrs.frozen
 class ChatResponse:
+    """One chat-completions response, what :meth:`GatewayClient.complete
+    <genesys_gateway.GatewayClient.complete>` returns. Unknown fields are ignored.
+
+    Attributes:
+        choices: the response's choices (at least one).
+        id: the completion's id, or ``None``.
+        model: the model that answered, as the server named it, or ``None``.
+        created: the Unix time the server created it, or ``None``.
+        object: the object type (``"chat.completion"``), or ``None``.
+        usage: the call's token counts (zeros when the server sent none).
+    """
+
     choices: tuple[Choice, ...]
     id: str | None = None
     model: str | None = None
@@ -124,6 +187,7 @@ class ChatResponse:
 
     @property
     def finish_reason(self) -> str | None:
+        """``choices[0].finish_reason``."""
         return self.choices[0].finish_reason
 
 

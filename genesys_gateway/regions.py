@@ -33,30 +33,46 @@ REGIONS = MappingProxyType(
         "ap-northeast-3": "apne3.pure.cloud",
     }
 )
+"""Every Genesys Cloud region key and its domain (a read-only mapping):
+``REGIONS["us-east-1"] == "mypurecloud.com"``."""
 _DOMAINS = frozenset(REGIONS.values())
 
 
 @attrs.frozen
 class Region:
+    """A Genesys Cloud region, as :func:`resolve_region` found it.
+
+    Attributes:
+        key: the region key (``"us-east-1"``).
+        domain: its domain (``"mypurecloud.com"``).
+    """
+
     key: str
     domain: str
 
     @property
     def api_url(self) -> str:
+        """The API host, ``https://api.<domain>`` (the client's default ``base_url``)."""
         return f"https://api.{self.domain}"
 
     @property
     def login_url(self) -> str:
+        """The login host, ``https://login.<domain>``."""
         return f"https://login.{self.domain}"
 
     @property
     def token_url(self) -> str:
+        """The OAuth token endpoint, ``https://login.<domain>/oauth/token``."""
         return f"{self.login_url}/oauth/token"
 
 
 def resolve_region(value: str) -> Region:
     """Accept a region key (``us-east-1``, any case), a bare domain (``mypurecloud.com``)
-    or an API/login URL (``https://api.mypurecloud.com``)."""
+    or an API/login URL (``https://api.mypurecloud.com``).
+
+    Raises:
+        ConfigurationError: for anything else, listing the known region keys.
+    """
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"region must be a non-empty string, got {value!r}")
     text = value.strip().lower()

@@ -23,6 +23,14 @@ class RunStream:
     :class:`RunFinished` event) or was closed early (stop reason ``"cancelled"``);
     ``None`` before. An error of the run (``TransportError``, ``ResponseFormatError``...)
     is raised from the iteration.
+
+    Made by :meth:`GatewayClient.stream <genesys_gateway.GatewayClient.stream>` and
+    :meth:`Conversation.stream <genesys_gateway.Conversation.stream>`, not directly.
+
+    Args:
+        events: the run's events (a generator that drives the run).
+        cancelled: called once when the stream is closed before ``RunFinished``; returns
+            the ``"cancelled"`` result.
     """
 
     def __init__(self, events: Generator[Event, None, None],
@@ -34,6 +42,8 @@ class RunStream:
 
     @property
     def result(self) -> RunResult | None:
+        """The run's result once it finished or was closed early (``"cancelled"``);
+        ``None`` before."""
         return self._result
 
     def __iter__(self) -> Iterator[Event]:

@@ -454,8 +454,9 @@ def test_an_explicit_schema_dialect_is_respected():
     ('{"a": 1}', ({"a": 1}, None)),
     (b'{"a": 1}', ({"a": 1}, None)),
     ({"a": 1}, ({"a": 1}, None)),
-    ('{"a": 1,}', (None, "arguments are not valid JSON: Expecting property name enclosed in "
-                         "double quotes at char 8")),
+    ('{"a": 1,}', (None, "arguments are not valid JSON: " + (  # json's own words, per version
+        "Illegal trailing comma before end of object at char 7" if sys.version_info >= (3, 13)
+        else "Expecting property name enclosed in double quotes at char 8"))),
     ("null", (None, "arguments must be a JSON object, got null")),
     ("3", (None, "arguments must be a JSON object, got number")),
     ("true", (None, "arguments must be a JSON object, got boolean")),

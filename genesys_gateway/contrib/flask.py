@@ -54,16 +54,20 @@ __all__ = ["GenesysGateway", "stream_response", "CONFIG_PREFIX", "EXTENSION_NAME
 
 logger = logging.getLogger("genesys_gateway.contrib")
 
+#: The prefix of the extension's keys in ``app.config``.
 CONFIG_PREFIX = "GENESYS_GATEWAY_"
+#: The client's key in ``app.extensions``.
 EXTENSION_NAME = "genesys_gateway"
 
 
 class GenesysGateway:
     """The extension. ``GenesysGateway(app)`` or ``GenesysGateway()`` + ``init_app(app)``.
 
-    :param tools: the ``ToolRegistry`` for the client (else ``GENESYS_GATEWAY_TOOLS``).
-    :param client_kwargs: passed to the client unchanged, after the configuration
-        (``token_store=`` picks where OAuth tokens are kept; default: in memory).
+    Args:
+        app: the Flask app to initialise now, or ``None`` (call :meth:`init_app` later).
+        tools: the ``ToolRegistry`` for the client (else ``GENESYS_GATEWAY_TOOLS``).
+        **client_kwargs: passed to the client unchanged, after the configuration
+            (``token_store=`` picks where OAuth tokens are kept; default: in memory).
     """
 
     def __init__(self, app: "Flask | None" = None, *, tools: "ToolRegistry | None" = None,

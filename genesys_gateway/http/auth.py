@@ -48,6 +48,10 @@ class HTTPContext:
 
 @runtime_checkable
 class Auth(Protocol):
+    """What the client asks for the ``Authorization`` header of each model call:
+    :class:`ClientCredentials`, :class:`BearerToken`, or any object with these two
+    methods (the protocol is ``runtime_checkable``)."""
+
     def authorization(self, http: HTTPContext) -> str:
         """The ``Authorization`` header value to send."""
         ...
@@ -59,7 +63,13 @@ class Auth(Protocol):
 
 
 class BearerToken:
-    """A fixed access token (``GENESYSCLOUD_ACCESS_TOKEN``); never refreshed."""
+    """A fixed access token (``GENESYSCLOUD_ACCESS_TOKEN``); never refreshed.
+
+    Args:
+        token: the access token (surrounding whitespace is stripped); an empty one, or
+            one that cannot be sent in a header, is a ``ConfigurationError``. Its
+            ``repr`` never shows it.
+    """
 
     def __init__(self, token: str) -> None:
         if not isinstance(token, str) or not token.strip():
@@ -70,9 +80,11 @@ class BearerToken:
         self._header = f"Bearer {token.strip()}"
 
     def authorization(self, http: HTTPContext) -> str:
+        """``Bearer <token>``, always the same."""
         return self._header
 
     def invalidate(self, authorization: str) -> bool:
+        """Always ``False``: a fixed token cannot be refreshed, so a 401 is final."""
         return False
 
     def __repr__(self) -> str:
@@ -97,6 +109,21 @@ class ClientCredentials:
     ``TransportError(kind="deadline")`` when it passes). A stored token that cannot be
     sent in a header, or that the gateway refused (401), is discarded from the store and
     replaced. Credentials a server echoes in an error are redacted from the exception.
+
+    Args:
+        client_id: the OAuth client's id.
+        client_secret: the OAuth client's secret (never in a ``repr``, log or error).
+        token_url: the token endpoint; ``None``: the client's region's.
+        store: where tokens are kept (``None``: in memory, this object only); share a
+            :class:`~genesys_gateway.FileTokenStore` or
+            :class:`~genesys_gateway.RedisTokenStore` between processes.
+        now: the wall clock token expiry is measured on (injectable for tests).
+
+    Attributes:
+        client_id: the OAuth client's id.
+        token_url: the token endpoint (``None`` until a client binds its region's).
+        store: the token store in use.
+        token_requests: token requests this object has made (for tests and metrics).
     """
 
     def __init__(
@@ -138,6 +165,8 @@ class ClientCredentials:
     # -- Auth protocol ---------------------------------------------------------------
 
     def authorization(self, http: HTTPContext) -> str:
+        """``Bearer <access token>``: the cached token while it is usable, else the
+        store's, else a new one fetched under the store's refresh lock."""
         token = self._cached
         if token is None or not token.usable(self._now()):
             token = self._get_token(http)

@@ -50,18 +50,24 @@ _DIR_MODE = 0o700
 class FileTokenStore:
     """Tokens in a JSON file (mode 0600), shared by every process that uses the same path.
 
-    :param path: the token file; ``~`` is expanded; its directory is created (0700) on
-        first write if missing.
-    :param lock_timeout: seconds :meth:`lock` waits for another refresher before raising
-        :class:`TokenStoreError` (the caller then fetches directly); ``None`` waits forever.
-    :param poll_interval: seconds between attempts to take another process's ``flock``
-        while waiting.
+    Args:
+        path: the token file; ``~`` is expanded; its directory is created (0700) on
+            first write if missing.
+        lock_timeout: seconds :meth:`lock` waits for another refresher before raising
+            :class:`TokenStoreError` (the caller then fetches directly); ``None`` waits
+            forever.
+        poll_interval: seconds between attempts to take another process's ``flock``
+            while waiting.
 
     Invalid values raise :class:`~genesys_gateway.errors.ConfigurationError` naming the
     argument, checked like the fields of :class:`~genesys_gateway.http.tokens.LockTiming`.
     That class itself does not fit: an ``flock`` has no time-to-live (the kernel drops it
     when its holder dies), and a thread waiting on the same store blocks on a
     ``threading.Lock`` rather than polling a clock.
+
+    Attributes:
+        path: the token file's absolute path.
+        lock_path: the lock file beside it (``path + ".lock"``).
     """
 
     def __init__(
@@ -90,6 +96,8 @@ class FileTokenStore:
     # -- TokenStore protocol ---------------------------------------------------------------
 
     def get(self, key: str) -> Token | None:
+        """The token stored under ``key`` in the file, or ``None`` (a malformed
+        entry is logged and ignored)."""
         entry = self._read().get(key)
         if entry is None:
             return None
@@ -99,12 +107,14 @@ class FileTokenStore:
         return token
 
     def set(self, key: str, token: Token) -> None:
+        """Store ``token`` under ``key`` (under the ``flock``; expired entries are dropped)."""
         with self._exclusive():
             data = self._valid_entries(self._read())
             data[key] = token.to_dict()
             self._write(data)
 
     def invalidate(self, key: str, access_token: str) -> None:
+        """Forget the token under ``key`` if it is still ``access_token``."""
         with self._exclusive():
             data = self._read()
             current = Token.from_dict(data.get(key))

@@ -140,9 +140,14 @@ class ScheduledLimiter:
         return max(1.0, self.per_minute / 60.0)
 
     def acquire(self, timeout: float | None = None) -> None:
+        """Wait for this caller's turn to send one request, at most ``timeout`` seconds
+        (``None``: as long as it takes). A turn that would come later raises
+        :class:`~genesys_gateway.RateLimitError` at once (the request is not sent)."""
         take_turn(self._reserve, self._paused_for, self._sleep, timeout)
 
     def pause(self, seconds: float) -> None:
+        """Start no turn for ``seconds`` (a 429's ``Retry-After``, capped at
+        ``max_pause``); every caller sharing this budget waits. Ignores values <= 0."""
         if not seconds > 0:  # also refuses NaN
             return
         self._pause_for(min(seconds, self.max_pause))
@@ -167,6 +172,10 @@ class TokenBucket(ScheduledLimiter):
         clock: a monotonic clock in seconds (injectable for tests).
         sleep: the function that waits for a turn (injectable for tests).
         max_pause: a 429's ``Retry-After`` pauses the bucket at most this many seconds.
+
+    Attributes:
+        per_minute: requests allowed per minute.
+        max_pause: the longest pause, in seconds.
     """
 
     def __init__(

@@ -99,6 +99,11 @@ class RedisRateLimiter(ScheduledLimiter):
         key: the Redis key holding the schedule.
         sleep: the function that waits for a turn (injectable for tests).
         max_pause: a 429's ``Retry-After`` pauses the fleet at most this many seconds.
+
+    Attributes:
+        per_minute: requests allowed per minute for the whole fleet.
+        max_pause: the longest pause, in seconds.
+        key: the Redis key holding the schedule.
     """
 
     def __init__(

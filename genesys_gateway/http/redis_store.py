@@ -65,18 +65,27 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
 class RedisTokenStore:
     """Tokens in Redis, shared by every process that uses the same Redis and prefix.
 
-    :param redis_client: a ``redis.Redis`` (or compatible) client. Give it short
-        ``socket_connect_timeout``/``socket_timeout`` values (and a modest ``retry``): an
-        unreachable Redis costs each token lookup that long before the client falls back
-        to fetching the token directly.
-    :param key: prefix of every Redis key this store writes.
-    :param lock_ttl, wait_timeout, poll_interval, sleep, clock: the refresh lock's timing,
-        each a field of :class:`~genesys_gateway.http.tokens.LockTiming` (which documents
-        them and their defaults); ``lock_ttl`` is how long a crashed refresher can block
-        the others, so keep it above a token request's worst-case duration.
-    :param timing: the same as one ``LockTiming``; the individual arguments, when given,
-        override its fields. Invalid values raise
-        :class:`~genesys_gateway.errors.ConfigurationError` naming the field.
+    Args:
+        redis_client: a ``redis.Redis`` (or compatible) client. Give it short
+            ``socket_connect_timeout``/``socket_timeout`` values (and a modest ``retry``):
+            an unreachable Redis costs each token lookup that long before the client falls
+            back to fetching the token directly.
+        key: prefix of every Redis key this store writes.
+        lock_ttl: seconds after which an unreleased refresh lock expires: how long a
+            crashed refresher can block the others, so keep it above a token request's
+            worst-case duration (default: :class:`~genesys_gateway.LockTiming`'s).
+        wait_timeout: seconds a waiter polls for the lock before
+            :class:`~genesys_gateway.TokenStoreError` (the caller then fetches directly).
+        poll_interval: seconds between attempts while waiting.
+        sleep: how to wait between attempts (injectable for tests).
+        clock: the monotonic clock ``wait_timeout`` is measured on (injectable for tests).
+        timing: the same as one :class:`~genesys_gateway.LockTiming`; the individual
+            arguments, when given, override its fields. Invalid values raise
+            :class:`~genesys_gateway.ConfigurationError` naming the field.
+
+    Attributes:
+        timing: the lock's timing in force.
+        prefix: the ``key`` prefix.
     """
 
     def __init__(
@@ -125,6 +134,7 @@ class RedisTokenStore:
     # -- TokenStore protocol ---------------------------------------------------------------
 
     def get(self, key: str) -> Token | None:
+        """The token stored under ``key`` in Redis, or ``None``."""
         with self._mapped("GET"):
             raw = self._redis.get(self._token_key(key))
         if raw is None:
@@ -140,6 +150,7 @@ class RedisTokenStore:
         return token
 
     def set(self, key: str, token: Token) -> None:
+        """Store ``token`` under ``key``, expiring with it (an expired token is not stored)."""
         ttl_ms = math.ceil((token.expires_at - time.time()) * 1000)
         if ttl_ms <= 0:
             return  # already expired: storing it would only make others use a dead token
@@ -148,6 +159,8 @@ class RedisTokenStore:
             self._redis.set(self._token_key(key), payload, px=ttl_ms)
 
     def invalidate(self, key: str, access_token: str) -> None:
+        """Forget the token under ``key`` if it is still ``access_token`` (atomically, in a
+        Lua script)."""
         with self._mapped("invalidate"):
             self._invalidate_script(keys=[self._token_key(key)], args=[access_token])
 

@@ -77,13 +77,17 @@ class RequestsTransport:
     kept here), so servers that start a thread per request do not accumulate sessions.
     requests' own retries and ``~/.netrc`` authentication are disabled.
 
-    Proxies: ``proxy="http://host:port"`` sends every request through that proxy; without
-    one and with ``trust_env`` (the default), requests honours the environment's
-    ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY``.
+    Every request holds its ``Timeout.total`` and its ``max_response_bytes``; adapters
+    given in ``mount`` hold the size cap, and the total only between the pieces of the
+    body they return.
 
-    Every request holds its ``Timeout.total`` and its ``max_response_bytes`` (see
-    :mod:`genesys_gateway.http.bounded`); adapters given in ``mount`` hold the size cap,
-    and the total only between the pieces of the body they return.
+    Args:
+        pool_maxsize: connections kept per host in each session (default 64).
+        trust_env: without ``proxy``, let requests honour the environment's
+            ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY``.
+        proxy: ``"http://host:port"`` sends every request through that proxy.
+        mount: transport adapters by URL prefix (``{"https://": MyAdapter()}``), mounted
+            on every session.
     """
 
     def __init__(self, *, pool_maxsize: int = DEFAULT_POOL_MAXSIZE, trust_env: bool = True,
@@ -130,6 +134,7 @@ class RequestsTransport:
         return session
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
+        """The whole response (see :meth:`Transport.send`)."""
         resp, _raw, _deadline, body = self._open(request, stream=False)
         # requests' CaseInsensitiveDict: no copy needed
         return HTTPResponse(resp.status_code, resp.headers, body)
@@ -176,6 +181,7 @@ class RequestsTransport:
         return resp, raw, deadline, body
 
     def close(self) -> None:
+        """Close every thread's session; later requests fail. Idempotent."""
         with self._lock:
             self._closed = True
             sessions = list(self._sessions)

@@ -110,6 +110,17 @@ class ExponentialBackoff:
     ``max_retry_after`` is not waited for: the error is raised at once (with its
     ``retry_after``). ``deadline`` bounds the total seconds spent across attempts.
     Immutable: change with ``attrs.evolve``.
+
+    Attributes:
+        max_attempts: attempts at most, counting the first (default 4; at least 1).
+        base_delay: the cap of the first wait, in seconds (default 0.5); it doubles with
+            each attempt.
+        max_delay: the largest cap, in seconds (default 8).
+        max_retry_after: the longest ``Retry-After`` waited for, in seconds (default 60).
+        deadline: seconds all attempts may take together, or ``None`` (default).
+        sleep: the function that waits (``time.sleep``; a fake in tests).
+        random: a ``[0, 1)`` source for the jitter (``random.random``; a fixed one in
+            tests).
     """
 
     max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=attrs.validators.ge(1))
@@ -125,6 +136,10 @@ class ExponentialBackoff:
     random: Callable[[], float] = attrs.field(default=random.random, eq=False, repr=False)
 
     def delay(self, attempt: int, error: GatewayError) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1`` after ``error``: the server's
+        ``Retry-After`` when it sent one (``None`` above ``max_retry_after``), else a
+        random share of ``min(max_delay, base_delay * 2 ** (attempt - 1))``. ``None``
+        (give up) after ``max_attempts`` or for an error not worth retrying."""
         if attempt >= self.max_attempts or not is_retryable(error):
             return None
         retry_after = getattr(error, "retry_after", None)
@@ -139,13 +154,20 @@ class ExponentialBackoff:
 
 @attrs.frozen
 class NoRetry:
-    """Every error is raised at once."""
+    """Every error is raised at once.
+
+    Attributes:
+        max_attempts: always 1.
+        deadline: ``None``: no bound (one attempt).
+        sleep: unused (nothing is waited for); there to satisfy :class:`RetryPolicy`.
+    """
 
     max_attempts: int = 1
     deadline: float | None = None
     sleep: Callable[[float], None] = attrs.field(default=time.sleep, eq=False, repr=False)
 
     def delay(self, attempt: int, error: GatewayError) -> float | None:
+        """Always ``None``: give up."""
         return None
 
 

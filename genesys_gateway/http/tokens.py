@@ -61,7 +61,14 @@ _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 @attrs.frozen(repr=False)
 class Token:
-    """An access token. ``expires_at`` and ``refresh_at`` are wall-clock epoch seconds."""
+    """An access token as stores keep it (its ``repr`` never shows the token).
+
+    Attributes:
+        access_token: the token sent as ``Authorization: Bearer <access_token>``.
+        expires_at: when the server says it expires, in wall-clock epoch seconds.
+        refresh_at: when to fetch a new one (epoch seconds, shortly before expiry).
+        token_type: the token type the server named (``"bearer"``).
+    """
 
     access_token: str
     expires_at: float
@@ -69,9 +76,11 @@ class Token:
     token_type: str = "bearer"
 
     def usable(self, now: float) -> bool:
+        """Whether it may still be sent at wall-clock time ``now`` (before ``refresh_at``)."""
         return now < self.refresh_at
 
     def to_dict(self) -> dict[str, str | float]:
+        """The token as a JSON-ready dict (what shared stores write; see :meth:`from_dict`)."""
         return {
             "access_token": self.access_token,
             "expires_at": self.expires_at,
@@ -125,9 +134,11 @@ class TokenStore(Protocol):
     """Where tokens live. Implementations raise :class:`TokenStoreError` when unreachable;
     the caller then fetches a token directly (and logs it) rather than failing a request."""
 
-    def get(self, key: str) -> Token | None: ...
+    def get(self, key: str) -> Token | None:
+        """The token stored under ``key``, or ``None``."""
 
-    def set(self, key: str, token: Token) -> None: ...
+    def set(self, key: str, token: Token) -> None:
+        """Store ``token`` under ``key``, replacing any."""
 
     def invalidate(self, key: str, access_token: str) -> None:
         """Forget the token under ``key`` if it is still ``access_token`` (compare-and-delete,
@@ -173,12 +184,15 @@ class MemoryTokenStore:
         self._guard = threading.Lock()
 
     def get(self, key: str) -> Token | None:
+        """The token stored under ``key``, or ``None``."""
         return self._tokens.get(key)
 
     def set(self, key: str, token: Token) -> None:
+        """Store ``token`` under ``key``, replacing any."""
         self._tokens[key] = token
 
     def invalidate(self, key: str, access_token: str) -> None:
+        """Forget the token under ``key`` if it is still ``access_token``."""
         with self._guard:
             current = self._tokens.get(key)
             if current is not None and current.access_token == access_token:
@@ -186,6 +200,7 @@ class MemoryTokenStore:
 
     @contextmanager
     def lock(self, key: str, timeout: float | None = None) -> Iterator[None]:
+        """Hold this process's refresh lock for ``key``; with ``timeout``, wait at most that long."""
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         if timeout is None:
@@ -291,25 +306,21 @@ class LockTiming:
     and is waited for by polling (Redis, the Django cache). Invalid values raise
     :class:`ConfigurationError` naming the field.
 
-    :param lock_ttl: seconds after which an unreleased lock expires (a crashed refresher
-        blocks the others at most this long). Keep it above a token request's worst-case
-        duration.
-    :param wait_timeout: seconds a waiter polls before :class:`TokenStoreError` (the caller
-        then fetches a token directly); ``math.inf`` waits as long as it takes.
-    :param poll_interval: seconds between attempts while waiting.
-    :param sleep: how to wait between attempts (injectable for tests).
-    :param clock: the monotonic clock ``wait_timeout`` is measured on (injectable for tests).
+    Attributes:
+        lock_ttl: seconds until an unreleased lock expires: how long a crashed refresher can
+            block the others (default 10); keep it above a token request's worst case.
+        wait_timeout: seconds a waiter polls before :class:`TokenStoreError`, after which
+            it fetches directly (default 15; ``math.inf``: as long as it takes).
+        poll_interval: seconds between attempts while waiting (default 0.05).
+        sleep: how to wait between attempts (injectable for tests).
+        clock: the monotonic clock ``wait_timeout`` is measured on (injectable for tests).
     """
 
     lock_ttl: float = attrs.field(default=10.0, validator=seconds(positive=True))
     wait_timeout: float = attrs.field(default=15.0, validator=seconds(allow_infinity=True))
     poll_interval: float = attrs.field(default=0.05, validator=seconds())
-    sleep: Callable[[float], None] = attrs.field(
-        default=time.sleep, validator=is_callable, repr=False
-    )
-    clock: Callable[[], float] = attrs.field(
-        default=time.monotonic, validator=is_callable, repr=False
-    )
+    sleep: Callable[[float], None] = attrs.field(default=time.sleep, validator=is_callable, repr=False)
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, validator=is_callable, repr=False)
 
 
 def lock_timing(
@@ -323,17 +334,9 @@ def lock_timing(
 ) -> LockTiming:
     """``timing`` (default :class:`LockTiming()`) with the fields given here replaced: how
     the stores combine their ``timing=`` argument with their individual keyword arguments."""
-    changes: dict[str, Any] = {
-        name: value
-        for name, value in (
-            ("lock_ttl", lock_ttl),
-            ("wait_timeout", wait_timeout),
-            ("poll_interval", poll_interval),
-            ("sleep", sleep),
-            ("clock", clock),
-        )
-        if value is not None
-    }
+    given = {"lock_ttl": lock_ttl, "wait_timeout": wait_timeout,
+             "poll_interval": poll_interval, "sleep": sleep, "clock": clock}
+    changes: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
     return attrs.evolve(timing if timing is not None else LockTiming(), **changes)
 
 

@@ -52,6 +52,11 @@ class Timeout:
     the bytes arrive: when it runs out the request fails with a ``TransportError`` of kind
     ``"deadline"``. A run's or call's ``deadline`` becomes each request's ``total``
     (:meth:`clip`).
+
+    Attributes:
+        connect: seconds to connect (default 10).
+        read: seconds to wait for the next bytes (default 60).
+        total: seconds for the whole request, or ``None`` (default: no bound).
     """
 
     connect: float = DEFAULT_CONNECT_TIMEOUT
@@ -71,8 +76,18 @@ class Timeout:
 
 @attrs.frozen(repr=False)
 class HTTPRequest:
-    """One request. ``max_response_bytes`` caps the response body's decoded size: a transport
-    refuses a larger body with a ``ResponseFormatError`` before reading it whole."""
+    """One request, as the client hands it to a :class:`Transport`. Its ``repr`` never
+    shows the headers (they hold credentials).
+
+    Attributes:
+        method: the HTTP method (``"POST"``).
+        url: the absolute URL.
+        headers: the request headers.
+        body: the request body, or ``None``.
+        timeout: the request's timeouts.
+        max_response_bytes: caps the response body's decoded size: a transport refuses a
+            larger body with a ``ResponseFormatError`` before reading it whole.
+    """
 
     method: str
     url: str
@@ -87,6 +102,14 @@ class HTTPRequest:
 
 @attrs.frozen(repr=False)
 class HTTPResponse:
+    """A whole response, as a :class:`Transport` returns it.
+
+    Attributes:
+        status: the HTTP status code.
+        headers: the response headers, looked up by lower-case name.
+        body: the decoded response body.
+    """
+
     status: int
     headers: Mapping[str, str]
     """Looked up by lower-case name (a plain dict with lower-case keys, or a
@@ -94,6 +117,7 @@ class HTTPResponse:
     body: bytes = b""
 
     def header(self, name: str, default: str | None = None) -> str | None:
+        """The header ``name`` (any case), or ``default``."""
         return self.headers.get(name.lower(), default)
 
     def __repr__(self) -> str:
@@ -102,9 +126,18 @@ class HTTPResponse:
 
 @runtime_checkable
 class Transport(Protocol):
-    def send(self, request: HTTPRequest) -> HTTPResponse: ...
+    """What sends the client's HTTP requests: :class:`Urllib3Transport` (the default),
+    :class:`RequestsTransport`, a test's ``MockTransport``, or your own."""
 
-    def close(self) -> None: ...
+    def send(self, request: HTTPRequest) -> HTTPResponse:
+        """Send ``request`` and return the whole response, whatever its status. A request
+        that gets no whole response raises ``TransportError`` (its ``kind`` says why); a
+        body over ``request.max_response_bytes`` raises ``ResponseFormatError``."""
+        ...
+
+    def close(self) -> None:
+        """Release pooled connections. Idempotent."""
+        ...
 
 
 class StreamResponse:
@@ -126,6 +159,7 @@ class StreamResponse:
         self._close = close
 
     def header(self, name: str, default: str | None = None) -> str | None:
+        """The header ``name`` (any case), or ``default``."""
         return self.headers.get(name.lower(), default)
 
     def read(self) -> bytes:
@@ -136,6 +170,7 @@ class StreamResponse:
             self.close()
 
     def close(self) -> None:
+        """Release the connection (read to the end) or discard it (half-read)."""
         close, self._close = self._close, None
         if close is not None:
             close()
@@ -148,7 +183,10 @@ class StreamResponse:
 class StreamingTransport(Transport, Protocol):
     """A transport that can also hand a response over before its body is read."""
 
-    def send_stream(self, request: HTTPRequest) -> StreamResponse: ...
+    def send_stream(self, request: HTTPRequest) -> StreamResponse:
+        """Send ``request`` and return as soon as the headers arrived; the body is read
+        from the response's ``chunks``."""
+        ...
 
 
 def _is_loopback(host: str) -> bool:

@@ -145,21 +145,19 @@ def own_pools_in_child(manager: urllib3.PoolManager) -> None:
 
 
 class Urllib3Transport:
-    """The default transport: one thread-safe urllib3 ``PoolManager``.
+    """The default transport: one thread-safe urllib3 ``PoolManager``. Connections are kept
+    alive and reused across threads; redirects are never followed; TLS certificates are
+    verified. Every request holds its ``Timeout.total`` and its ``max_response_bytes``.
 
-    Connections are kept alive and reused across threads: up to ``pool_maxsize`` per host
-    (default 64; give at least the number of threads that share the client, or urllib3
-    opens and discards extra connections). Redirects are never followed; TLS certificates
-    are verified (``ca_certs``: a CA bundle instead of certifi's or the system's).
-
-    Proxies: ``proxy="http://host:port"`` sends every request through that proxy
-    (``https://`` targets through a ``CONNECT`` tunnel; credentials in the URL are sent as
-    ``Proxy-Authorization``). Without one and with ``trust_env`` (the default), the
-    environment's ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` (either
-    case) are honoured, read once per URL.
-
-    Every request holds its ``Timeout.total`` and its ``max_response_bytes`` (see
-    :mod:`genesys_gateway.http.bounded`).
+    Args:
+        pool_maxsize: connections kept per host (default 64; give at least the number of
+            threads that share the client, or urllib3 opens and discards extra ones).
+        ca_certs: a CA bundle file to verify against instead of certifi's or the system's.
+        proxy: ``"http://host:port"`` sends every request through that proxy (``https://``
+            targets through a ``CONNECT`` tunnel; credentials in the URL are sent as
+            ``Proxy-Authorization``).
+        trust_env: without ``proxy``, honour the environment's ``HTTPS_PROXY``/
+            ``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` (either case, read once per URL).
     """
 
     def __init__(
@@ -262,6 +260,7 @@ class Urllib3Transport:
         return converted
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
+        """The whole response (see :meth:`Transport.send`)."""
         if self._closed:
             raise TransportError("transport is closed", kind="protocol")
         opener, target, direct = self._route(request.url)
@@ -321,6 +320,7 @@ class Urllib3Transport:
         return resp, deadline, body
 
     def close(self) -> None:
+        """Close every pooled connection; later requests fail. Idempotent."""
         with self._lock:
             self._closed = True
             proxies = list(self._proxies.values())

@@ -62,10 +62,16 @@ def _fresh_thread_locks(store: FileConversationStore) -> None:
 class FileConversationStore:
     """Conversation states in ``directory``, one file per conversation id.
 
-    :param directory: created (mode 0700) on the first save if missing; ``~`` is expanded.
-    :param lock_timeout: seconds a save waits for another save of the same conversation
-        before raising :class:`~genesys_gateway.errors.ConversationStoreError`.
-    :param poll_interval: seconds between attempts to take the ``flock`` while waiting.
+    Args:
+        directory: created (mode 0700) on the first save if missing; ``~`` is expanded.
+        lock_timeout: seconds a save waits for another save of the same conversation
+            before raising :class:`~genesys_gateway.ConversationStoreError`.
+        poll_interval: seconds between attempts to take the ``flock`` while waiting.
+
+    Attributes:
+        directory: the absolute directory path.
+        lock_timeout: as given, in seconds.
+        poll_interval: as given, in seconds.
     """
 
     def __init__(
@@ -95,6 +101,8 @@ class FileConversationStore:
     # -- ConversationStore ------------------------------------------------------------------
 
     def load(self, conversation_id: str) -> StoredState | None:
+        """The stored state and its version, or ``None`` when there is none (see
+        :meth:`ConversationStore.load <genesys_gateway.ConversationStore.load>`)."""
         path = self.path_for(conversation_id)
         envelope = self._read(path, conversation_id)
         if envelope is None:
@@ -103,6 +111,9 @@ class FileConversationStore:
         return StoredState(check_state(state, conversation_id=conversation_id), version)
 
     def save(self, state: Mapping[str, Any], expected_version: int | None) -> int:
+        """Store ``state`` under ``state["id"]`` if the stored version is
+        ``expected_version`` (``None``: create it); the new version (see
+        :meth:`ConversationStore.save <genesys_gateway.ConversationStore.save>`)."""
         expected = check_expected_version(expected_version)
         conversation_id, text = encode_state(state)
         version = 1 if expected is None else expected + 1

@@ -79,11 +79,16 @@ def _text(value: Any) -> str:
 class RedisConversationStore:
     """Conversation states in Redis, shared by every process using the same Redis and key.
 
-    :param redis_client: a ``redis.Redis`` (or compatible) client, with or without
-        ``decode_responses``. Give it short ``socket_connect_timeout``/``socket_timeout``
-        values: an unreachable Redis costs each load or save that long.
-    :param key: prefix of every Redis key this store writes.
-    :param ttl: seconds a conversation is kept after its last save; ``None`` keeps it.
+    Args:
+        redis_client: a ``redis.Redis`` (or compatible) client, with or without
+            ``decode_responses``. Give it short ``socket_connect_timeout``/``socket_timeout``
+            values: an unreachable Redis costs each load or save that long.
+        key: prefix of every Redis key this store writes.
+        ttl: seconds a conversation is kept after its last save; ``None`` keeps it.
+
+    Attributes:
+        prefix: the ``key`` prefix.
+        ttl: as given.
     """
 
     def __init__(self, redis_client: Any, key: str = "genesys_gateway:conv", *,
@@ -110,6 +115,8 @@ class RedisConversationStore:
         return store_errors(conversation_id, action, self._errors)
 
     def load(self, conversation_id: str) -> StoredState | None:
+        """The stored state and its version, or ``None`` when there is none (see
+        :meth:`ConversationStore.load <genesys_gateway.ConversationStore.load>`)."""
         key = self.key_for(conversation_id)
         try:
             with self._mapped(conversation_id, "load"):
@@ -126,6 +133,9 @@ class RedisConversationStore:
         return StoredState(decode_state(text, conversation_id), int(stored))
 
     def save(self, state: Mapping[str, Any], expected_version: int | None) -> int:
+        """Store ``state`` under ``state["id"]`` if the stored version is
+        ``expected_version`` (``None``: create it); the new version (see
+        :meth:`ConversationStore.save <genesys_gateway.ConversationStore.save>`)."""
         expected = check_expected_version(expected_version)
         conversation_id, text = encode_state(state)
         key = self.key_for(conversation_id)

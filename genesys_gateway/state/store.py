@@ -62,7 +62,12 @@ def store_errors(conversation_id: str, action: str, table: ErrorTable) -> Iterat
 
 class StoredState(NamedTuple):
     """What :meth:`ConversationStore.load` returns: the checked state and its version
-    (pass the version to the next ``save``)."""
+    (pass the version to the next ``save``).
+
+    Attributes:
+        state: the conversation's state, as ``Conversation.to_dict()`` made it (checked).
+        version: the stored version (1 after the first save, one more after each).
+    """
 
     state: dict[str, Any]
     version: int
@@ -199,6 +204,8 @@ class MemoryConversationStore:
         return f"MemoryConversationStore({len(self._entries)} conversations)"
 
     def load(self, conversation_id: str) -> StoredState | None:
+        """The stored state and its version, or ``None`` when there is none (see
+        :meth:`ConversationStore.load <genesys_gateway.ConversationStore.load>`)."""
         check_conversation_id(conversation_id)
         with self._lock:
             entry = self._entries.get(conversation_id)
@@ -208,6 +215,9 @@ class MemoryConversationStore:
         return StoredState(decode_state(text, conversation_id), version)
 
     def save(self, state: Mapping[str, Any], expected_version: int | None) -> int:
+        """Store ``state`` under ``state["id"]`` if the stored version is
+        ``expected_version`` (``None``: create it); the new version (see
+        :meth:`ConversationStore.save <genesys_gateway.ConversationStore.save>`)."""
         expected = check_expected_version(expected_version)
         conversation_id, text = encode_state(state)
         with self._lock:

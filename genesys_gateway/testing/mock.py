@@ -39,6 +39,17 @@ class MockTransport:
     The handler may raise :class:`~genesys_gateway.errors.TransportError` to simulate a
     connection failure; any other exception it raises is turned into one as well, so a
     buggy handler shows up as a transport failure, not as an escaped exception.
+
+    Args:
+        handler: called with each :class:`~genesys_gateway.HTTPRequest`; returns an
+            :class:`~genesys_gateway.HTTPResponse` (:func:`json_response` makes one) or,
+            for ``send_stream``, a ``(status, headers, pieces)`` answer.
+
+    Attributes:
+        handler: the handler.
+        requests: every request received, in order.
+        closed: whether :meth:`close` was called.
+        closed_streams: streamed responses closed before their end.
     """
 
     def __init__(self, handler: Callable[[HTTPRequest], Answer]) -> None:
@@ -50,12 +61,15 @@ class MockTransport:
     closed_streams = 0
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
+        """Record ``request`` and return the handler's response (which must be a whole
+        ``HTTPResponse``)."""
         response = self._answer(request)
         if not isinstance(response, HTTPResponse):
             raise TransportError("mock handler must return an HTTPResponse", kind="protocol")
         return response
 
     def send_stream(self, request: HTTPRequest) -> StreamResponse:
+        """Record ``request`` and stream the handler's answer, piece by piece."""
         answer = self._answer(request)
         if isinstance(answer, HTTPResponse):
             status, headers, pieces = answer.status, answer.headers, [answer.body]
@@ -94,6 +108,7 @@ class MockTransport:
         return response
 
     def close(self) -> None:
+        """Mark the transport closed (requests are still answered)."""
         self.closed = True
 
     def __repr__(self) -> str:

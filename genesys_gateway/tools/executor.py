@@ -69,16 +69,16 @@ def _too_deep(name: Any) -> str:
 
 
 class ToolExecutor:
-    """Runs tool calls concurrently in a bounded pool of daemon threads.
-
-    ``clock`` measures ``duration_s`` and interprets ``run(..., deadline=)`` (the
-    client's clock); timeouts themselves are waited for in real ``time.monotonic()``
-    time, so a fake clock in tests cannot make a wait spin or hang. Safe to share
+    """Runs tool calls concurrently in a bounded pool of daemon threads. Safe to share
     between threads; ``close()`` never blocks on a hung handler.
 
-    A worker thread idle for ``worker_idle_timeout`` seconds exits (``None``: never) and
-    new ones start on demand; the idle workers of an executor garbage-collected without
-    ``close()`` exit as well.
+    Args:
+        max_workers: threads running tool calls at once (default 8).
+        default_timeout: seconds a call may take unless its tool sets one (default 5).
+        max_result_chars: longer results are cut with a visible marker (default 4096).
+        clock: measures ``duration_s`` and reads ``run(deadline=)``; waits use real time.
+        worker_idle_timeout: an idle worker thread exits after this long (``None``: never).
+        expose_errors: send a failed handler's exception text to the model, not only its type.
     """
 
     def __init__(self, max_workers: int = DEFAULT_TOOL_WORKERS,
@@ -136,6 +136,7 @@ class ToolExecutor:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called (a closed executor rejects new calls)."""
         return self._closed
 
     def run(self, toolset: ToolSet | None, calls: Sequence[ToolCallRequest], *,

@@ -43,11 +43,23 @@ _MAX_LISTED_NAMES = 20
 class Tool:
     """A registered tool. Build one with :func:`make_tool` or a registry; never mutate it.
 
-    ``definition`` is the OpenAI tool definition sent to the model; ``validator`` and
-    ``output_validator`` are the compiled schemas; ``converter`` turns validated JSON
-    arguments into the handler's annotated types (decorated functions only);
-    ``requires_approval`` makes a run stop with ``"approval_required"`` instead of calling
-    it, until a person approves the call (``conversation.resume(approve=[...])``).
+    Attributes:
+        name: the name the model calls it by.
+        description: what the model is told it does.
+        parameters: the JSON Schema of its arguments.
+        handler: the function called with the validated arguments.
+        validator: the compiled ``parameters`` schema.
+        timeout: seconds a call may take (``None``: the client's ``tool_timeout``).
+        output_schema: the JSON Schema its results are checked against, or ``None``.
+        output_validator: the compiled ``output_schema``, or ``None``.
+        context_param: the handler's :class:`ToolContext` parameter name, or ``None``.
+        is_async: whether the handler is a coroutine function (run on an event loop).
+        converter: turns validated JSON arguments into the handler's annotated types
+            (decorated functions only), or ``None``.
+        definition: the OpenAI tool definition sent to the model.
+        label: what validation errors call the arguments.
+        requires_approval: a call stops the run with ``"approval_required"`` until a
+            person approves it (``conversation.resume(approve=[...])``).
     """
 
     name: str
@@ -349,9 +361,11 @@ class ToolRegistry:
         return self._toolset.validate_arguments(name, arguments)
 
     def names(self) -> list[str]:
+        """The registered tools' names, in registration order."""
         return list(self._toolset.names)
 
     def get(self, name: str) -> Tool | None:
+        """The tool registered as ``name``, or ``None``."""
         return self._toolset.get(name)
 
     def __contains__(self, name: object) -> bool:

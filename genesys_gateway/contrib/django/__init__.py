@@ -54,6 +54,7 @@ __all__ = ["get_client", "reset_client", "validate_settings", "stream_response",
 
 logger = logging.getLogger("genesys_gateway.contrib")
 
+#: The name of the Django setting read (``settings.GENESYS_GATEWAY``).
 SETTING = "GENESYS_GATEWAY"
 _RESET_ON = frozenset({SETTING, "CACHES"})
 

@@ -39,12 +39,23 @@ logger = logging.getLogger("genesys_gateway.auth")
 class DjangoCacheTokenStore:
     """Tokens in the Django cache ``cache_alias``.
 
-    :param lock_ttl, wait_timeout, poll_interval, sleep, clock: the refresh lock's timing,
-        each a field of :class:`~genesys_gateway.http.tokens.LockTiming` (which documents
-        them and their defaults); ``lock_ttl`` is rounded up to whole seconds.
-    :param timing: the same as one ``LockTiming``; the individual arguments, when given,
-        override its fields. Invalid values raise
-        :class:`~genesys_gateway.errors.ConfigurationError` naming the field.
+    Args:
+        cache_alias: the alias in ``settings.CACHES`` (default ``"default"``); every
+            worker sharing that cache shares one token.
+        lock_ttl: seconds after which an unreleased refresh lock expires (rounded up to
+            whole seconds; default: :class:`~genesys_gateway.LockTiming`'s).
+        wait_timeout: seconds a waiter polls for the lock before
+            :class:`~genesys_gateway.TokenStoreError` (the caller then fetches directly).
+        poll_interval: seconds between attempts while waiting.
+        sleep: how to wait between attempts (injectable for tests).
+        clock: the monotonic clock ``wait_timeout`` is measured on (injectable for tests).
+        timing: the same as one :class:`~genesys_gateway.LockTiming`; the individual
+            arguments, when given, override its fields. Invalid values raise
+            :class:`~genesys_gateway.ConfigurationError` naming the field.
+
+    Attributes:
+        timing: the lock's timing in force.
+        cache_alias: the cache alias.
     """
 
     def __init__(
@@ -95,6 +106,8 @@ class DjangoCacheTokenStore:
     # -- TokenStore protocol ---------------------------------------------------------------
 
     def get(self, key: str) -> Token | None:
+        """The token stored under ``key`` in the cache, or ``None`` (a malformed
+        entry is logged and ignored)."""
         cache = self.cache
         with self._mapped("get"):
             data = cache.get(key)
@@ -106,6 +119,7 @@ class DjangoCacheTokenStore:
         return token
 
     def set(self, key: str, token: Token) -> None:
+        """Store ``token`` under ``key``, expiring with it (an expired token is not stored)."""
         timeout = math.ceil(token.expires_at - time.time())
         if timeout <= 0:
             return  # already expired
@@ -114,6 +128,7 @@ class DjangoCacheTokenStore:
             cache.set(key, token.to_dict(), timeout=timeout)
 
     def invalidate(self, key: str, access_token: str) -> None:
+        """Forget the token under ``key`` if it is still ``access_token``."""
         cache = self.cache
         with self._mapped("invalidate"):
             current = Token.from_dict(cache.get(key))

@@ -53,7 +53,18 @@ def error_table() -> tuple[tuple[type[BaseException], str], ...]:
 
 
 class DjangoConversationStore:
-    """Conversation states in the database ``using`` (an alias of ``settings.DATABASES``)."""
+    """Conversation states in the database ``using`` (an alias of ``settings.DATABASES``).
+
+    Its table is created by ``python manage.py migrate genesys_gateway``. Works on any
+    database Django supports (tested on SQLite and PostgreSQL).
+
+    Args:
+        using: the database alias (default ``"default"``); one not in
+            ``settings.DATABASES`` is a :class:`~genesys_gateway.ConfigurationError`.
+
+    Attributes:
+        using: the database alias.
+    """
 
     def __init__(self, using: str = "default") -> None:
         if not isinstance(using, str) or using not in connections:
@@ -87,6 +98,8 @@ class DjangoConversationStore:
         return None if row is None else int(row[0])
 
     def load(self, conversation_id: str) -> StoredState | None:
+        """The stored state and its version, or ``None`` when there is none (see
+        :meth:`ConversationStore.load <genesys_gateway.ConversationStore.load>`)."""
         check_conversation_id(conversation_id)
         with self._mapped(conversation_id, "load"):
             row, _ = self._execute(self._select, [conversation_id])
@@ -102,6 +115,9 @@ class DjangoConversationStore:
         return StoredState(decode_state(data, conversation_id), version)
 
     def save(self, state: Mapping[str, Any], expected_version: int | None) -> int:
+        """Store ``state`` under ``state["id"]`` if the stored version is
+        ``expected_version`` (``None``: create it); the new version (see
+        :meth:`ConversationStore.save <genesys_gateway.ConversationStore.save>`)."""
         expected = check_expected_version(expected_version)
         conversation_id, text = encode_state(state)
         with self._mapped(conversation_id, "save"):

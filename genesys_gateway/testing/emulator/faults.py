@@ -87,6 +87,15 @@ class Fault:
     * ``"gzip_bomb"``: ``Content-Encoding: gzip``, a small body that expands to *size* bytes;
     * ``"reset_mid_body"``: headers promising *size* bytes (default 1000), half of them, then
       a TCP reset.
+
+    Attributes:
+        kind: one of the kinds above.
+        status: the status to answer (see the kinds above).
+        body: the body to answer (``None``: the default error body).
+        headers: ``(name, value)`` header pairs to send (``None`` value: remove it).
+        seconds: the delay, or the time between trickled bytes.
+        content_type: the ``Content-Type`` of a ``"garbage"`` or ``"echo"`` answer.
+        size: the body size of the hostile-server kinds.
     """
 
     kind: str = attrs.field(validator=attrs.validators.in_(FAULT_KINDS))
@@ -102,10 +111,17 @@ class Fault:
 class RecordedRequest:
     """One request the emulator received, with what it answered.
 
-    ``headers`` has lower-case names; ``json`` is the parsed body (a dict) or ``None``;
-    ``endpoint`` is ``"chat"``, ``"token"`` or ``"other"``; ``status`` is the status answered,
-    ``None`` when the connection was dropped; ``connection_id`` identifies the TCP connection;
-    ``fault`` is the kind of the injected fault applied, if any.
+    Attributes:
+        method: the HTTP method.
+        path: the request path.
+        headers: the request headers, with lower-case names.
+        body: the raw request body.
+        json: the parsed body (a dict) or ``None``.
+        endpoint: ``"chat"``, ``"token"`` or ``"other"``.
+        status: the status answered, ``None`` when the connection was dropped.
+        connection_id: identifies the TCP connection (requests on one connection share it).
+        correlation_id: the ``ININ-Correlation-Id`` the emulator answered with.
+        fault: the kind of the injected fault applied, if any.
     """
 
     method: str

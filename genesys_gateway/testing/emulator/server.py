@@ -71,11 +71,14 @@ def _dumps(obj: Any) -> bytes:
 class GatewayEmulator(FaultControls):
     """A test double of the Genesys Cloud LLM Gateway and its token endpoint.
 
-    Arguments (keyword-only):
-        client_id, client_secret: credentials the token endpoint accepts; ``None`` accepts any.
+    Args:
+        client_id: the client id the token endpoint accepts; ``None`` accepts any.
+        client_secret: the client secret the token endpoint accepts; ``None`` accepts any.
         token_ttl: ``expires_in`` of issued tokens, in seconds (also settable later).
-        path, token_path: the chat-completions and token paths.
-        host, port: where to listen; port 0 picks a free port.
+        path: the chat-completions path.
+        token_path: the token endpoint's path.
+        host: the address to listen on (default loopback).
+        port: the port to listen on; 0 picks a free port.
         model: the model the emulator advertises (replies report the request's model).
         responder: ``f(request_body) -> reply spec | raw completion | str`` used when no
             scripted reply is queued (default: echo the last user message).
@@ -184,10 +187,12 @@ class GatewayEmulator(FaultControls):
 
     @property
     def token_url(self) -> str:
+        """The token endpoint's URL (what ``ClientCredentials`` takes as ``token_url``)."""
         return self.url + self.token_path
 
     @property
     def chat_url(self) -> str:
+        """The chat-completions endpoint's URL."""
         return self.url + self.path
 
     # -- scripting and faults ------------------------------------------------------------
