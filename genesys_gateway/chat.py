@@ -7,6 +7,9 @@ drive it with lines, ``KeyboardInterrupt`` (Ctrl-C) and ``EOFError`` (Ctrl-D).
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
     from .client import GatewayClient
     from .conversation import Conversation
 
-__all__ = ["ChatSession", "COMMANDS"]
+__all__ = ["COMMANDS", "ChatSession", "LineCleared", "terminal_input"]
 
 #: The chat's commands and what they do.
 COMMANDS = {
@@ -27,6 +30,38 @@ COMMANDS = {
     "/exit": "end the chat (also Ctrl-D, or Ctrl-C twice)",
 }
 _HINT = "(Ctrl-C again, Ctrl-D or /exit to quit)"
+
+
+class LineCleared(KeyboardInterrupt):
+    """Ctrl-C on a line holding text: the line is dropped and the chat goes on (a second
+    Ctrl-C, on the now empty line, is the one that counts toward quitting)."""
+
+
+def terminal_input(prompt: str) -> str:
+    """``input(prompt)`` with readline's line editing; Ctrl-C on a line holding text raises
+    :class:`LineCleared`, on an empty line ``KeyboardInterrupt``. Without readline, or off
+    the main thread, plain ``input``."""
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - Windows without pyreadline
+        return input(prompt)
+    if threading.current_thread() is not threading.main_thread():
+        return input(prompt)
+    typed: list[str] = []
+
+    def on_ctrl_c(signum: int, frame: FrameType | None) -> None:
+        typed.append(readline.get_line_buffer())  # readline still holds the line here
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        return input(prompt)
+    except KeyboardInterrupt:
+        if typed and typed[-1].strip():
+            raise LineCleared from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
 _LINE_WIDTH = 100
 
 
@@ -36,8 +71,9 @@ class ChatSession:
     Args:
         client: the client (its tools are the chat's tools).
         out: where the chat is printed.
-        read_line: reads a line after showing a prompt (``input``); raises ``EOFError`` at
-            the end of input (Ctrl-D) and ``KeyboardInterrupt`` on Ctrl-C.
+        read_line: reads a line after showing a prompt (``input``, :func:`terminal_input`);
+            raises ``EOFError`` at the end of input (Ctrl-D), ``KeyboardInterrupt`` on
+            Ctrl-C and :class:`LineCleared` on Ctrl-C over typed text.
         system: the conversation's system prompt.
         echo_input: print each line read after the prompt (for input that is not a
             terminal, so the transcript shows what was sent).
@@ -46,8 +82,8 @@ class ChatSession:
 
     A turn that fails prints one line (``error: <type>: <message>``, to ``err``) and the
     chat goes on with its history as before that turn; :attr:`failed_turns` counts them. An empty line does nothing. Ctrl-C during a turn
-    abandons the turn; at the prompt it clears the line, and a second Ctrl-C in a row ends
-    the chat, as does Ctrl-D.
+    abandons the turn; at the prompt it clears the line, on an empty line it prints a hint,
+    and a second Ctrl-C there ends the chat, as does Ctrl-D.
     """
 
     def __init__(self, client: GatewayClient, out: TextIO, read_line: Callable[[str], str] = input, *,
@@ -91,6 +127,10 @@ class ChatSession:
             except EOFError:
                 self.say()
                 return 0
+            except LineCleared:
+                self.say()
+                interrupted = False
+                continue
             except KeyboardInterrupt:
                 self.say()
                 if interrupted:

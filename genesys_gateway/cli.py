@@ -143,18 +143,14 @@ def _tools_of(target: str | None) -> ToolRegistry | None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from .chat import ChatSession
+    from .chat import ChatSession, terminal_input
     from .testing.emulator import rule_based_responder
 
     interactive = sys.stdin.isatty()
-    if interactive:
-        try:
-            import readline  # noqa: F401  (line editing and history for input())
-        except ImportError:  # pragma: no cover - Windows without pyreadline
-            pass
     registry = _tools_of(args.tools)
     with _client(args.live, registry, rule_based_responder, args.model) as client:
-        session = ChatSession(client, sys.stdout, input, system=args.system, err=sys.stderr,
+        session = ChatSession(client, sys.stdout, terminal_input if interactive else input,
+                              system=args.system, err=sys.stderr,
                               echo_input=not interactive, emulated=not args.live)
         session.banner()
         status = session.run()

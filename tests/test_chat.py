@@ -10,7 +10,7 @@ from typing import Literal
 import pytest
 
 import genesys_gateway as gg
-from genesys_gateway.chat import COMMANDS, ChatSession
+from genesys_gateway.chat import COMMANDS, ChatSession, LineCleared
 from genesys_gateway.testing.emulator import GatewayEmulator, reply, rule_based_responder
 
 SECRET = "chat-s3cr3t-value"
@@ -163,6 +163,16 @@ def test_ctrl_c_clears_the_line_and_twice_in_a_row_exits_0(client, em):
     assert text.count("(Ctrl-C again, Ctrl-D or /exit to quit)") == 2  # one hint per first Ctrl-C
     assert "assistant> get_weather returned" in text  # the line between them ran
     assert len(em.chat_requests) == 2
+
+
+def test_ctrl_c_over_typed_text_only_clears_the_line(client, em):
+    # LineCleared: Ctrl-C while the line held text; it neither hints nor counts toward quitting
+    chat, out = session(client, LineCleared, LineCleared, KeyboardInterrupt, LineCleared,
+                        KeyboardInterrupt, KeyboardInterrupt, "never read")
+    assert chat.run() == 0
+    assert chat.read_line.items == ["never read"]
+    assert out.getvalue().count("(Ctrl-C again, Ctrl-D or /exit to quit)") == 2
+    assert em.chat_requests == []
 
 
 def test_ctrl_c_during_a_turn_abandons_it_and_the_chat_goes_on(client, em):

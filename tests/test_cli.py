@@ -308,6 +308,71 @@ def test_chat_a_failed_turn_is_one_line_and_the_chat_goes_on():
     assert SECRET not in result.stdout + result.stderr
 
 
+class Terminal:
+    """The chat in a pseudo-terminal, as a person runs it: keys in, the screen out."""
+
+    def __init__(self, *args, cwd=None):
+        import fcntl  # POSIX-only modules: imported where they are used
+        import pty
+        import termios
+
+        def controlling_terminal():
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C must reach Python
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.fd, child = pty.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "genesys_gateway", *args], stdin=child, stdout=child, stderr=child,
+            env=clean_env(), cwd=cwd, start_new_session=True, preexec_fn=controlling_terminal)
+        os.close(child)
+        self.screen = self.pending = b""  # what was expected, and what came after it
+        self.watchdog = threading.Timer(TIMEOUT, self.proc.kill)  # never hang the suite
+        self.watchdog.start()
+
+    def expect(self, text):
+        """What the screen shows from the last expected text until ``text`` appears."""
+        while text.encode() not in self.pending:
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:  # the chat ended
+                data = b""
+            assert data, (self.screen + self.pending).decode(errors="replace")
+            self.pending += data
+        shown, rest = self.pending.split(text.encode(), 1)
+        self.screen += shown + text.encode()
+        self.pending = rest
+        return shown.decode(errors="replace")
+
+    def type(self, keys):
+        os.write(self.fd, keys.encode())
+
+    def close(self):
+        self.watchdog.cancel()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.fd)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX-only")
+def test_chat_in_a_terminal_runs_tools_and_ctrl_d_quits():
+    # Ctrl-C is tested in process (test_chat.py): in a terminal, readline blocks SIGINT while
+    # it redraws the line, so a Ctrl-C sent right after the echo can wait for the next key
+    term = Terminal("chat", "--tools", "gg_cli_tools", cwd=FIXTURES)
+    try:
+        assert "  tools: get_weather, lookup_sku, add" in term.expect("you> ")
+        term.type("add 2 and 3\r")
+        assert "  tool add(" in term.expect("assistant> add returned 5.")
+        term.expect("you> ")
+        term.type("\r")  # an empty line does nothing but prompt again
+        assert term.expect("you> ").strip() == ""
+        term.type("\x04")
+        assert term.proc.wait(TIMEOUT) == 0
+        assert "Traceback" not in term.screen.decode(errors="replace")
+    finally:
+        term.close()
+
+
 class HeldSecondCall:
     """An emulator script: the first model call asks for ``calls``; the second (the answer
     ``text``) is held until the test ``release``s it, so the test can see what the command
