@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emulator", help="serve the GatewayEmulator",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Serve the GatewayEmulator until interrupted. Set "
+                       description="Serve the GatewayEmulator until interrupted. Set\n"
                                    "GENESYS_GATEWAY_EMULATOR_SECRET to require a client secret.",
                        epilog=SCRIPT_FORMAT)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
