@@ -1,6 +1,8 @@
 """The ``genesys-gateway`` command (also ``python -m genesys_gateway``).
 
-Subcommands: ``demo``, ``chat``, ``tools``, ``emulator``. Errors print one line and exit
+Subcommands: ``demo``, ``chat``, ``tools``, ``emulator``; ``--version``. This module parses
+arguments, loads tools and makes the client; the chat session is :mod:`.chat`, the demo
+:mod:`.demo`, and both print runs with :mod:`.console`. Errors print one line and exit
 non-zero; secrets are never printed.
 """
 
@@ -22,9 +24,6 @@ from .tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
     from .client import GatewayClient
-    from .events import Event
-    from .result import RunResult
-    from .stream import RunStream
     from .testing.emulator import Responder
 
 EXIT_ERROR = 1
@@ -120,139 +119,77 @@ def _client(live: bool, tools: ToolRegistry | None, responder: Responder | None 
             yield client
 
 
-class _Transcript:
-    """Prints a run's events as they happen: the model's text as it arrives (after
-    ``prefix``), a line per model call (``model_calls``) and two per tool call (when it
-    starts and when it ends, with ``details``: its arguments and what the model is sent)."""
-
-    def __init__(self, out: TextIO, prefix: str, *, model_calls: bool, details: bool) -> None:
-        self.out, self.prefix = out, prefix
-        self.model_calls, self.details = model_calls, details
-        self.in_text = False  # a line of the model's text is open
-        self.arguments: dict[str, str] = {}
-
-    def write(self, text: str) -> None:
-        self.out.write(text)
-        self.out.flush()
-
-    def end_text(self) -> None:
-        if self.in_text:
-            self.write("\n")
-            self.in_text = False
-
-    def line(self, text: str) -> None:
-        self.end_text()
-        self.write(text + "\n")
-
-    def show(self, event: Event) -> RunResult | None:
-        """Print ``event``; the result when it is the last one."""
-        from .events import ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
-
-        if isinstance(event, TextDelta):
-            if not self.in_text:
-                self.write(self.prefix)
-                self.in_text = True
-            self.write(event.text)
-        elif isinstance(event, ToolCallStarted):
-            args = json.dumps(event.arguments, ensure_ascii=False) if event.arguments is not None else "-"
-            self.arguments[event.call_id] = args
-            self.line(f"  tool {event.name}({args}) started" if self.details
-                      else f"  [tool {event.name} started]")
-        elif isinstance(event, ToolCallFinished):
-            run, ms = event.run, event.run.duration_s * 1000
-            if self.details:
-                args = self.arguments.get(run.call_id) or (
-                    json.dumps(run.arguments, ensure_ascii=False) if run.arguments is not None else "-")
-                self.line(f"  tool {run.name}({args}) -> {run.status} in {ms:.0f} ms")
-                self.line(f"    {run.content[:200]}")
-            else:
-                self.line(f"  [tool {run.name} -> {run.status}, {ms:.0f} ms]")
-        elif isinstance(event, ModelCallFinished):
-            if self.model_calls:
-                self.line(f"model call {event.iteration}: finish reason {event.finish_reason}, "
-                          f"{event.usage.total_tokens} tokens")
-        elif isinstance(event, RunFinished):
-            self.end_text()
-            return event.result
-        return None
-
-    def follow(self, stream: RunStream) -> RunResult:
-        """Print every event of ``stream``; its result. Interrupted, the run is closed."""
-        result = None
-        with stream:
-            for event in stream:
-                result = self.show(event) or result
-        self.end_text()
-        assert result is not None, "a run always ends with RunFinished"
-        return result
-
-
-def _print_summary(result: RunResult, stream: TextIO) -> None:
-    if result.content is not None:
-        _out(f"\nanswer: {result.content}", stream)
-    else:
-        _out(f"\nno answer: stopped by {result.stop_reason}", stream)
-    u = result.usage
-    _out(f"usage: {u.prompt_tokens} prompt + {u.completion_tokens} completion = {u.total_tokens} tokens; "
-         f"{result.iterations} model call(s), stop reason {result.stop_reason}", stream)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
     registry = demo.build_registry()
-    where = "a real gateway (from the environment)" if args.live else "the embedded GatewayEmulator"
-    _out(f"running the weather + inventory scenario against {where}")
-    _out(f"user: {demo.PROMPT}\n")
+    # the client first: a live demo without configuration fails before printing anything
     with _client(args.live, registry, demo.responder, args.model) as client:
-        transcript = _Transcript(sys.stdout, "assistant: ", model_calls=True, details=True)
-        result = transcript.follow(client.stream(demo.PROMPT))
-    _print_summary(result, sys.stdout)
-    return 0 if result.stop_reason == "completed" else EXIT_ERROR
+        return demo.run_demo(client, sys.stdout, emulated=not args.live)
+
+
+def _tools_of(target: str | None) -> ToolRegistry | None:
+    """The chat's tools: every registry ``target`` names, as one registry."""
+    if not target:
+        return None
+    registries = load_registries(target)
+    if len(registries) == 1:
+        return registries[0]
+    registry = ToolRegistry()
+    for r in registries:
+        for tool in r:
+            registry.add(tool)  # keeps each tool as built (argument converter included)
+    return registry
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    try:
-        import readline  # noqa: F401  (line editing where available)
-    except ImportError:  # pragma: no cover
-        pass
-    registry = None
-    if args.tools:
-        registries = load_registries(args.tools)
-        registry = registries[0] if len(registries) == 1 else ToolRegistry()
-        if len(registries) > 1:
-            for r in registries:
-                for tool in r:
-                    registry.add(tool)  # keeps each tool as built (argument converter included)
-    with _client(args.live, registry, None, args.model) as client:
-        conversation = client.conversation(system=args.system)
-        _out("type a message; an empty line or Ctrl-D ends the chat", sys.stderr)
-        while True:
-            try:
-                text = input("you> ")
-            except EOFError:
-                break
-            if not text.strip():
-                break
-            transcript = _Transcript(sys.stdout, "assistant> ", model_calls=False, details=False)
-            result = transcript.follow(conversation.stream(text))
-            if result.stop_reason != "completed":
-                _out(f"assistant> ({result.stop_reason})")
-    return 0
+    from .chat import ChatSession, terminal_input
+    from .testing.emulator import rule_based_responder
+
+    interactive = sys.stdin.isatty()
+    registry = _tools_of(args.tools)
+    with _client(args.live, registry, rule_based_responder, args.model) as client:
+        session = ChatSession(client, sys.stdout, terminal_input if interactive else input,
+                              system=args.system, err=sys.stderr,
+                              echo_input=not interactive, emulated=not args.live)
+        session.banner()
+        status = session.run()
+    # piped input is a script: it failed if a turn did (a person at a terminal saw each line)
+    return EXIT_ERROR if session.failed_turns and not interactive else status
 
 
 # -- emulator --------------------------------------------------------------------------
 
 
+SCRIPT_FORMAT = """\
+script file (--script FILE):
+  A JSON list of replies, sent one per chat request in order (or {"replies": [...]});
+  once it is used up, the --responder answers. A reply is one of:
+    "text"                       the assistant answers with this text
+    {"content": "text" or null,  an assistant message; every key is optional
+     "tool_calls": [{"name": "get_weather", "arguments": {"location": "London"}}],
+     "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+     "finish_reason": "stop"}    (default: "tool_calls" with tool calls, else "stop")
+    {"choices": [...], ...}      a whole chat completion, sent as is
+  Example: a tool call, then an answer from its result:
+    [{"tool_calls": [{"name": "get_weather", "arguments": {"location": "London"}}]},
+     "It is 22 degrees and clear in London."]
+"""
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     from .testing import GatewayEmulator
 
-    kwargs = dict(host=args.host, port=args.port)
+    kwargs: dict[str, Any] = dict(host=args.host, port=args.port)
     if args.client_id:
         kwargs["client_id"] = args.client_id
     secret = os.environ.get("GENESYS_GATEWAY_EMULATOR_SECRET")
     if secret:
         kwargs["client_secret"] = secret
+    if args.responder == "rules":
+        from .testing.emulator import rule_based_responder
+
+        kwargs["responder"] = rule_based_responder
     emulator = GatewayEmulator(**kwargs)
     if args.script:
         from .testing.emulator import load_script
@@ -267,6 +204,10 @@ def cmd_emulator(args: argparse.Namespace) -> int:
             _out(f"GatewayEmulator serving at {emulator.url}")
             _out(f"  token URL: {emulator.token_url}")
             _out(f"  chat URL:  {emulator.chat_url}")
+            if args.script:
+                _out(f"  replies: {emulator.pending_replies} from {args.script}, then the {args.responder} responder")
+            else:
+                _out(f"  replies: the {args.responder} responder")
             _out("press Ctrl-C to stop")
             while not stop.wait(3600):
                 pass
@@ -286,10 +227,13 @@ def _non_empty(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="genesys-gateway",
         description="Tool-calling with the Genesys Cloud AI Builder LLM Gateway.",
     )
+    parser.add_argument("--version", action="version", version=f"genesys-gateway {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -300,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=_non_empty, help="model name (default gpt-4o)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("chat", help="chat interactively", description="An interactive chat with optional tools.")
+    p = sub.add_parser("chat", help="chat interactively",
+                       description="An interactive chat with optional tools. Without --live it talks to "
+                                   "the embedded emulator, a rule-based stand-in that calls the tools "
+                                   "your words name. Commands: /help, /tools, /history, /reset, /exit; "
+                                   "Ctrl-C clears the line, twice (or Ctrl-D) ends the chat.")
     p.add_argument("--tools", metavar="TARGET", help="module:attribute, module or .py file with a ToolRegistry")
     p.add_argument("--live", action="store_true", help="use a real gateway configured by GENESYSCLOUD_* variables")
     p.add_argument("--model", type=_non_empty, help="model name")
@@ -313,12 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tools)
 
     p = sub.add_parser("emulator", help="serve the GatewayEmulator",
-                       description="Serve the GatewayEmulator until interrupted. Set "
-                                   "GENESYS_GATEWAY_EMULATOR_SECRET to require a client secret.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--client-id", help="require this client id")
-    p.add_argument("--script", metavar="FILE", help="JSON list of scripted replies")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Serve the GatewayEmulator until interrupted. Set\n"
+                                   "GENESYS_GATEWAY_EMULATOR_SECRET to require a client secret.",
+                       epilog=SCRIPT_FORMAT)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--client-id", help="require this client id (default: accept any)")
+    p.add_argument("--script", metavar="FILE", help="JSON file of replies to send first, in order (format below)")
+    p.add_argument("--responder", choices=("rules", "echo"), default="rules",
+                   help="how to answer once the script is used up: 'rules' calls the tools a "
+                        "message names, 'echo' repeats the last user message (default: %(default)s)")
     p.set_defaults(func=cmd_emulator)
     return parser
 
@@ -335,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         _out(f"genesys-gateway {args.command}: configuration error: {e}", sys.stderr)
     except GatewayError as e:
         _out(f"genesys-gateway {args.command}: {type(e).__name__}: {e}", sys.stderr)
+    except BrokenPipeError:
+        # the reader left (`... | head`): stop quietly. Python flushes stdout at exit, so
+        # point it at devnull first (the Python docs' recipe for SIGPIPE)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     except OSError as e:
         _out(f"genesys-gateway {args.command}: error: {e}", sys.stderr)
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ import pytest
 import genesys_gateway as gg
 import genesys_gateway.demo
 from genesys_gateway.testing import GatewayEmulator, reply, tool_call
+from genesys_gateway.testing.emulator import load_script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -80,25 +81,31 @@ def check_demo_transcript(result):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     lines = out.splitlines()
-    weather = '  tool get_weather({"location": "London", "unit": "celsius"})'
-    inventory = '  tool check_inventory({"product_id": "SKU-8842", "warehouse": "EU-Central"})'
+    # arguments and results in one JSON style (the one the model is sent)
+    weather = '  tool get_weather({"location":"London","unit":"celsius"})'
+    inventory = '  tool check_inventory({"product_id":"SKU-8842","warehouse":"EU-Central"})'
     # printed as the run goes: the first model call, both tools starting, each ending (with
     # what the model is sent), the answer's text, the second model call
     first = lines.index(next(line for line in lines if line.startswith("model call 1: ")))
     assert lines[first].startswith("model call 1: finish reason tool_calls, ")
+    assert lines[first].endswith(" tokens (estimated by the emulator)")
     assert lines[first + 1:first + 3] == [weather + " started", inventory + " started"]
     for prefix in (weather + " -> ok in ", inventory + " -> ok in "):
         line = next((line for line in lines if line.startswith(prefix)), None)
         assert line is not None, out
         assert line.endswith(" ms") and line[len(prefix):-3].isdigit(), line  # a duration
-        assert lines.index(line) > first + 2 and lines[lines.index(line) + 1].startswith("    {")
+        assert lines.index(line) > first + 2 and lines[lines.index(line) + 1].startswith('    {"')
+    assert '    {"location":"London","temperature":22,"unit":"celsius","condition":"clear"}' in lines
     streamed = next(i for i, line in enumerate(lines) if line.startswith("assistant: "))
     assert "22°C" in lines[streamed] and "145 units" in lines[streamed]
     assert lines[streamed + 1].startswith("model call 2: finish reason stop, ")
     answer = next(line for line in out.splitlines() if line.startswith("answer: "))
     assert "22°C" in answer and "145 units" in answer, answer
-    assert any(line.startswith("usage: ") and "tokens; 2 model call(s), stop reason completed" in line
-               for line in out.splitlines()), out
+    assert any(line.startswith("usage: ") and line.endswith(
+        " tokens (estimated by the emulator); 2 model call(s), stop reason completed") for line in lines), out
+    # the wall time beside the tools' own: the two tools (0.1 s and 0.15 s) ran at once
+    wall = next(line for line in lines if line.startswith("wall time: "))
+    assert " ms; 2 tool call(s) took " in wall and wall.endswith(" ms (in parallel)"), wall
     assert "demo-secret" not in out + result.stderr
 
 
@@ -121,6 +128,7 @@ def test_demo_live_misconfigured_reports_one_line(variables, names):
     result = run("demo", "--live", env=clean_env(**variables))
     line = assert_one_line_error(result, "configuration error", *names)
     assert line.startswith("genesys-gateway demo: ")
+    assert result.stdout == ""  # it failed before printing a banner
     assert SECRET not in result.stdout + result.stderr
 
 
@@ -130,8 +138,9 @@ def test_demo_live_against_an_emulator():
         token_requests = [r for r in em.requests if r.endpoint == "token"]
         chat_requests = em.chat_requests
     assert result.returncode == 0, result.stderr
-    assert "against a real gateway" in result.stdout
+    assert f"against a real gateway at {em.chat_url} (from the environment)" in result.stdout
     assert "22°C" in result.stdout and "145 units" in result.stdout
+    assert "estimated" not in result.stdout  # the gateway's own counts
     assert len(token_requests) == 1
     expected = "Basic " + base64.b64encode(f"cli-client:{SECRET}".encode()).decode()
     assert token_requests[0].headers["authorization"] == expected
@@ -198,18 +207,68 @@ def test_tools_errors_are_one_line(target, needles):
 
 
 def test_chat_on_the_embedded_emulator():
-    result = run("chat", input="hello\n\n")
+    result = run("chat", input="hello\n")
     assert result.returncode == 0, result.stderr
-    assert "assistant> Echo: hello" in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("chat with http://127.0.0.1:") and lines[1] == "  model: gpt-4o"
+    assert "  tools: none (load yours with --tools module:registry)" in lines
+    assert any("embedded emulator: a scripted stand-in, not a model" in line for line in lines)
+    # no tools: a plain answer saying so, not an echo
+    assert "you> hello" in lines
+    answer = next(line for line in lines if line.startswith("assistant> "))
+    assert "offers no tools" in answer and "hello" not in answer
     assert "Traceback" not in result.stderr
 
 
-def test_chat_with_tools_on_the_embedded_emulator():
-    result = run("chat", "--tools", "gg_cli_tools", "--system", "be brief", cwd=FIXTURES,
-                 input="hello\nsecond line\n\n")
+USER_TOOLS = """
+import json, pathlib
+from genesys_gateway import ToolRegistry
+
+registry = ToolRegistry()
+
+
+@registry.tool
+def track_parcel(tracking_number: str, carrier: str = "dhl") -> dict:
+    \"\"\"Where a parcel is now.
+
+    Args:
+        tracking_number: The parcel's tracking number.
+        carrier: Who carries it.
+    \"\"\"
+    with open(pathlib.Path(__file__).with_name("calls.jsonl"), "a") as log:
+        log.write(json.dumps([tracking_number, carrier]) + "\\n")
+    return {"tracking_number": tracking_number, "status": "out for delivery"}
+"""
+
+
+def test_chat_runs_the_users_own_tools_on_the_embedded_emulator(tmp_path):
+    (tmp_path / "my_shop_tools.py").write_text(USER_TOOLS, encoding="utf-8")
+    result = run("chat", "--tools", "my_shop_tools:registry", cwd=str(tmp_path),
+                 input="where is parcel ZX-41-2207?\n/tools\nhello\n/exit\n")
     assert result.returncode == 0, result.stderr
-    assert "assistant> Echo: hello" in result.stdout
-    assert "assistant> Echo: second line" in result.stdout
+    # the user's tool really ran, with the argument taken from the words
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert calls == [["ZX-41-2207", "dhl"]]
+    out = result.stdout
+    assert "  tools: track_parcel\n" in out
+    line = next(line for line in out.splitlines() if line.startswith("  tool track_parcel("))
+    assert line.startswith('  tool track_parcel({"tracking_number":"ZX-41-2207","carrier":"dhl"}) -> ok in ')
+    assert line.endswith(' ms: {"tracking_number":"ZX-41-2207","status":"out for delivery"}')
+    assert ('assistant> track_parcel returned {"tracking_number":"ZX-41-2207",'
+            '"status":"out for delivery"}.\n') in out
+    assert "  track_parcel(tracking_number, carrier?): Where a parcel is now.\n" in out  # /tools
+    assert "Tools I know: track_parcel (Where a parcel is now)." in out  # "hello" matched nothing
+    assert "Traceback" not in result.stderr
+
+
+def test_chat_with_tools_from_every_registry_of_a_module_on_the_embedded_emulator():
+    result = run("chat", "--tools", "gg_cli_tools", "--system", "be brief", cwd=FIXTURES,
+                 input="add 2 and 3\nweather in Oslo\n")
+    assert result.returncode == 0, result.stderr
+    assert "  tools: get_weather, lookup_sku, add\n" in result.stdout
+    assert "assistant> add returned 5.\n" in result.stdout
+    # the module's converter ran: unit arrived as the Unit enum and went back as its value
+    assert 'assistant> get_weather returned {"location":"Oslo","temperature":22,"unit":"celsius"}.' in result.stdout
 
 
 def test_chat_live_runs_tools_from_every_registry_of_a_module():
@@ -223,17 +282,95 @@ def test_chat_live_runs_tools_from_every_registry_of_a_module():
                      env=live_env(em), input="weather and sum?\n")  # EOF ends the chat
         requests = em.chat_requests
     assert result.returncode == 0, result.stderr
-    assert "[tool get_weather started]" in result.stdout and "[tool add started]" in result.stdout
-    assert "[tool get_weather -> ok," in result.stdout
-    assert "[tool add -> ok," in result.stdout
+    assert '  tool get_weather({"location":"Oslo","unit":"fahrenheit"}) -> ok in ' in result.stdout
+    assert '  tool add({"a":2,"b":3}) -> ok in ' in result.stdout
+    assert " ms: 5\n" in result.stdout
     assert "assistant> Oslo is 72F and 2+3=5" in result.stdout
-    assert result.stdout.index("[tool add started]") < result.stdout.index("[tool add -> ok,")
+    assert "embedded emulator" not in result.stdout
     # the model was offered the tools of both registries, and got their results
     assert {t["function"]["name"] for t in requests[0]["tools"]} == {"get_weather", "lookup_sku", "add"}
     tool_results = [m["content"] for m in requests[1]["messages"] if m["role"] == "tool"]
     assert json.loads(tool_results[0]) == {"location": "Oslo", "temperature": 72, "unit": "fahrenheit"}
     assert tool_results[1] == "5"
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_chat_a_failed_turn_is_one_line_and_the_chat_goes_on():
+    with GatewayEmulator() as em:
+        # the first turn is answered, and queues a 400 for the second; the third gets an echo
+        em.script(lambda body: (em.fail(400), "first answer")[1])
+        result = run("chat", "--live", env=live_env(em), input="one\ntwo\nthree\n")
+        last = em.chat_requests[-1]["messages"]
+    assert result.stderr.startswith("error: BadRequestError: HTTP 400 ") and result.stderr.count("\n") == 1
+    assert "assistant> first answer\n" in result.stdout and "assistant> Echo: three\n" in result.stdout
+    assert [m["content"] for m in last if m["role"] == "user"] == ["one", "three"]
+    assert result.returncode == 1  # piped input: a script whose turn failed
+    assert SECRET not in result.stdout + result.stderr
+
+
+class Terminal:
+    """The chat in a pseudo-terminal, as a person runs it: keys in, the screen out."""
+
+    def __init__(self, *args, cwd=None):
+        import fcntl  # POSIX-only modules: imported where they are used
+        import pty
+        import termios
+
+        def controlling_terminal():
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C must reach Python
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.fd, child = pty.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "genesys_gateway", *args], stdin=child, stdout=child, stderr=child,
+            env=clean_env(), cwd=cwd, start_new_session=True, preexec_fn=controlling_terminal)
+        os.close(child)
+        self.screen = self.pending = b""  # what was expected, and what came after it
+        self.watchdog = threading.Timer(TIMEOUT, self.proc.kill)  # never hang the suite
+        self.watchdog.start()
+
+    def expect(self, text):
+        """What the screen shows from the last expected text until ``text`` appears."""
+        while text.encode() not in self.pending:
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:  # the chat ended
+                data = b""
+            assert data, (self.screen + self.pending).decode(errors="replace")
+            self.pending += data
+        shown, rest = self.pending.split(text.encode(), 1)
+        self.screen += shown + text.encode()
+        self.pending = rest
+        return shown.decode(errors="replace")
+
+    def type(self, keys):
+        os.write(self.fd, keys.encode())
+
+    def close(self):
+        self.watchdog.cancel()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.fd)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX-only")
+def test_chat_in_a_terminal_runs_tools_and_ctrl_d_quits():
+    # Ctrl-C is tested in process (test_chat.py): in a terminal, readline blocks SIGINT while
+    # it redraws the line, so a Ctrl-C sent right after the echo can wait for the next key
+    term = Terminal("chat", "--tools", "gg_cli_tools", cwd=FIXTURES)
+    try:
+        assert "  tools: get_weather, lookup_sku, add" in term.expect("you> ")
+        term.type("add 2 and 3\r")
+        assert "  tool add(" in term.expect("assistant> add returned 5.")
+        term.expect("you> ")
+        term.type("\r")  # an empty line does nothing but prompt again
+        assert term.expect("you> ").strip() == ""
+        term.type("\x04")
+        assert term.proc.wait(TIMEOUT) == 0
+        assert "Traceback" not in term.screen.decode(errors="replace")
+    finally:
+        term.close()
 
 
 class HeldSecondCall:
@@ -311,8 +448,8 @@ def test_chat_prints_tools_as_they_start_and_end_before_the_answer():
         try:
             seen = []
             assert "assistant> Checking." in read_until(proc, "assistant> ", seen)
-            read_until(proc, "[tool add started]", seen)
-            assert read_until(proc, "[tool add -> ", seen).strip().startswith("[tool add -> ok, ")
+            line = read_until(proc, "  tool add(", seen)
+            assert line.startswith('  tool add({"a":2,"b":3}) -> ok in ') and line.endswith(" ms: 5\n")
             assert held.arrived.wait(TIMEOUT)  # the answer is not there yet
             held.release.set()
             rest = proc.stdout.read()
@@ -328,7 +465,7 @@ def test_chat_reports_a_run_that_did_not_complete():
         em.script(reply(content="cut sho", finish_reason="length"))
         result = run("chat", "--live", env=live_env(em), input="long story\n")
     assert result.returncode == 0, result.stderr
-    assert "assistant> cut sho\nassistant> (length)\n" in result.stdout
+    assert "assistant> cut sho\nassistant> (the run stopped: length)\n" in result.stdout
 
 
 # -- emulator ------------------------------------------------------------------------------
@@ -352,7 +489,9 @@ def test_emulator_serves_a_script_until_interrupted():
         auth = gg.ClientCredentials("a", "b", token_url=url + "/oauth/token")
         with gg.GatewayClient(base_url=url, auth=auth) as client:
             response = client.complete([{"role": "user", "content": "hi"}])
+            after = client.complete([{"role": "user", "content": "hi"}])
         assert response.message.content == "Scripted reply from the emulator script"
+        assert "rule-based responder" in after.message.content  # the script used up: --responder rules
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
         rest = proc.stdout.read()
@@ -402,6 +541,38 @@ def test_help(args, needle):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: genesys-gateway")
     assert needle in result.stdout
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout == f"genesys-gateway {gg.__version__}\n"
+
+
+def test_emulator_help_shows_defaults_and_the_script_format():
+    out = run("emulator", "--help").stdout
+    assert "(default: 127.0.0.1)" in out and "(default: 8080)" in out and "(default: rules)" in out
+    assert "script file (--script FILE):" in out and '{"replies": [...]}' in out
+    assert '"tool_calls": [{"name": "get_weather", "arguments": {"location": "London"}}]' in out
+    # the example in the help is a script the emulator loads
+    example = out.split("Example: a tool call, then an answer from its result:")[1]
+    assert len(load_script(json.loads(example))) == 2
+
+
+def test_tools_piped_into_head_stops_quietly(tmp_path):
+    # more definitions than a pipe holds, so the CLI is still writing when head exits
+    many = "\n".join(f"registry.register('tool_{i}', 'Tool number {i}. ' + 'x' * 200, "
+                     f"{{'type': 'object', 'properties': {{}}}}, lambda: {i})" for i in range(400))
+    (tmp_path / "many.py").write_text("from genesys_gateway import ToolRegistry\n"
+                                      "registry = ToolRegistry()\n" + many + "\n", encoding="utf-8")
+    cli = subprocess.Popen([sys.executable, "-m", "genesys_gateway", "tools", str(tmp_path / "many.py")],
+                           env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = subprocess.Popen(["head", "-1"], stdin=cli.stdout, stdout=subprocess.PIPE)
+    cli.stdout.close()  # head alone reads the pipe: when it exits, the CLI's writes fail
+    first, _ = head.communicate(timeout=TIMEOUT)
+    stderr = cli.communicate(timeout=TIMEOUT)[1].decode()
+    assert first == b"[\n"
+    assert cli.returncode == 1
+    assert stderr == "", stderr  # no "Broken pipe", no traceback, no "Exception ignored"
 
 
 def test_no_subcommand_is_a_usage_error():

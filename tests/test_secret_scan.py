@@ -611,7 +611,7 @@ def test_cli_demo_and_chat_never_print_a_secret(capfd, spans):
         assert embedded.returncode == 0 and "answer: " in embedded.stdout, embedded.stderr
         scan_cli(embedded, SECRETS, "demo")
         chat = cli("chat", env=env_with_secrets, input="hello\n\n")
-        assert "assistant> Echo: hello" in chat.stdout, chat.stderr
+        assert "assistant> " in chat.stdout and "not a model" in chat.stdout, chat.stderr
         scan_cli(chat, SECRETS, "chat")
         tools = cli("tools", os.path.join(HERE, "cli_fixtures", "gg_cli_tools.py"), env=env_with_secrets)
         assert tools.returncode == 0, tools.stderr
