@@ -194,6 +194,32 @@ def test_the_readme_starts_with_install_demo_and_tests():
     assert "stop reason completed" in done.stdout and "145 units" in done.stdout
 
 
+def test_the_readmes_chat_runs_the_readmes_own_tools(tmp_path):
+    """"Chat with your own tools" as a reader follows it: the README's shop_tools.py, the
+    `tools` check, then `chat --tools shop_tools:registry` on the embedded emulator."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Chat with your own tools"):]
+    module = next(b for b in fenced_blocks(README) if b.language == "python"
+                  and b.code in section and "def track_parcel" in b.code)
+    (tmp_path / "shop_tools.py").write_text(module.code, encoding="utf-8")
+    command = [sys.executable, "-m", "genesys_gateway"]
+    assert "genesys-gateway tools shop_tools:registry" in section
+    checked = subprocess.run([*command, "tools", "shop_tools:registry"], cwd=tmp_path,
+                             env=fresh_env(PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}"),
+                             capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert checked.returncode == 0 and "track_parcel" in checked.stdout, checked.stdout + checked.stderr
+    assert "genesys-gateway chat --tools shop_tools:registry" in section
+    chat = subprocess.run([*command, "chat", "--tools", "shop_tools:registry"], cwd=tmp_path,
+                          env=fresh_env(PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}"),
+                          input="where is parcel ZX-41-2207 with ups?\n\nrefund order A-1009 by 12.50\n/exit\n",
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert chat.returncode == 0, chat.stdout + chat.stderr
+    # the README's session, line for line where it does not vary
+    assert 'tool track_parcel({"tracking_number":"ZX-41-2207","carrier":"ups"}) -> ok' in chat.stdout
+    assert "assistant> refund_order returned refunded 12.50 EUR on A-1009." in chat.stdout
+    assert "tools: track_parcel, refund_order" in chat.stdout
+
+
 def test_the_readme_links_to_the_docs_and_says_how_to_build_them():
     text = README.read_text(encoding="utf-8")
     assert "pip install -e '.[docs]'" in text and "mkdocs build --strict" in text and "mkdocs serve" in text
