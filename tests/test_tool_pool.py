@@ -147,3 +147,33 @@ def test_a_job_delivers_its_run_to_the_batch_once():
     assert job.state == DONE and isinstance(job.outcome, ToolRun) and job.outcome.content == "42"
     assert job.batch.finished.get_nowait() is job and job.batch.finished.empty()
     assert job.give_up() == DONE and not job.hung
+
+
+def test_tools_run_with_sigint_blocked_so_ctrl_c_reaches_the_main_thread():
+    """A SIGINT the kernel hands to a tool's thread would not interrupt the main thread's
+    blocking read (the chat's prompt): workers block it, so it goes to the main thread."""
+    import signal
+
+    import pytest
+
+    import genesys_gateway as gg
+    from genesys_gateway.testing import GatewayEmulator, reply, tool_call
+
+    if not hasattr(signal, "pthread_sigmask"):
+        pytest.skip("no pthread_sigmask on this platform")
+    registry = gg.ToolRegistry()
+    masks: list[set[int]] = []
+
+    @registry.tool
+    def mask() -> str:
+        """The calling thread's blocked signals."""
+        masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+        return "ok"
+
+    with GatewayEmulator() as emulator:
+        emulator.script(reply(tool_calls=[tool_call("mask", {})]), reply(content="done"))
+        with gg.GatewayClient(base_url=emulator.url, tools=registry,
+                              auth=gg.ClientCredentials("id", "secret", token_url=emulator.token_url)) as client:
+            assert client.run("mask?").content == "done"
+    assert masks and signal.SIGINT in masks[0]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the caller's untouched

@@ -15,6 +15,7 @@ the queue longer than it likes calls :meth:`DaemonPool.wake` for one more worker
 from __future__ import annotations
 
 import itertools
+import signal
 import threading
 import weakref
 from collections import deque
@@ -159,6 +160,8 @@ def _work(pool_ref: weakref.ref[DaemonPool], park: threading.Lock,
     """A worker's loop. It holds the pool only briefly (a weak reference otherwise), so an
     idle worker never keeps an abandoned pool, and the executor behind it, alive."""
     me = threading.current_thread()
+    if hasattr(signal, "pthread_sigmask"):  # Ctrl-C goes to the main thread, not a tool's
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         while True:
             pool = pool_ref()
