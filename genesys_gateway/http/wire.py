@@ -187,7 +187,7 @@ class BodyReader:
         self._left = 0
         if method == "HEAD" or status in (204, 304) or status < 200:
             self.whole = True
-        elif "transfer-encoding" in headers and headers["transfer-encoding"].strip().lower() == "chunked":
+        elif "transfer-encoding" in headers and _is_chunked(headers["transfer-encoding"]):
             self._chunked = True
         elif "content-length" in headers:
             self._left = _content_length(headers["content-length"])
@@ -241,6 +241,14 @@ class BodyReader:
         if not self._left and _line(fp, "chunk end") not in (b"\r\n", b"\n"):
             raise http.client.IncompleteRead(b"")
         return data
+
+
+def _is_chunked(value: str) -> bool:
+    """Whether a ``Transfer-Encoding`` value says ``chunked``, as http.client reads it (its
+    first line only, exactly ``chunked``). Repeated lines arrive here joined with ``", "``:
+    ``chunked`` repeated is still chunked, else the body would be read to the connection's
+    end (a kept-alive connection: until the read timeout)."""
+    return value == "chunked" or {c.strip().lower() for c in value.split(",")} == {"chunked"}
 
 
 def _content_length(value: str) -> int:
