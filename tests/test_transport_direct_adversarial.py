@@ -181,3 +181,20 @@ def test_a_repeated_chunked_transfer_encoding_is_still_chunked():
                    b"2\r\nok\r\n0\r\n\r\n")
     results = on_each_path(answer, timeout=gg.Timeout(5.0, 2.0))
     assert results == {path: ([(200, b"ok")] * 2, 1) for path in PATHS}
+
+
+@pytest.mark.parametrize("length", [b"\xb2", b"\xb2, \xb2"])
+def test_a_content_length_of_non_ascii_digits_is_an_invalid_response(length):
+    """A latin-1 superscript digit passes ``str.isdigit()`` but not ``int()``: the
+    ``ValueError`` was reported, by every path, as a request header that cannot be sent."""
+    answer = sends(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nok")
+    for path, (factory, _headers) in PATHS.items():
+        with Scripted(answer) as server:
+            transport = factory()
+            try:
+                with pytest.raises(gg.TransportError) as info:
+                    send(transport, server, path)
+            finally:
+                transport.close()
+        assert info.value.kind == "protocol", path
+        assert INVALID_HEADER not in str(info.value) and "Content-Length" in str(info.value), path

@@ -259,6 +259,6 @@ def _content_length(value: str) -> int:
     if len(values) != 1:
         raise http.client.HTTPException("conflicting Content-Length headers")
     text = values.pop()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "\xb2" passes isdigit(), not int()
         raise http.client.HTTPException("invalid Content-Length header")
     return int(text)
