@@ -198,3 +198,22 @@ def test_a_content_length_of_non_ascii_digits_is_an_invalid_response(length):
                 transport.close()
         assert info.value.kind == "protocol", path
         assert INVALID_HEADER not in str(info.value) and "Content-Length" in str(info.value), path
+
+
+def test_an_early_answer_to_a_large_body_is_the_answer_not_a_broken_pipe():
+    """A server answers (413) after the head and closes without reading a large body: the
+    rest of the send fails with EPIPE or ECONNRESET. urllib3 ignores that failure and reads
+    the answer; the direct path raised a retryable ``"closed"`` error instead, so the client
+    retried a request the server had refused and never showed the 413."""
+    def answer(conn, _number, _head):
+        conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig")
+        return "close"
+
+    body = b"x" * (24 * 1024 * 1024)
+    for path, (factory, _headers) in PATHS.items():
+        with Scripted(answer, read_body=False) as server:
+            transport = factory()
+            try:
+                assert outcome(transport, server, path, method="POST", body=body) == (413, b"big"), path
+            finally:
+                transport.close()
