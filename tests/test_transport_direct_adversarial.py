@@ -101,6 +101,7 @@ class Scripted:
     def _serve(self, raw: socket.socket) -> None:
         conn = raw
         try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each send at once
             if self._context is not None:
                 conn = self._context.wrap_socket(raw, server_side=True)
             buf = b""
@@ -217,3 +218,142 @@ def test_an_early_answer_to_a_large_body_is_the_answer_not_a_broken_pipe():
                 assert outcome(transport, server, path, method="POST", body=body) == (413, b"big"), path
             finally:
                 transport.close()
+
+
+@pytest.mark.parametrize("data, expected", [
+    # conflicting lengths: refused by every path
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", "protocol"),
+    # equal repeated lengths: one length
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", (200, b"ok")),
+    # Transfer-Encoding wins over Content-Length
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"2;ext=\"a;b\"\r\nok\r\n0\r\nX-Trailer: 1\r\n\r\n", (200, b"ok")),
+    # a status line without a reason phrase, a latin-1 header value, a folded header
+    (b"HTTP/1.1 200\r\nX-Name: caf\xe9\r\nX-Fold: a\r\n b\r\nContent-Length: 2\r\n\r\nok", (200, b"ok")),
+    # a status that is not three digits
+    (b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok", "protocol"),
+    (b"HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\nok", "protocol"),
+    # not HTTP at all
+    (b"SSH-2.0-OpenSSH_9.0\r\n\r\n", "protocol"),
+    # a chunk size no integer can hold: refused (cut or too large), never read whole
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 100 + b"\r\nok", "read_timeout"),
+])
+def test_framing_answers_alike_on_every_path(data, expected):
+    results = on_each_path(sends(data), requests=1, timeout=gg.Timeout(5.0, 1.0))
+    assert {path: outcomes for path, (outcomes, _n) in results.items()} == {
+        path: [expected] for path in PATHS}
+
+
+@pytest.mark.parametrize("method, status", [("HEAD", 200), ("GET", 204), ("GET", 304)])
+def test_a_body_after_a_bodiless_answer_is_never_read_as_the_next_answer(method, status):
+    """A server that sends a body after HEAD, 204 or 304 (which have none)."""
+    def answer(conn, number, _head):
+        conn.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 5\r\n\r\nHTTP/" % status if number == 0 else
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
+
+    with Scripted(answer) as server:
+        transport = gg.Urllib3Transport()
+        try:
+            assert outcome(transport, server, "direct", method=method) == (status, b"")
+            assert outcome(transport, server, "direct") == (200, b"second")
+        finally:
+            transport.close()
+
+
+def test_interim_answers_are_skipped_and_101_ends_the_connection():
+    """100 and 103 precede the answer (urllib3's path returns a 103 as the answer); after a
+    101 the connection speaks another protocol: it is not reused."""
+    def answer(conn, number, _head):
+        if number == 0:
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK)
+        else:
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n")
+
+    with Scripted(answer) as server:
+        transport = gg.Urllib3Transport()
+        try:
+            assert [outcome(transport, server, "direct") for _ in range(4)] == [
+                (200, b"ok"), (101, b""), (200, b"ok"), (101, b"")]
+        finally:
+            transport.close()
+        assert server.connections == 2
+
+
+# --- keep-alive -----------------------------------------------------------------------------
+
+def test_bytes_after_the_body_are_never_read_as_the_next_answer():
+    """Extra bytes after the body, in the same segment (a Content-Length too small, or a
+    pipelined fake answer) or arriving while the connection is idle: the next request gets
+    its own answer, on a connection that carries nothing else."""
+    sent_extra = threading.Event()
+    send_extra = threading.Event()
+
+    def answer(conn, number, _head):
+        if number == 0:
+            conn.sendall(OK + b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil")
+        elif number == 1:
+            conn.sendall(OK)
+            send_extra.wait(10)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil")
+            sent_extra.set()
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
+
+    for path, (factory, _headers) in PATHS.items():
+        sent_extra.clear()
+        send_extra.clear()
+        with Scripted(answer) as server:
+            transport = factory()
+            try:
+                assert outcome(transport, server, path) == (200, b"ok")
+                assert outcome(transport, server, path) == (200, b"ok")
+                send_extra.set()
+                assert sent_extra.wait(10)  # on loopback: in the client's socket once sent
+                assert outcome(transport, server, path) == (200, b"ok"), path  # a new connection
+            finally:
+                transport.close()
+            assert server.connections == 2, path
+
+
+@pytest.mark.parametrize("data, connections", [
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 3),
+    (b"HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 2\r\n\r\nok", 3),
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 3),
+    (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", 1),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1),
+])
+def test_connection_reuse_follows_the_answer(data, connections):
+    """``Connection: close`` and HTTP/1.0 without keep-alive are honoured (the server here
+    keeps the connection open: a reused one would carry the next request and work, so only
+    the count of connections tells)."""
+    results = on_each_path(sends(data), requests=3)
+    assert results == {path: ([(200, b"ok")] * 3, connections) for path in PATHS}
+
+
+def test_a_body_to_the_end_of_the_connection_is_read_and_the_connection_dropped():
+    results = on_each_path(sends(b"HTTP/1.1 200 OK\r\n\r\nuntil close", close=True), requests=2)
+    assert results == {path: ([(200, b"until close")] * 2, 2) for path in PATHS}
+
+
+# --- a huge head ------------------------------------------------------------------------------
+
+def endless(prefix: bytes, piece: bytes) -> Answer:
+    def answer(conn, _number, _head):
+        conn.sendall(prefix)
+        for _ in range(200):
+            conn.sendall(piece)
+        return "close"
+
+    return answer
+
+
+@pytest.mark.parametrize("answer", [
+    endless(b"HTTP/1.1 200 OK\r\nX-Long: ", b"y" * 65536),
+    endless(b"HTTP/1.1 200 OK\r\n", b"X-Many: " + b"y" * 100 + b"\r\n"),
+    endless(b"HTTP/1.1 100 Continue\r\n", b"X-Many: " + b"y" * 100 + b"\r\n"),
+    endless(b"HTTP/1.1 200 OK", b"y" * 65536),
+])
+def test_an_endless_head_is_refused_at_http_clients_limits(answer):
+    results = on_each_path(answer, requests=1)
+    assert {path: outcomes for path, (outcomes, _n) in results.items()} == {
+        path: ["protocol"] for path in PATHS}

@@ -186,7 +186,7 @@ class BodyReader:
         self.whole = False
         self._left = 0
         if method == "HEAD" or status in (204, 304) or status < 200:
-            self.whole = True
+            self.whole = status != 101  # after a 101 the connection speaks another protocol
         elif "transfer-encoding" in headers and _is_chunked(headers["transfer-encoding"]):
             self._chunked = True
         elif "content-length" in headers:
