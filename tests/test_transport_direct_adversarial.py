@@ -55,6 +55,8 @@ class Scripted:
         self.answer = answer
         self.read_body = read_body
         self.connections = 0
+        self.requests = 0
+        self._lock = threading.Lock()
         self.pipelined = False
         self.server_names: list[str | None] = []
         self._context = None
@@ -124,6 +126,8 @@ class Scripted:
                     buf = buf[length:]
                 if buf:
                     self.pipelined = True
+                with self._lock:
+                    self.requests += 1
                 if self.answer(conn, number, head) == "close":
                     return
                 number += 1
@@ -357,3 +361,131 @@ def test_an_endless_head_is_refused_at_http_clients_limits(answer):
     results = on_each_path(answer, requests=1)
     assert {path: outcomes for path, (outcomes, _n) in results.items()} == {
         path: ["protocol"] for path in PATHS}
+
+
+# --- threads and close() ----------------------------------------------------------------------
+
+def echo_id(conn, _number, head):
+    """Answers each request with its ``X-Id`` header."""
+    ident = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                 if line.lower().startswith(b"x-id:"))
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ident), ident))
+
+
+def test_16_threads_never_share_a_connection_or_an_answer():
+    errors: list[BaseException] = []
+    with Scripted(echo_id) as server:
+        transport = gg.Urllib3Transport()
+
+        def run(n):
+            try:
+                for i in range(40):
+                    ident = f"{n}-{i}"
+                    assert send(transport, server, headers={"X-Id": ident}).body == ident.encode()
+            except BaseException as error:  # noqa: BLE001 - asserted below
+                errors.append(error)
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        transport.close()
+        assert errors == []
+        assert not server.pipelined  # no connection carried two requests at once
+        assert server.connections <= 16
+        assert server.requests == 16 * 40
+        assert client_sockets(server.port) == 0
+
+
+def test_close_while_threads_send_raises_only_closed_and_leaves_no_socket():
+    errors: list[BaseException] = []
+    answered = threading.Semaphore(0)
+    with Scripted(echo_id) as server:
+        transport = gg.Urllib3Transport()
+
+        def run(n):
+            for i in range(1000):
+                try:
+                    send(transport, server, headers={"X-Id": f"{n}-{i}"})
+                    answered.release()
+                except gg.TransportError as error:
+                    if error.kind != "protocol" or "closed" not in str(error):
+                        errors.append(error)
+                    return
+                except BaseException as error:  # noqa: BLE001 - asserted below
+                    errors.append(error)
+                    return
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for _ in range(40):
+            assert answered.acquire(timeout=30)
+        transport.close()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        assert not any(thread.is_alive() for thread in threads)
+        assert client_sockets(server.port) == 0
+
+
+# --- TLS --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+def test_tls_on_the_direct_path_verifies_the_certificate_and_the_host(certificate):
+    with Scripted(sends(OK), tls=certificate) as server:
+        for ca_certs, url in ((None, server.url), (certificate[0], server.url.replace("127.0.0.1", "localhost"))):
+            transport = gg.Urllib3Transport(ca_certs=ca_certs)
+            try:
+                with pytest.raises(gg.TransportError) as info:
+                    send(transport, url)
+            finally:
+                transport.close()
+            assert info.value.kind == "tls" and "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+        assert server.server_names == [None, "localhost"]  # SNI sent for a host name, not for an IP
+        transport = gg.Urllib3Transport(ca_certs=certificate[0])
+        try:
+            assert [outcome(transport, server, "direct") for _ in range(3)] == [(200, b"ok")] * 3
+        finally:
+            transport.close()
+        assert server.connections == 3  # the two refused, then one kept alive
+        assert server.server_names == [None, "localhost", None]
+
+
+# --- the request --------------------------------------------------------------------------------
+
+def test_the_request_bytes_are_urllib3s_bytes():
+    """The same request through the direct path and urllib3's: the same request line and
+    header lines (a name with a space, a latin-1 value), the same body."""
+    heads: list[bytes] = []
+
+    def answer(conn, _number, head):
+        heads.append(head)
+        conn.sendall(OK)
+
+    headers = {"X Spaced": "v", "X-Latin": "caf\u00e9", "Authorization": "Bearer t"}
+    with Scripted(answer) as server:
+        transport = gg.Urllib3Transport()
+        try:
+            for path in ("direct", "urllib3"):
+                send(transport, server, path, method="POST", body=b"\x00\xff{}", headers=headers)
+        finally:
+            transport.close()
+    assert len(heads) == 2
+    direct, urllib3 = (sorted(h.split(b"\r\n")[1:]) for h in heads)
+    assert heads[0].split(b"\r\n")[0] == heads[1].split(b"\r\n")[0] == b"POST /x HTTP/1.1"
+    assert b"X Spaced: v" in direct and b"X-Latin: caf\xe9" in direct and b"Content-Length: 4" in direct
+    urllib3.remove(b"X-Path: urllib3")
+    assert direct == urllib3
