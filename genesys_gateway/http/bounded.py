@@ -241,6 +241,8 @@ def capped_body(headers: Mapping[str, str], limit: int, deadline: Deadline | Non
     encodings = content_encodings(headers["content-encoding"]) if "content-encoding" in headers else None
     if not encodings and "transfer-encoding" not in headers and "content-length" in headers:
         length = headers["content-length"]
+        if not length.isascii():  # "\xb2" passes isdigit(), not int(): never a length
+            raise TransportError("invalid HTTP response: invalid Content-Length header", kind="protocol")
         if length.isdigit():  # one plain length: read it at once
             if int(length) > limit:
                 raise too_large(limit)

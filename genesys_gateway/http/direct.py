@@ -16,6 +16,7 @@ or whose response said ``Connection: close``, is closed, never reused.
 
 from __future__ import annotations
 
+import errno
 import io
 import select
 from typing import Any
@@ -28,6 +29,8 @@ __all__ = ["DirectHost", "Link"]
 
 #: Request bodies up to this size go out with the head in one ``sendall``.
 _JOINED = 64 * 1024
+#: Send errors after which the response is still read (urllib3's ``_make_request``).
+_ANSWERED = frozenset({errno.EPIPE, errno.ECONNRESET, errno.EPROTOTYPE})
 
 
 class _KeptReader(DeadlineReader):
@@ -95,12 +98,18 @@ class DirectHost:
             sock = link.sock
             read = timeout.read
             sock.settimeout(read if deadline is None else min(read, deadline.left()))
-            if body is not None and len(body) <= _JOINED:
-                sock.sendall(head + body)
-            else:
-                sock.sendall(head)
-                if body:
-                    sock.sendall(body)
+            try:
+                if body is not None and len(body) <= _JOINED:
+                    sock.sendall(head + body)
+                else:
+                    sock.sendall(head)
+                    if body:
+                        sock.sendall(body)
+            except OSError as error:
+                # as urllib3: a server may answer (413, 401) and close before reading the
+                # whole body; the answer is read, not the failed send's error
+                if not isinstance(error, BrokenPipeError) and error.errno not in _ANSWERED:
+                    raise
             reader = link.reader
             reader.start(deadline)
             fp = io.BufferedReader(reader)

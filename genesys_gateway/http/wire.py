@@ -186,8 +186,8 @@ class BodyReader:
         self.whole = False
         self._left = 0
         if method == "HEAD" or status in (204, 304) or status < 200:
-            self.whole = True
-        elif "transfer-encoding" in headers and headers["transfer-encoding"].strip().lower() == "chunked":
+            self.whole = status != 101  # after a 101 the connection speaks another protocol
+        elif "transfer-encoding" in headers and _is_chunked(headers["transfer-encoding"]):
             self._chunked = True
         elif "content-length" in headers:
             self._left = _content_length(headers["content-length"])
@@ -243,6 +243,14 @@ class BodyReader:
         return data
 
 
+def _is_chunked(value: str) -> bool:
+    """Whether a ``Transfer-Encoding`` value says ``chunked``, as http.client reads it (its
+    first line only, exactly ``chunked``). Repeated lines arrive here joined with ``", "``:
+    ``chunked`` repeated is still chunked, else the body would be read to the connection's
+    end (a kept-alive connection: until the read timeout)."""
+    return value == "chunked" or {c.strip().lower() for c in value.split(",")} == {"chunked"}
+
+
 def _content_length(value: str) -> int:
     """A ``Content-Length`` value (repeated equal values accepted)."""
     if value.isdigit() and value.isascii():
@@ -251,6 +259,6 @@ def _content_length(value: str) -> int:
     if len(values) != 1:
         raise http.client.HTTPException("conflicting Content-Length headers")
     text = values.pop()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "\xb2" passes isdigit(), not int()
         raise http.client.HTTPException("invalid Content-Length header")
     return int(text)
