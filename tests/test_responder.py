@@ -151,6 +151,56 @@ def test_the_number_next_to_the_property_name_wins():
     assert build_arguments(schema, "ship quantity 7 in year 2024") == {"year": 2024, "quantity": 7}
 
 
+
+# What a newcomer hit chatting with a tools module of their own (issue 13's review).
+FLIGHT = tool("book_flight", "Book a flight between two cities.",
+              {"origin": {"type": "string", "description": "Departure city."},
+               "destination": {"type": "string", "description": "Arrival city."},
+               "passengers": {"type": "integer", "default": 1, "description": "Number of passengers."},
+               "max_price": {"type": ["number", "null"], "default": None,
+                             "description": "Highest acceptable fare in euros."}},
+              ["origin", "destination"])
+SHIP = tool("ship_order", "Ship an order's items to an address.",
+            {"items": {"type": "array", "items": {
+                "type": "object", "properties": {"sku": {"type": "string"}, "quantity": {"type": "integer"}},
+                "required": ["sku", "quantity"]}},
+             "address": {"type": "object", "properties": {
+                 "street": {"type": "string"}, "city": {"type": "string"}}, "required": ["street", "city"]}},
+            ["items", "address"])
+CANCEL = tool("cancel_subscription", "Cancel a customer's subscription.",
+              {"customer_id": {"type": "string"}}, ["customer_id"])
+TICKET = tool("open_ticket", "Open a support ticket.",
+              {"title": {"type": "string", "description": "Short summary of the problem."}}, ["title"])
+
+
+def test_a_possessive_s_matches_no_tool():
+    # "what's" and "order's" both held a word "s": every tool with a possessive matched
+    spec = rule_based_responder({"messages": user("what's the weather?"), "tools": [SHIP, CANCEL]})
+    assert spec["tool_calls"] == [] and "none matched" in spec["content"]
+
+
+def test_from_and_to_say_which_is_the_origin():
+    assert calls({"messages": user("a flight to Tokyo from London"), "tools": [FLIGHT]}) == [
+        ("book_flight", {"origin": "London", "destination": "Tokyo", "passengers": 1, "max_price": None})]
+
+
+def test_a_number_stated_for_an_optional_property_beats_its_default():
+    assert calls({"messages": user("book a flight from Paris to Berlin for 2 passengers, max 900 euros"),
+                  "tools": [FLIGHT]}) == [
+        ("book_flight", {"origin": "Paris", "destination": "Berlin", "passengers": 2, "max_price": 900.0})]
+
+
+def test_a_title_is_the_text_after_the_colon_not_a_word_after_on():
+    assert calls({"messages": user("open an urgent ticket: printer is on fire"), "tools": [TICKET]}) == [
+        ("open_ticket", {"title": "printer is on fire"})]
+
+
+def test_a_list_of_objects_gets_one_item_and_a_city_is_no_identifier():
+    assert calls({"messages": user("ship 3 of SKU-1 to 10 Main Street, Springfield"), "tools": [SHIP]}) == [
+        ("ship_order", {"items": [{"sku": "SKU-1", "quantity": 3}],
+                        "address": {"street": "Main Street", "city": "Springfield"}})]
+
+
 # -- through the wire --------------------------------------------------------------------
 
 

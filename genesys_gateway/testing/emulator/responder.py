@@ -57,13 +57,17 @@ def rule_based_responder(request: dict[str, Any]) -> dict[str, Any]:
 def build_arguments(schema: object, text: str, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """Arguments for a tool's JSON ``schema`` taken from ``text``.
 
-    Required properties always get a value, optional ones only when they have a default
-    or the text names one of their enum values: a default; an enum value mentioned in the
-    text (else the first); numbers found in the text for ``number``/``integer``; quoted
-    strings, capitalised words or the word after "in/for/of/at" for strings (the words next
-    to the property's name first); ``false``; ``[]``; objects recursively. ``{}`` when the
-    schema is not an object schema this can read. Words in ``exclude`` (the tool's own
-    name and description) are never taken as string values.
+    Required properties always get a value, optional ones only when they have a default,
+    the text names one of their enum values or states a number next to their name: an
+    enum value mentioned in the text (else the default, else the first); a number next to
+    the property's name ("for 2 passengers"), else the default; numbers found in the text
+    for ``number``/``integer``; quoted strings, capitalised words or the word after
+    "in/for/of/at" for strings (the words next to the property's name first, "from X" for
+    an origin and "to X" for a destination; free text such as a ``query`` or ``title``:
+    a quoted string, else the text after a colon, else the whole message); ``false``;
+    ``[]`` (one item when the items are objects the text offers values for); objects
+    recursively. ``{}`` when the schema is not an object schema this can read. Words in
+    ``exclude`` (the tool's own name and description) are never taken as string values.
     """
     if not isinstance(schema, Mapping):
         return {}
