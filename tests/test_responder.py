@@ -201,6 +201,26 @@ def test_a_list_of_objects_gets_one_item_and_a_city_is_no_identifier():
                         "address": {"street": "Main Street", "city": "Springfield"}})]
 
 
+
+LOOKUP = tool("lookup_user", "Look up a user account by email.",
+              {"email": {"type": "string", "description": "The user's email address."}}, ["email"])
+DELETE = tool("delete_user", "Delete a user account.",
+              {"user_id": {"type": "integer"}}, ["user_id"])
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("look up the user ana@example.com", [("lookup_user", {"email": "ana@example.com"})]),
+    ("delete user 42", [("delete_user", {"user_id": 42})]),
+    ("look up user bob@example.com and delete user 7",
+     [("lookup_user", {"email": "bob@example.com"}), ("delete_user", {"user_id": 7})]),
+], ids=["lookup", "delete", "both"])
+def test_a_word_two_tools_share_calls_only_the_one_the_message_names(text, expected):
+    # "look up the user ..." also called delete_user (both share "user"), with an empty
+    # e-mail address: the address was three words, none of them a value
+    assert calls({"messages": user(text), "tools": [LOOKUP, DELETE]}) == expected
+    assert calls({"messages": user(text), "tools": [DELETE, LOOKUP]}) == expected[::-1]  # in the order offered
+
+
 # -- through the wire --------------------------------------------------------------------
 
 

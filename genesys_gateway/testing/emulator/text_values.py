@@ -35,6 +35,7 @@ _MAX_TEXT = 4000  # characters of a message read (a pasted page stays cheap)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _TOKEN = re.compile(r"\w[\w'’-]*")
 _QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|`([^`\n]+)`|(?:(?<=\s)|^)\'([^\'\n]+)\'(?=[\s.,;:!?]|$)')
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://[^\s\"'<>]*[^\s\"'<>.,;:!?)]")  # e-mail, URL
 _NUMBER = re.compile(r"(?<![\w.-])-?\d+(?:\.\d+)?(?![\w-])")
 
 
@@ -101,6 +102,11 @@ class TextValues:
             quoted_spans.append((m.start(), m.end()))
             if value:
                 found.append(_Candidate(value, m.start(), 3, False, None,
+                                        self._neighbours(tokens, m.start(), m.end())))
+        for m in _ADDRESS.finditer(self.text):  # one value, not the words between its dots
+            if not any(a <= m.start() < b for a, b in quoted_spans):
+                quoted_spans.append((m.start(), m.end()))
+                found.append(_Candidate(m.group(), m.start(), 2, False, None,
                                         self._neighbours(tokens, m.start(), m.end())))
         run: list[tuple[str, int]] = []
 
