@@ -182,6 +182,7 @@ class ChatSession:
             result = transcript.follow(self.conversation.stream(text))
         except KeyboardInterrupt:
             transcript.end_text()
+            self.say()  # a terminal echoed "^C" where the cursor was: a line of its own, as at the prompt
             self.say("(interrupted: the turn was abandoned; the history is as before it)")
             return
         except Exception as e:  # any failure of one turn: one line, and the chat goes on

@@ -189,7 +189,8 @@ def test_ctrl_c_during_a_turn_abandons_it_and_the_chat_goes_on(client, em):
     chat = ChatSession(client, out, Keys("weather in Oslo", "weather in Rome"))
     assert chat.run() == 0
     text = out.getvalue()
-    assert "(interrupted: the turn was abandoned; the history is as before it)\n" in text
+    # on a line of its own after the terminal's "^C" (it was "^C(interrupted: ...")
+    assert "\n\n(interrupted: the turn was abandoned; the history is as before it)\n" in text
     assert 'assistant> get_weather returned {"location":"Rome"' in text
     users = [m["content"] for m in chat.conversation.messages if m["role"] == "user"]
     assert users == ["weather in Rome"]

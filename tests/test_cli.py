@@ -526,6 +526,34 @@ def test_emulator_bad_script_files(tmp_path):
         assert "serving" not in result.stdout, line
 
 
+
+@pytest.mark.parametrize("item, needle", [
+    ({"contents": "hi"}, "unknown key 'contents'; a reply's keys are content, tool_calls"),
+    ({"usage": "many"}, "'usage' must be an object of token counts"),
+    ({"usage": {"prompt_tokens": "ten"}}, "'usage' must be an object of token counts"),
+    ({"content": 5}, "'content' must be a string or null, got int"),
+    ({"finish_reason": 3}, "'finish_reason' must be a string, got int"),
+    ({"tool_calls": "get_weather"}, "'tool_calls' must be a list, got str"),
+    ({"tool_calls": [{"name": "f", "arguments": [1, 2]}]}, "'arguments' must be an object"),
+    ({"choices": 1}, "'choices' must be a list"),
+], ids=["typo-key", "usage-string", "usage-not-counts", "content-int", "finish-int", "calls-string",
+        "arguments-list", "choices-int"])
+def test_a_malformed_script_reply_says_what_is_wrong(item, needle):
+    # a newcomer's typo was served silently (an empty message) or failed with Python's own
+    # words ("dictionary update sequence element #0 has length 1; 2 is required")
+    with pytest.raises(ValueError) as info:
+        load_script(["fine", item])
+    assert str(info.value).startswith("script item 1: ") and needle in str(info.value)
+
+
+def test_the_emulator_command_names_an_unknown_script_key(tmp_path):
+    script = tmp_path / "typo.json"
+    script.write_text('[{"tool_call": [{"name": "get_weather"}]}]', encoding="utf-8")
+    result = run("emulator", "--port", "0", "--script", str(script))
+    assert_one_line_error(result, "cannot read script", "script item 0: unknown key 'tool_call'")
+    assert "serving" not in result.stdout
+
+
 # -- help ----------------------------------------------------------------------------------
 
 

@@ -267,3 +267,25 @@ def test_the_streaming_example_serves_its_page_and_a_run(tmp_path):
     assert "event: tool_call_finished" in done.stdout and "Lisbon it is 18°C" in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("data: ")
     assert "event: run_finished" in done.stdout and '"stop_reason":"completed"' in done.stdout
+
+
+def test_every_object_the_pages_name_by_its_import_path_is_in_the_api_reference():
+    # the README sent a newcomer to genesys_gateway.testing.emulator.rule_based_responder and
+    # genesys_gateway.params.MODEL_PARAMETERS, and the API reference had neither
+    import importlib
+
+    documented = {line.split()[1].rsplit(".", 1)[-1]
+                  for page in (ROOT / "docs" / "reference").glob("*.md")
+                  for line in page.read_text(encoding="utf-8").splitlines() if line.startswith("::: ")}
+    named = {name for page in [README, *PAGES]
+             for name in re.findall(r"`(genesys_gateway(?:\.\w+)+)`", page.read_text(encoding="utf-8"))}
+    missing = []
+    for name in sorted(named):
+        module_name, _, attribute = name.rpartition(".")
+        try:
+            value = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError):
+            continue  # a module, a logger's name ("genesys_gateway.audit"), a placeholder
+        if not isinstance(value, type(importlib)) and attribute not in documented:
+            missing.append(name)
+    assert len(named) >= 3 and not missing, missing

@@ -151,6 +151,76 @@ def test_the_number_next_to_the_property_name_wins():
     assert build_arguments(schema, "ship quantity 7 in year 2024") == {"year": 2024, "quantity": 7}
 
 
+
+# What a newcomer hit chatting with a tools module of their own (issue 13's review).
+FLIGHT = tool("book_flight", "Book a flight between two cities.",
+              {"origin": {"type": "string", "description": "Departure city."},
+               "destination": {"type": "string", "description": "Arrival city."},
+               "passengers": {"type": "integer", "default": 1, "description": "Number of passengers."},
+               "max_price": {"type": ["number", "null"], "default": None,
+                             "description": "Highest acceptable fare in euros."}},
+              ["origin", "destination"])
+SHIP = tool("ship_order", "Ship an order's items to an address.",
+            {"items": {"type": "array", "items": {
+                "type": "object", "properties": {"sku": {"type": "string"}, "quantity": {"type": "integer"}},
+                "required": ["sku", "quantity"]}},
+             "address": {"type": "object", "properties": {
+                 "street": {"type": "string"}, "city": {"type": "string"}}, "required": ["street", "city"]}},
+            ["items", "address"])
+CANCEL = tool("cancel_subscription", "Cancel a customer's subscription.",
+              {"customer_id": {"type": "string"}}, ["customer_id"])
+TICKET = tool("open_ticket", "Open a support ticket.",
+              {"title": {"type": "string", "description": "Short summary of the problem."}}, ["title"])
+
+
+def test_a_possessive_s_matches_no_tool():
+    # "what's" and "order's" both held a word "s": every tool with a possessive matched
+    spec = rule_based_responder({"messages": user("what's the weather?"), "tools": [SHIP, CANCEL]})
+    assert spec["tool_calls"] == [] and "none matched" in spec["content"]
+
+
+def test_from_and_to_say_which_is_the_origin():
+    assert calls({"messages": user("a flight to Tokyo from London"), "tools": [FLIGHT]}) == [
+        ("book_flight", {"origin": "London", "destination": "Tokyo", "passengers": 1, "max_price": None})]
+
+
+def test_a_number_stated_for_an_optional_property_beats_its_default():
+    assert calls({"messages": user("book a flight from Paris to Berlin for 2 passengers, max 900 euros"),
+                  "tools": [FLIGHT]}) == [
+        ("book_flight", {"origin": "Paris", "destination": "Berlin", "passengers": 2, "max_price": 900.0})]
+
+
+def test_a_title_is_the_text_after_the_colon_not_a_word_after_on():
+    assert calls({"messages": user("open an urgent ticket: printer is on fire"), "tools": [TICKET]}) == [
+        ("open_ticket", {"title": "printer is on fire"})]
+
+
+def test_a_list_of_objects_gets_one_item_and_a_city_is_no_identifier():
+    assert calls({"messages": user("ship 3 of SKU-1 to 10 Main Street, Springfield"), "tools": [SHIP]}) == [
+        ("ship_order", {"items": [{"sku": "SKU-1", "quantity": 3}],
+                        "address": {"street": "Main Street", "city": "Springfield"}})]
+
+
+
+LOOKUP = tool("lookup_user", "Look up a user account by email.",
+              {"email": {"type": "string", "description": "The user's email address."}}, ["email"])
+DELETE = tool("delete_user", "Delete a user account.",
+              {"user_id": {"type": "integer"}}, ["user_id"])
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("look up the user ana@example.com", [("lookup_user", {"email": "ana@example.com"})]),
+    ("delete user 42", [("delete_user", {"user_id": 42})]),
+    ("look up user bob@example.com and delete user 7",
+     [("lookup_user", {"email": "bob@example.com"}), ("delete_user", {"user_id": 7})]),
+], ids=["lookup", "delete", "both"])
+def test_a_word_two_tools_share_calls_only_the_one_the_message_names(text, expected):
+    # "look up the user ..." also called delete_user (both share "user"), with an empty
+    # e-mail address: the address was three words, none of them a value
+    assert calls({"messages": user(text), "tools": [LOOKUP, DELETE]}) == expected
+    assert calls({"messages": user(text), "tools": [DELETE, LOOKUP]}) == expected[::-1]  # in the order offered
+
+
 # -- through the wire --------------------------------------------------------------------
 
 

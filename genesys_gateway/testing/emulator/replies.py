@@ -122,15 +122,47 @@ def load_script(source: str | os.PathLike[str] | Iterable[Any]) -> list[dict[str
         if isinstance(item, str):
             specs.append(reply(item))
         elif isinstance(item, Mapping) and "choices" in item:
+            if not isinstance(item["choices"], list):
+                raise ValueError(f"script item {i}: 'choices' must be a list (a whole chat completion)")
             specs.append(dict(item))
         elif isinstance(item, Mapping):
             try:
+                _check_spec(item)
                 specs.append(_normalize_spec(item))
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"script item {i}: {exc}") from None
         else:
             raise ValueError(f"script item {i} must be an object or a string, got {type(item).__name__}")
     return specs
+
+
+_SPEC_KEYS = ("content", "tool_calls", "usage", "finish_reason")
+
+
+def _check_spec(spec: Mapping[str, Any]) -> None:
+    """A reply spec written by hand (a script file) says what it means: no unknown key (a
+    typo would silently send an empty message), and each value of the right JSON type."""
+    unknown = sorted(str(k) for k in spec if k not in _SPEC_KEYS and k != "role")
+    if unknown:
+        raise ValueError(f"unknown key {', '.join(repr(k) for k in unknown)}; a reply's keys are "
+                         f"{', '.join(_SPEC_KEYS)} (or a whole completion with 'choices')")
+    content, usage, finish = spec.get("content"), spec.get("usage"), spec.get("finish_reason")
+    if content is not None and not isinstance(content, (str, list)):
+        raise ValueError(f"'content' must be a string or null, got {type(content).__name__}")
+    if finish is not None and not isinstance(finish, str):
+        raise ValueError(f"'finish_reason' must be a string, got {type(finish).__name__}")
+    if usage is not None and not (isinstance(usage, Mapping) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in usage.values())):
+        raise ValueError('\'usage\' must be an object of token counts, like '
+                         '{"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}')
+    calls = spec.get("tool_calls")
+    if calls is not None and not isinstance(calls, list):
+        raise ValueError(f"'tool_calls' must be a list, got {type(calls).__name__}")
+    for call in calls or ():
+        arguments = call.get("arguments") if isinstance(call, Mapping) else None
+        if arguments is not None and not isinstance(arguments, (Mapping, str)):
+            raise ValueError(f"a tool call's 'arguments' must be an object (or a string sent "
+                             f"verbatim), got {type(arguments).__name__}")
 
 
 def estimate_tokens(messages: object) -> int:

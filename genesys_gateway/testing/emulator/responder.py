@@ -3,7 +3,8 @@
 It is not a model and does not pretend to be one. Given a chat request, it:
 
 - calls the offered tools whose name parts (split on ``_``, ``-`` and case) or description
-  words appear in the latest user message, several at once as parallel tool calls, with
+  words appear in the latest user message, several at once as parallel tool calls when
+  each is named by words of its own (not only words the best match shares), with
   arguments built from each tool's JSON schema (:func:`build_arguments`);
 - once the tool results are back, answers with a short summary quoting them;
 - when no tool matches, answers plainly and names the tools it was offered.
@@ -57,13 +58,17 @@ def rule_based_responder(request: dict[str, Any]) -> dict[str, Any]:
 def build_arguments(schema: object, text: str, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """Arguments for a tool's JSON ``schema`` taken from ``text``.
 
-    Required properties always get a value, optional ones only when they have a default
-    or the text names one of their enum values: a default; an enum value mentioned in the
-    text (else the first); numbers found in the text for ``number``/``integer``; quoted
-    strings, capitalised words or the word after "in/for/of/at" for strings (the words next
-    to the property's name first); ``false``; ``[]``; objects recursively. ``{}`` when the
-    schema is not an object schema this can read. Words in ``exclude`` (the tool's own
-    name and description) are never taken as string values.
+    Required properties always get a value, optional ones only when they have a default,
+    the text names one of their enum values or states a number next to their name: an
+    enum value mentioned in the text (else the default, else the first); a number next to
+    the property's name ("for 2 passengers"), else the default; numbers found in the text
+    for ``number``/``integer``; quoted strings, capitalised words or the word after
+    "in/for/of/at" for strings (the words next to the property's name first, "from X" for
+    an origin and "to X" for a destination; free text such as a ``query`` or ``title``:
+    a quoted string, else the text after a colon, else the whole message); ``false``;
+    ``[]`` (one item when the items are objects the text offers values for); objects
+    recursively. ``{}`` when the schema is not an object schema this can read. Words in
+    ``exclude`` (the tool's own name and description) are never taken as string values.
     """
     if not isinstance(schema, Mapping):
         return {}
@@ -94,12 +99,25 @@ def _name_parts(name: str) -> set[str]:
     return set(words_of(re.sub(r"[_\-.]+", " ", spaced)))
 
 
-def _score(tool: tuple[str, str, object], words: set[str], text: str) -> int:
+def _said(text: str) -> set[str]:
+    """Every lower-case word of ``text``, stop words included, and each two adjacent words
+    written as one ("look up" is also "lookup")."""
+    said = re.findall(r"[^\W_]+", text.lower())
+    return set(said) | {a + b for a, b in zip(said, said[1:])}
+
+
+def _score(tool: tuple[str, str, object], words: set[str], text: str) -> tuple[int, int, set[str]]:
+    """How well ``text`` names ``tool``: a score, a tie-break (the name's words said,
+    stop words such as "look" and "get" included) and the words that matched."""
     name, description, _ = tool
-    score = 3 * len(_name_parts(name) & words) + len(set(words_of(description)) & words)
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    said = set(re.findall(r"[^\W_]+", spaced.lower())) & _said(text)
+    parts, described = _name_parts(name) & words, set(words_of(description)) & words
+    score = 3 * len(parts) + len(described)
     if not name.isalpha() and re.search(r"(?<!\w)" + re.escape(name.lower()) + r"(?!\w)", text.lower()):
         score += 5  # the identifier itself, e.g. "get_weather"
-    return score
+        parts.add(name.lower())
+    return score, len(said), parts | described | said
 
 
 def _choose(tools: list[tuple[str, str, object]], text: str,
@@ -108,11 +126,19 @@ def _choose(tools: list[tuple[str, str, object]], text: str,
         wanted = (choice.get("function") or {}).get("name") if isinstance(choice.get("function"), dict) else None
         return [t for t in tools if t[0] == wanted][:1]
     words = set(words_of(text))
-    scores = [_score(tool, words, text) for tool in tools]
-    best = max(scores)
+    scored = [(*_score(tool, words, text), i) for i, tool in enumerate(tools)]
+    best = max(score for score, _, _, _ in scored)
     if best == 0:
         return tools[:1] if choice == "required" else []
-    return [tool for tool, score in zip(tools, scores) if score * 2 >= best][:_MAX_CALLS]
+    # the best tool, then each other good one that some word of its own names: "look up the
+    # user" must not also call delete_user for sharing the word "user"
+    chosen: list[int] = []
+    covered: set[str] = set()
+    for score, _, matched, i in sorted(scored, key=lambda s: (-s[0], -s[1], s[3])):
+        if score * 2 >= best and len(chosen) < _MAX_CALLS and (not chosen or matched - covered):
+            chosen.append(i)
+            covered |= matched
+    return [tools[i] for i in sorted(chosen)]
 
 
 # -- answering ----------------------------------------------------------------------------

@@ -22,14 +22,20 @@ retrieve check run make use call current specific specified given much many some
 each every there here not no yes than so as also just only whats there's it's i'm
 """.split())
 _PREPOSITIONS = frozenset("in for of at to from near about on named called".split())
+_PLACE_PREPOSITIONS = frozenset("in at to from near".split())
 _ARTICLES = frozenset("the a an my our your this that".split())
 _PLACE_NAMES = frozenset("location city place country region town destination where address area".split())
-_FREE_TEXT_NAMES = frozenset("query q text question message prompt search input content".split())
+_FREE_TEXT_NAMES = frozenset("""query q text question message prompt search input content title subject
+summary description body comment""".split())
+_ORIGIN_WORDS = frozenset("origin source departure start sender from".split())  # "from X"
+_TARGET_WORDS = frozenset("destination target arrival recipient to".split())  # "to X"
 _MAX_DEPTH = 8
 _MAX_TEXT = 4000  # characters of a message read (a pasted page stays cheap)
 
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _TOKEN = re.compile(r"\w[\w'’-]*")
 _QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|`([^`\n]+)`|(?:(?<=\s)|^)\'([^\'\n]+)\'(?=[\s.,;:!?]|$)')
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://[^\s\"'<>]*[^\s\"'<>.,;:!?)]")  # e-mail, URL
 _NUMBER = re.compile(r"(?<![\w.-])-?\d+(?:\.\d+)?(?![\w-])")
 
 
@@ -43,9 +49,10 @@ def _normal(word: str) -> str:
 
 
 def words_of(text: str) -> list[str]:
-    """The meaningful words of ``text``: lower case, singular-ish, without stop words."""
-    found = (_normal(w) for w in re.findall(r"[^\W_]+", text))
-    return [w for w in found if w and w not in _STOP]
+    """The meaningful words of ``text``: lower case, singular-ish, without stop words,
+    single letters or a possessive's ``'s`` ("what's" is "what", not "what" and "s")."""
+    found = (_normal(re.sub(r"['’]s$", "", w, flags=re.IGNORECASE)) for w in _WORD.findall(text))
+    return [w for w in found if len(w) > 1 and w not in _STOP]
 
 
 class _Candidate(NamedTuple):
@@ -53,6 +60,7 @@ class _Candidate(NamedTuple):
     start: int
     kind: int  # 3 quoted, 2 capitalised or an identifier, 1 a plain word after a preposition
     place: bool  # after in/at/to/from/near
+    preposition: str | None  # the word just before it, when a preposition ("from", "to"...)
     neighbours: frozenset[str]  # the meaningful words just before and after it
 
 
@@ -93,14 +101,20 @@ class TextValues:
             value = next(g for g in m.groups() if g is not None).strip()
             quoted_spans.append((m.start(), m.end()))
             if value:
-                found.append(_Candidate(value, m.start(), 3, False, self._neighbours(tokens, m.start(), m.end())))
+                found.append(_Candidate(value, m.start(), 3, False, None,
+                                        self._neighbours(tokens, m.start(), m.end())))
+        for m in _ADDRESS.finditer(self.text):  # one value, not the words between its dots
+            if not any(a <= m.start() < b for a, b in quoted_spans):
+                quoted_spans.append((m.start(), m.end()))
+                found.append(_Candidate(m.group(), m.start(), 2, False, None,
+                                        self._neighbours(tokens, m.start(), m.end())))
         run: list[tuple[str, int]] = []
 
         def close_run() -> None:
             if run:
                 start, end = run[0][1], run[-1][1] + len(run[-1][0])
-                place = self._preposition_before(tokens, start) in {"in", "at", "to", "from", "near"}
-                found.append(_Candidate(self.text[start:end], start, 2, place,
+                prep = self._preposition_before(tokens, start)
+                found.append(_Candidate(self.text[start:end], start, 2, prep in _PLACE_PREPOSITIONS, prep,
                                         self._neighbours(tokens, start, end - 1)))
                 run.clear()
 
@@ -119,7 +133,7 @@ class TextValues:
             prep = self._preposition_before(tokens, start)
             if (prep is not None and word not in _STOP and word not in self.exclude
                     and not _NUMBER.fullmatch(token)):
-                found.append(_Candidate(token, start, 1, prep in {"in", "at", "to", "from", "near"},
+                found.append(_Candidate(token, start, 1, prep in _PLACE_PREPOSITIONS, prep,
                                         self._neighbours(tokens, start)))
         close_run()
         return sorted(found, key=lambda c: c.start)
@@ -173,15 +187,18 @@ class TextValues:
             return required, enum[0]
         if "const" in schema:
             return True, schema["const"]
-        if "default" in schema:
-            return True, schema["default"]
-        if not required:
-            return False, None
         kind = _type_of(schema)
         keys = set(words_of(re.sub(r"[_\-.]+", " ", name)))
         description = schema.get("description")
         if isinstance(description, str):
             keys |= set(words_of(description))
+        if "default" in schema or not required:
+            # an optional number the text states next to its name ("for 2 passengers")
+            near = self._number(schema, keys, kind == "integer", near_only=True) \
+                if kind in ("integer", "number") else None
+            if near is not None:
+                return True, near
+            return ("default" in schema), schema.get("default")
         if kind in ("integer", "number"):
             return True, self._number(schema, keys, kind == "integer")
         if kind == "boolean":
@@ -191,15 +208,24 @@ class TextValues:
         if kind == "array":
             items = schema.get("items")
             min_items = schema.get("minItems")
-            if isinstance(items, Mapping) and isinstance(min_items, int) and min_items > 0:
-                return True, [self._value_for(name, _resolve(items, root, depth + 1), root, True, depth + 1)[1]]
+            item = _resolve(items, root, depth + 1)
+            if (isinstance(min_items, int) and min_items > 0) or (
+                    _type_of(item) == "object" and item.get("properties") and self.has_values()):
+                # one item: what minItems asks, or an object the text describes ("3 of SKU-1")
+                return True, [self._value_for(name, item, root, True, depth + 1)[1]]
             return True, []
         if kind == "object":
             return True, self.object_for(schema, root, depth + 1)
         return True, self._string(name, keys)
 
-    def _number(self, schema: Mapping[str, Any], keys: set[str], integer: bool) -> float | int:
-        usable = [n for n in self.numbers if n.start not in self.used and (n.integral or not integer)]
+    def _number(self, schema: Mapping[str, Any], keys: set[str], integer: bool,
+                near_only: bool = False) -> float | int | None:
+        """The first unused number, those next to a word of ``keys`` first; with
+        ``near_only``, only those (``None`` when there is none)."""
+        usable = [n for n in self.numbers if n.start not in self.used and (n.integral or not integer)
+                  and (n.neighbours & keys or not near_only)]
+        if near_only and not usable:
+            return None
         usable.sort(key=lambda n: (not (n.neighbours & keys), n.start))
         if usable:
             self.used.add(usable[0].start)
@@ -215,14 +241,22 @@ class TextValues:
     def _string(self, name: str, keys: set[str]) -> str:
         if name.lower() in _FREE_TEXT_NAMES:
             quoted = [c for c in self.candidates if c.kind == 3 and c.start not in self.used]
-            return quoted[0].text if quoted else " ".join(self.text.split())
+            if quoted:
+                return quoted[0].text
+            _, colon, after = self.text.partition(":")  # "open a ticket: the printer is on fire"
+            return " ".join((after if colon and after.strip() else self.text).split())
         place = name.lower() in _PLACE_NAMES or bool(keys & _PLACE_NAMES)
+        parts = set(re.split(r"[_\-.\s]+", name.lower())) | keys
+        wants = {"from"} if parts & _ORIGIN_WORDS else {"to"} if parts & _TARGET_WORDS else set()
         best: _Candidate | None = None
         best_score = -1
         for c in self.candidates:
             if c.start in self.used or _normal(c.text) in keys:
                 continue
             score = c.kind + (3 if c.neighbours & keys else 0) + (2 if place and c.place else 0)
+            score += 3 if c.preposition in wants else 0  # "from Paris" for an origin
+            score += 3 if set(words_of(c.text)) & keys else 0  # "Main Street" for a street
+            score -= 2 if place and any(ch.isdigit() for ch in c.text) else 0  # "SKU-1" is no city
             if score > best_score:
                 best, best_score = c, score
         if best is None:
