@@ -80,6 +80,9 @@ class RunOptions:
         default=None, validator=attrs.validators.optional(checks.non_negative_int))
     streaming: bool = False
     """A run read as events (``stream()``): its model calls stream when the loop can."""
+    quiet: bool = False
+    """A run whose events nobody reads (``run()``/``send()``/``resume()``): the loop makes
+    only the last, :class:`~genesys_gateway.events.RunFinished`."""
 
     @classmethod
     def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
@@ -90,6 +93,14 @@ class RunOptions:
               **params: Any) -> RunOptions:
         """Checked options; an unknown keyword is a ``TypeError`` naming it, a bad
         ``output_*`` a ``ConfigurationError`` naming it."""
+        if (not params and deadline is None and max_iterations is None and extra_body is None
+                and extra_headers is None and limits is None and output_type is None
+                and output_schema is None and output_mode == "json_schema"
+                and output_retries is None):  # nothing asked for: nothing to check
+            plain = _PLAIN.get(where)
+            if plain is None:
+                plain = _PLAIN[where] = cls(streaming=where in _STREAMED, quiet=where in _QUIET)
+            return plain
         params = check_model_params(params, where=where, also_known=RUN_ARGUMENTS)
         output = output_spec(output_type, output_schema, output_mode)
         if output is not None and "response_format" in params:
@@ -97,4 +108,9 @@ class RunOptions:
                                      "both", option="response_format")
         return cls(deadline, max_iterations, params, check_extra("extra_body", extra_body),
                    check_extra("extra_headers", extra_headers), limits, output, output_retries,
-                   streaming=where in ("stream", "resume_stream"))
+                   streaming=where in _STREAMED, quiet=where in _QUIET)
+
+
+_STREAMED = frozenset({"stream", "resume_stream"})  # where the events are read
+_QUIET = frozenset({"run", "send", "resume"})  # where only the result is
+_PLAIN: dict[str, RunOptions] = {}  # the options of a run that asked for nothing, by where
