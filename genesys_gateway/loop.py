@@ -25,7 +25,8 @@ from .errors import GatewayError
 from .models import ChatResponse, Usage, message_to_dict
 from .output import FINAL_ANSWER_TOOL, OutputSpec
 from .result import PendingCall, RunResult, StopReason
-from .run_options import RUN_ARGUMENTS, LoopOptions, ModelCall, RunOptions, StreamingModelCall
+from .run_options import (RUN_ARGUMENTS, LoopOptions, ModelCall, RunOptions, StreamingModelCall,
+                          new_conversation_id)
 from .session import Session, request_of
 from .events import Event, ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
 from .tools.calls import ToolCallRequest, ToolRun, plan_calls
@@ -59,6 +60,11 @@ class Loop:
         """Drive the loop from ``messages`` (ending with the user's) to a :class:`RunResult`.
         ``messages`` is extended in place; a failed model call raises its error."""
         return drain(self.events(conversation_id, messages, run))
+
+    def prompt(self, prompt: str, **options: Any) -> RunResult:
+        """``GatewayClient.run``: ``prompt`` opens a new conversation; ``options`` are checked."""
+        run = RunOptions.build("run", **options)
+        return self.run(new_conversation_id(), [{"role": "user", "content": prompt}], run)
 
     def events(self, conversation_id: str, messages: list[dict[str, Any]],
                run: RunOptions = RunOptions(), session: Session | None = None,
@@ -124,11 +130,8 @@ class _Run:
         self.session = session if session is not None else Session()
         self.quiet = run.quiet  # nobody reads the events but RunFinished: none are made
         # trimming keeps the turn this run works on: from its user message on
-        self.protect = len(messages)
-        for i in range(len(messages) - 1, -1, -1):
-            if messages[i].get("role") == "user":
-                self.protect = i
-                break
+        self.protect = next((i for i in range(len(messages) - 1, -1, -1)
+                             if messages[i].get("role") == "user"), len(messages))
 
     def events(self, decisions: tuple[list[PendingCall], list[tuple[PendingCall, str]]] | None
                = None) -> Generator[Event, None, None]:
@@ -237,19 +240,16 @@ class _Run:
                 else "{}"}} for r in requests]
             self.messages.append(echoed)
             finals = [r for r in requests if r.name == FINAL_ANSWER_TOOL and r.problem is None
-                      ] if self.output is not None and self.output.mode == "tool" else []
+                      and self.output is not None and self.output.mode == "tool"]
             if finals and len(finals) == len(requests):
                 result = self._answer(finals[0].arguments_json, finals)
                 if result is not None:
                     return result
                 continue
-            if finals:
-                requests = [r for r in requests if r not in finals]
-            requests, held = self.session.hold(toolset, requests)
+            requests, held = self.session.hold(toolset, [r for r in requests if r not in finals])
             requests, limited = self._within_limits(requests)
             yield from self._tools(toolset, requests)
-            if finals:
-                self.messages.extend(OutputSpec.not_taken(f.call_id) for f in finals)
+            self.messages.extend(OutputSpec.not_taken(f.call_id) for f in finals)
             if held:
                 telemetry.audit("approval_required", conversation_id=self.conversation_id,
                                 calls=[call.call_id for call in held])
@@ -324,10 +324,8 @@ class _Run:
                ) -> Generator[Event, None, None]:
         """Run the turn's calls: ``ToolCallStarted`` for each call about to run, then
         ``ToolCallFinished`` as each ends; the tool messages go in the order of the calls."""
-        quiet = self.quiet
-        for request in requests:
-            if (not quiet and request.problem is None and toolset is not None
-                    and request.name in toolset):
+        for request in () if self.quiet else requests:
+            if request.problem is None and toolset is not None and request.name in toolset:
                 yield ToolCallStarted(request.call_id, request.name,
                                       parse_arguments(request.arguments_json)[0])
         if self.guard is None:
@@ -341,7 +339,7 @@ class _Run:
             for index, tool_run in finished:
                 runs[index] = tool_run
                 self.session.record(tool_run)  # at once: a closed turn must not run it again
-                if not quiet:
+                if not self.quiet:
                     yield ToolCallFinished(tool_run)
         finally:
             finished.close()  # closed early: cancel what has not finished

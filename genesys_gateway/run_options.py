@@ -4,6 +4,7 @@ model call (:class:`ModelCall`). :mod:`genesys_gateway.loop` re-exports them."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Callable, Generator, Mapping, Protocol, Sequence
 
@@ -17,7 +18,8 @@ from .models import ChatResponse
 from .output import OutputMode, OutputSpec, output_spec
 from .params import check_extra, check_model_params, headers_repr
 
-__all__ = ["StreamingModelCall", "RUN_ARGUMENTS", "ModelCall", "LoopOptions", "RunOptions"]
+__all__ = ["StreamingModelCall", "RUN_ARGUMENTS", "ModelCall", "LoopOptions", "RunOptions",
+           "new_conversation_id"]
 
 #: The keyword arguments of ``run()``/``send()`` besides model parameters.
 RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers", "limits",
@@ -109,6 +111,16 @@ class RunOptions:
         return cls(deadline, max_iterations, params, check_extra("extra_body", extra_body),
                    check_extra("extra_headers", extra_headers), limits, output, output_retries,
                    streaming=where in _STREAMED, quiet=where in _QUIET)
+
+
+def new_conversation_id() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` (without a UUID object):
+    the id of the conversation a ``run()`` opens."""
+    data = bytearray(os.urandom(16))
+    data[6] = data[6] & 0x0F | 0x40  # version 4
+    data[8] = data[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = data.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _STREAMED = frozenset({"stream", "resume_stream"})  # where the events are read
