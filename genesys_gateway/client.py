@@ -287,15 +287,11 @@ class GatewayClient:
         overrides the client's number of corrections."""
         if not isinstance(prompt, str):
             raise TypeError(f"the prompt must be a string, got {type(prompt).__name__}")
-        from .loop import RunOptions
-        import uuid
-
-        run = RunOptions.build("run", deadline=deadline, max_iterations=max_iterations,
-                               extra_body=extra_body, extra_headers=extra_headers,
-                               limits=limits, output_type=output_type,
-                               output_schema=output_schema, output_mode=output_mode,
-                               output_retries=output_retries, **params)
-        return self._loop().run(str(uuid.uuid4()), [{"role": "user", "content": prompt}], run)
+        return self._loop().prompt(prompt, deadline=deadline, max_iterations=max_iterations,
+                                   extra_body=extra_body, extra_headers=extra_headers,
+                                   limits=limits, output_type=output_type,
+                                   output_schema=output_schema, output_mode=output_mode,
+                                   output_retries=output_retries, **params)
 
     def stream(self, prompt: str, *, deadline: float | None = None,
                max_iterations: int | None = None, extra_body: Mapping[str, Any] | None = None,

@@ -22,10 +22,11 @@ import attrs
 
 from . import telemetry
 from .errors import GatewayError
-from .models import ChatResponse, FunctionCall, ToolCall, Usage, message_to_dict
+from .models import ChatResponse, Usage, message_to_dict
 from .output import FINAL_ANSWER_TOOL, OutputSpec
 from .result import PendingCall, RunResult, StopReason
-from .run_options import RUN_ARGUMENTS, LoopOptions, ModelCall, RunOptions, StreamingModelCall
+from .run_options import (RUN_ARGUMENTS, LoopOptions, ModelCall, RunOptions, StreamingModelCall,
+                          new_conversation_id)
 from .session import Session, request_of
 from .events import Event, ModelCallFinished, RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
 from .tools.calls import ToolCallRequest, ToolRun, plan_calls
@@ -59,6 +60,11 @@ class Loop:
         """Drive the loop from ``messages`` (ending with the user's) to a :class:`RunResult`.
         ``messages`` is extended in place; a failed model call raises its error."""
         return drain(self.events(conversation_id, messages, run))
+
+    def prompt(self, prompt: str, **options: Any) -> RunResult:
+        """``GatewayClient.run``: ``prompt`` opens a new conversation; ``options`` are checked."""
+        run = RunOptions.build("run", **options)
+        return self.run(new_conversation_id(), [{"role": "user", "content": prompt}], run)
 
     def events(self, conversation_id: str, messages: list[dict[str, Any]],
                run: RunOptions = RunOptions(), session: Session | None = None,
@@ -108,13 +114,13 @@ class _Run:
         self.clock = loop.options.clock
         self.max_iterations = run.max_iterations or loop.options.max_iterations
         self.deadline_at = None if run.deadline is None else self.clock() + run.deadline
-        self.guard = RepeatGuard(loop.options.max_repeated_calls)
+        self.guard: RepeatGuard | None = None  # made by the first turn with tool calls
         self.usage = Usage()
         self.tool_runs: list[ToolRun] = []
         self.iterations = 0
         self.finish_reason: str | None = None
         self.limits = run.limits or loop.options.limits
-        self.tool_calls = Counter[str]()  # calls run, per tool (for the limits)
+        self.tool_calls: Counter[str] = Counter()  # calls run, per tool (for the limits)
         self.output = run.output
         self.output_retries = (run.output_retries if run.output_retries is not None
                                else loop.options.output_retries)
@@ -122,6 +128,7 @@ class _Run:
         self.params = ({**run.params, **self.output.request_params()} if self.output is not None
                        else run.params)
         self.session = session if session is not None else Session()
+        self.quiet = run.quiet  # nobody reads the events but RunFinished: none are made
         # trimming keeps the turn this run works on: from its user message on
         self.protect = next((i for i in range(len(messages) - 1, -1, -1)
                              if messages[i].get("role") == "user"), len(messages))
@@ -131,11 +138,7 @@ class _Run:
         model = self.options.model
         telemetry.audit("run_start", conversation_id=self.conversation_id, model=model,
                         max_iterations=self.max_iterations)
-        with telemetry.span("invoke_agent genesys_gateway",
-                            **{"gen_ai.operation.name": "invoke_agent",
-                               "gen_ai.provider.name": telemetry.SYSTEM,
-                               "gen_ai.request.model": model,
-                               "gen_ai.conversation.id": self.conversation_id}) as current:
+        with telemetry.agent_span(model, self.conversation_id) as current:
             try:
                 result = yield from (self._loop() if decisions is None
                                      else self._resume(*decisions))
@@ -148,11 +151,12 @@ class _Run:
                 telemetry.audit("run_end", conversation_id=self.conversation_id,
                                 stop_reason="cancelled", iterations=self.iterations)
                 raise
-            telemetry.set_attributes(current, **{
-                "gen_ai.usage.input_tokens": result.usage.prompt_tokens,
-                "gen_ai.usage.output_tokens": result.usage.completion_tokens,
-                "genesys_gateway.stop_reason": result.stop_reason,
-            })
+            if current is not None:
+                telemetry.set_attributes(current, **{
+                    "gen_ai.usage.input_tokens": result.usage.prompt_tokens,
+                    "gen_ai.usage.output_tokens": result.usage.completion_tokens,
+                    "genesys_gateway.stop_reason": result.stop_reason,
+                })
         if telemetry.audit_enabled():  # attrs.asdict costs more than the rest of the check
             telemetry.audit("run_end", conversation_id=self.conversation_id,
                             stop_reason=result.stop_reason, iterations=result.iterations,
@@ -213,9 +217,10 @@ class _Run:
             self.finish_reason = response.finish_reason
             message = response.message
             text = _text(message.content)
-            if text and streamed is None:
-                yield TextDelta(text)
-            yield ModelCallFinished(self.iterations, self.finish_reason, response.usage)
+            if not self.quiet:
+                if text and streamed is None:
+                    yield TextDelta(text)
+                yield ModelCallFinished(self.iterations, self.finish_reason, response.usage)
             if not message.tool_calls:
                 self.messages.append(message_to_dict(message))
                 stop = _CUT_SHORT.get(self.finish_reason, "completed")
@@ -225,12 +230,15 @@ class _Run:
                 if result is not None:
                     return result
                 continue
-            ids = self.session.fresh_ids([c.id for c in message.tool_calls])
-            requests = plan_calls((i, c.name, c.arguments) for i, c in zip(ids, message.tool_calls))
-            echoed = tuple(ToolCall(id=r.call_id, type="function", function=FunctionCall(
-                name=r.name, arguments=r.arguments_json if r.arguments_json is not None else "{}"))
-                for r in requests)
-            self.messages.append(message_to_dict(attrs.evolve(message, tool_calls=echoed)))
+            calls = message.tool_calls
+            ids = self.session.fresh_ids([c.id for c in calls])
+            requests = plan_calls([(i, c.function.name, c.function.arguments)
+                                   for i, c in zip(ids, calls)])
+            echoed = message_to_dict(message)  # its calls as answered: ids repaired, "{}"
+            echoed["tool_calls"] = [{"id": r.call_id, "type": "function", "function": {
+                "name": r.name, "arguments": r.arguments_json if r.arguments_json is not None
+                else "{}"}} for r in requests]
+            self.messages.append(echoed)
             finals = [r for r in requests if r.name == FINAL_ANSWER_TOOL and r.problem is None
                       and self.output is not None and self.output.mode == "tool"]
             if finals and len(finals) == len(requests):
@@ -265,7 +273,8 @@ class _Run:
             run = ToolRun(call.call_id, call.name, call.arguments, "denied",
                           f"Error: not run: the call was denied: {reason or 'no reason given'}",
                           reason or "denied")
-            yield ToolCallFinished(run)
+            if not self.quiet:
+                yield ToolCallFinished(run)
             self._record([run], time.time_ns())
         requests, limited = self._within_limits([request_of(call) for call in approved])
         yield from self._tools(self.loop.tools(), requests)
@@ -315,10 +324,12 @@ class _Run:
                ) -> Generator[Event, None, None]:
         """Run the turn's calls: ``ToolCallStarted`` for each call about to run, then
         ``ToolCallFinished`` as each ends; the tool messages go in the order of the calls."""
-        for request in requests:
+        for request in () if self.quiet else requests:
             if request.problem is None and toolset is not None and request.name in toolset:
                 yield ToolCallStarted(request.call_id, request.name,
                                       parse_arguments(request.arguments_json)[0])
+        if self.guard is None:
+            self.guard = RepeatGuard(self.options.max_repeated_calls)
         start_ns = time.time_ns()
         runs: list[ToolRun | None] = [None] * len(requests)
         finished = self.loop.executor().iter_runs(toolset, requests, deadline=self.deadline_at,
@@ -328,7 +339,8 @@ class _Run:
             for index, tool_run in finished:
                 runs[index] = tool_run
                 self.session.record(tool_run)  # at once: a closed turn must not run it again
-                yield ToolCallFinished(tool_run)
+                if not self.quiet:
+                    yield ToolCallFinished(tool_run)
         finally:
             finished.close()  # closed early: cancel what has not finished
             for request, done in zip(requests, runs):  # may have started: never again
@@ -338,13 +350,15 @@ class _Run:
 
     def _record(self, runs: list[ToolRun], start_ns: int) -> None:
         """Append one tool message per run, in call order, with its span and audit event."""
+        traced, audited = telemetry.tracing(), telemetry.audit_enabled()
         for run in runs:
             self.messages.append({"role": "tool", "tool_call_id": run.call_id, "content": run.content})
             self.tool_runs.append(run)
             self.session.record(run)
-            telemetry.tool_span(run.name, run.call_id, run.status, start_ns,
-                                start_ns + int(run.duration_s * 1e9))
-            if telemetry.audit_enabled():
+            if traced:
+                telemetry.tool_span(run.name, run.call_id, run.status, start_ns,
+                                    start_ns + int(run.duration_s * 1e9))
+            if audited:
                 event: dict[str, Any] = dict(
                     conversation_id=self.conversation_id, tool=run.name, call_id=run.call_id,
                     status=run.status, duration_ms=round(run.duration_s * 1000, 3),

@@ -4,6 +4,7 @@ model call (:class:`ModelCall`). :mod:`genesys_gateway.loop` re-exports them."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Callable, Generator, Mapping, Protocol, Sequence
 
@@ -17,7 +18,8 @@ from .models import ChatResponse
 from .output import OutputMode, OutputSpec, output_spec
 from .params import check_extra, check_model_params, headers_repr
 
-__all__ = ["StreamingModelCall", "RUN_ARGUMENTS", "ModelCall", "LoopOptions", "RunOptions"]
+__all__ = ["StreamingModelCall", "RUN_ARGUMENTS", "ModelCall", "LoopOptions", "RunOptions",
+           "new_conversation_id"]
 
 #: The keyword arguments of ``run()``/``send()`` besides model parameters.
 RUN_ARGUMENTS = frozenset({"deadline", "max_iterations", "extra_body", "extra_headers", "limits",
@@ -80,6 +82,9 @@ class RunOptions:
         default=None, validator=attrs.validators.optional(checks.non_negative_int))
     streaming: bool = False
     """A run read as events (``stream()``): its model calls stream when the loop can."""
+    quiet: bool = False
+    """A run whose events nobody reads (``run()``/``send()``/``resume()``): the loop makes
+    only the last, :class:`~genesys_gateway.events.RunFinished`."""
 
     @classmethod
     def build(cls, where: str, *, deadline: float | None = None, max_iterations: int | None = None,
@@ -90,6 +95,14 @@ class RunOptions:
               **params: Any) -> RunOptions:
         """Checked options; an unknown keyword is a ``TypeError`` naming it, a bad
         ``output_*`` a ``ConfigurationError`` naming it."""
+        if (not params and deadline is None and max_iterations is None and extra_body is None
+                and extra_headers is None and limits is None and output_type is None
+                and output_schema is None and output_mode == "json_schema"
+                and output_retries is None):  # nothing asked for: nothing to check
+            plain = _PLAIN.get(where)
+            if plain is None:
+                plain = _PLAIN[where] = cls(streaming=where in _STREAMED, quiet=where in _QUIET)
+            return plain
         params = check_model_params(params, where=where, also_known=RUN_ARGUMENTS)
         output = output_spec(output_type, output_schema, output_mode)
         if output is not None and "response_format" in params:
@@ -97,4 +110,19 @@ class RunOptions:
                                      "both", option="response_format")
         return cls(deadline, max_iterations, params, check_extra("extra_body", extra_body),
                    check_extra("extra_headers", extra_headers), limits, output, output_retries,
-                   streaming=where in ("stream", "resume_stream"))
+                   streaming=where in _STREAMED, quiet=where in _QUIET)
+
+
+def new_conversation_id() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` (without a UUID object):
+    the id of the conversation a ``run()`` opens."""
+    data = bytearray(os.urandom(16))
+    data[6] = data[6] & 0x0F | 0x40  # version 4
+    data[8] = data[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = data.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_STREAMED = frozenset({"stream", "resume_stream"})  # where the events are read
+_QUIET = frozenset({"run", "send", "resume"})  # where only the result is
+_PLAIN: dict[str, RunOptions] = {}  # the options of a run that asked for nothing, by where

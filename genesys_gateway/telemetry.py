@@ -89,7 +89,8 @@ def _trace_api() -> _TraceAPI | None:
     module = sys.modules.get("opentelemetry.trace")
     return None if module is None else cast(_TraceAPI, module)
 
-__all__ = ["audit", "audit_enabled", "span", "tool_span", "otel_available", "SYSTEM"]
+__all__ = ["audit", "audit_enabled", "span", "agent_span", "tool_span", "tracing",
+           "otel_available", "SYSTEM"]
 
 SYSTEM = "genesys_cloud"
 
@@ -153,6 +154,22 @@ def span(name: str, **attributes: object) -> AbstractContextManager[_Span | None
     if tracer is None:
         return nullcontext(None)
     return _otel_span(tracer, name, _attributes(attributes))
+
+
+def tracing() -> bool:
+    """Whether spans are recorded (OpenTelemetry imported, a tracer provider installed)."""
+    return _tracer() is not None
+
+
+def agent_span(model: str, conversation_id: str) -> AbstractContextManager[_Span | None]:
+    """The span of one run (``invoke_agent genesys_gateway``), or a no-op context yielding
+    None; its attributes are built only when it is recorded."""
+    tracer = _tracer()
+    if tracer is None:
+        return nullcontext(None)
+    return _otel_span(tracer, "invoke_agent genesys_gateway", {
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": SYSTEM,
+        "gen_ai.request.model": model, "gen_ai.conversation.id": conversation_id})
 
 
 def chat_span(model: str, server: str) -> AbstractContextManager[_Span | None]:

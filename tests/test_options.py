@@ -186,3 +186,23 @@ def test_ids_that_differ_only_in_lone_surrogates_stay_unique(sent):
     assert ids[0] == "?x" and ids[1] != "?x" and len(set(ids)) == 2
     import json
     validate_chat_request(json.loads(sent[-1].body))  # what a strict server checks: no raise
+
+
+def test_a_run_opens_a_conversation_with_a_fresh_uuid4(client):
+    import uuid
+
+    ids = {client.run("hi").conversation_id for _ in range(50)}
+    assert len(ids) == 50
+    for text in ids:  # the text of a version 4, RFC 4122 UUID, as str(uuid.uuid4()) gives
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_a_run_that_asks_for_nothing_shares_its_checked_options():
+    build = gg.loop.RunOptions.build
+    assert build("run") is build("run") and build("send") is not build("run")
+    assert build("run") == gg.loop.RunOptions(quiet=True)
+    assert build("stream") == gg.loop.RunOptions(streaming=True)
+    assert build("run", deadline=1.0) is not build("run", deadline=1.0)
+    with pytest.raises(gg.ConfigurationError, match="output_mode"):
+        build("run", output_mode="nope")  # still checked without an output type

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import attrs
 import pytest
 
 import genesys_gateway as gg
@@ -123,3 +124,29 @@ def test_event_types_are_the_pinned_strings():
                                  gg.ModelCallFinished, gg.RunFinished)] == [
         "text_delta", "tool_call_started", "tool_call_finished", "model_call_finished",
         "run_finished"]
+
+
+def test_a_run_nobody_streams_makes_only_its_last_event(emulator, make_client, registry):
+    """run()/send()/resume() read only RunFinished: their options say so, and the loop
+    then makes no other event (the result is the same)."""
+    quiet = gg.loop.RunOptions.build("run")
+    assert quiet.quiet and not quiet.streaming
+    assert gg.loop.RunOptions.build("send").quiet and gg.loop.RunOptions.build("resume").quiet
+    assert not gg.loop.RunOptions.build("stream").quiet
+    assert not gg.loop.RunOptions.build("run", temperature=0.5).streaming
+    assert gg.loop.RunOptions.build("send", temperature=0.5).quiet
+    client = make_client(tools=registry)
+    loop = gg.loop.Loop(client.complete, registry.snapshot, client.executor,
+                        gg.loop.LoopOptions(client.model, 5, 3))
+    results = {}
+    for name, run in (("quiet", quiet), ("read", gg.loop.RunOptions())):
+        emulator.script(reply(content="let me check", tool_calls=[
+            tool_call("fast", {"x": 2}, id="f")]), reply(content="done"))
+        events = list(loop.events("c", [{"role": "user", "content": "go"}], run))
+        results[name] = (len(events), events[-1].result)
+    assert results["quiet"][0] == 1 and results["read"][0] == 7
+    quiet_result, read_result = results["quiet"][1], results["read"][1]
+    assert quiet_result.content == read_result.content == "done"
+    assert [attrs.evolve(r, duration_s=0) for r in quiet_result.tool_runs] == [
+        attrs.evolve(r, duration_s=0) for r in read_result.tool_runs]
+    assert quiet_result.messages == read_result.messages

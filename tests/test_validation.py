@@ -1,6 +1,7 @@
 """validation.py: compilation, schema checking, the validator cache, error messages."""
 
 import copy
+import json
 import subprocess
 import sys
 import threading
@@ -462,9 +463,20 @@ def test_an_explicit_schema_dialect_is_respected():
     ("true", (None, "arguments must be a JSON object, got boolean")),
     ('{"x": Infinity}', (None, "arguments are not valid JSON: Infinity is not valid JSON")),
     (42, (None, "arguments must be a JSON object, got int")),
+    ('\ufeff{"a": 1}', (None, "arguments are not valid JSON: Unexpected UTF-8 BOM (decode "
+                        "using utf-8-sig) at char 0")),  # json.loads's words, kept
 ])
 def test_parse_arguments(raw, expected):
     assert validation.parse_arguments(raw) == expected
+
+
+def test_canonical_json_is_json_dumps_with_sorted_keys():
+    value = {"b": [1, 2.5, None, True], "a": {"z": "é", "y": "\u2028"}}
+    assert validation.canonical_json(value) == json.dumps(value, sort_keys=True, allow_nan=False)
+    with pytest.raises(ValueError):
+        validation.canonical_json({"x": float("nan")})
+    with pytest.raises(TypeError):
+        validation.canonical_json({"x": object()})
 
 
 def test_parse_arguments_copies_mappings():

@@ -74,6 +74,8 @@ class ToolCallRequest:
 
 def _wire_text(text: str) -> str:
     """``text`` as it reads once encoded to UTF-8 with replacement (the request body's rule)."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
         return text
@@ -106,6 +108,10 @@ def plan_calls(calls: Iterable[tuple[str | None, str | None, str | None]]) -> li
     seen: set[str] = set()
     requests = []
     for index, (call_id, name, arguments) in enumerate(calls):
+        if call_id and call_id not in seen and arguments is not None:  # the usual call
+            seen.add(call_id)
+            requests.append(ToolCallRequest(call_id, name or MISSING_NAME, arguments))
+            continue
         problem: str | None = None
         status: ToolRunStatus = "error"
         if not call_id:

@@ -121,7 +121,7 @@ class ToolExecutor:
 
     def _prune_hung(self) -> int:
         """Drop finished calls from the hung set (caller holds the lock)."""
-        if any(job.state == DONE for job in self._hung):
+        if self._hung and any(job.state == DONE for job in self._hung):
             self._hung = {job for job in self._hung if job.state != DONE}
         return len(self._hung)
 
@@ -300,7 +300,7 @@ class ToolExecutor:
         waking = len(jobs) > 1  # may need more workers than the one woken
         try:
             while pending:
-                wait_s = min(job.expires for job in pending) - time.monotonic()
+                wait_s = min([job.expires for job in pending]) - time.monotonic()
                 if waking:
                     wait_s = min(wait_s, TOOL_WAKE_GRACE_SECONDS)
                 try:

@@ -159,12 +159,16 @@ _cache: dict[str, SchemaValidator] = {}
 _cache_lock = threading.Lock()
 
 
+#: ``json.dumps(value, sort_keys=True, allow_nan=False)`` without an encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, allow_nan=False)
+
+
 def canonical_json(value: Any) -> str:
     """JSON text with sorted keys: the validator cache key (and the repeat-guard key).
 
     Raises ``TypeError``/``ValueError`` when ``value`` is not JSON data.
     """
-    return json.dumps(value, sort_keys=True, allow_nan=False)
+    return _CANONICAL.encode(value)
 
 
 def _compile(schema: dict[str, Any], key: str, label: str) -> SchemaValidator:
@@ -234,6 +238,10 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
+#: ``json.loads(text, parse_constant=...)`` builds a decoder per call; one is shared.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_arguments(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     """Parse a model's raw tool-call arguments: ``(arguments, None)`` or ``(None, problem)``.
 
@@ -242,14 +250,15 @@ def parse_arguments(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     """
     if raw is None:
         return {}, None
-    if isinstance(raw, Mapping):
+    if type(raw) is not str and isinstance(raw, Mapping):  # typing's Mapping is slow to check
         return dict(raw), None
     if not isinstance(raw, (str, bytes, bytearray)):
         return None, f"arguments must be a JSON object, got {type(raw).__name__}"
     if not raw.strip():
         return {}, None
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = (_DECODER.decode(raw) if type(raw) is str and raw[0] != "\ufeff"
+                 else json.loads(raw, parse_constant=_reject_constant))
     except json.JSONDecodeError as exc:
         return None, f"arguments are not valid JSON: {exc.msg} at char {exc.pos}"
     except RecursionError:
