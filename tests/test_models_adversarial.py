@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genesys_gateway.errors import ResponseFormatError
-from genesys_gateway.models import ChatResponse, converter, parse_chat_response
+from genesys_gateway.models import ChatResponse, get_converter, parse_chat_response
 
 
 def reference(body: bytes) -> Any:
@@ -23,7 +23,7 @@ def reference(body: bytes) -> Any:
     if not isinstance(data, dict) or "choices" not in data:
         return ResponseFormatError
     try:
-        return converter.structure(data, ChatResponse)
+        return get_converter().structure(data, ChatResponse)
     except (ResponseFormatError, cattrs.BaseValidationError, KeyError, TypeError, ValueError,
             AttributeError):
         return ResponseFormatError
