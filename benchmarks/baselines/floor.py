@@ -8,8 +8,9 @@
   another (the least work), sleeping tools on one bare ``threading.Thread`` each (the least
   wall time): no validation, no timeouts, no pool;
 * the throughput test: each thread its own raw connection;
-* streaming: the same keep-alive ``http.client`` connection (reopened when the server
-  closed it after the last answer, as the emulator does after every streamed one), a POST
+* streaming: a keep-alive ``http.client`` connection of its own, so the other measures keep
+  theirs (reopened when the server closed it after the last answer, as the emulator does
+  after every streamed one), a POST
   of the SDK's streamed body (``"stream": true``, ``stream_options.include_usage``) and
   ``Accept: text/event-stream``, then ``readline()`` (``http.client`` undoes the chunked
   framing) until the first ``data:`` line whose chunk has content; the rest read by lines
@@ -54,6 +55,7 @@ class Driver:
         self.headers = {"Content-Type": "application/json", "Accept": "application/json",
                         "User-Agent": USER_AGENT, "Authorization": f"Bearer {env['token']}"}
         self.conn = self.connect()
+        self.stream_conn: http.client.HTTPConnection | None = None  # its own: see stream()
         self.handlers = {scenario: handlers(scenario) for scenario in ("instant", "sleep")}
 
     def connect(self) -> http.client.HTTPConnection:
@@ -100,9 +102,9 @@ class Driver:
                             for call, content in zip(calls, results))
 
     def stream(self) -> Iterator[str]:
-        conn = self.conn
-        if conn.sock is None:  # the server closed it after the last streamed answer
-            conn = self.conn = self.connect()
+        conn = self.stream_conn
+        if conn is None or conn.sock is None:  # the server closed it after the last streamed answer
+            conn = self.stream_conn = self.connect()
         headers = dict(self.headers, Accept="text/event-stream")
         headers["Idempotency-Key"] = os.urandom(16).hex()
         conn.request("POST", self.path, _body({"model": MODEL, "messages": PLAIN_MESSAGES, "stream": True,
@@ -129,3 +131,5 @@ class Driver:
 
     def close(self) -> None:
         self.conn.close()
+        if self.stream_conn is not None:
+            self.stream_conn.close()
