@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     columns = [running.get(c.key, c) for c in shown]
     log(f"benchmarks: {', '.join(c.label for c in contestants)}; {repeats} repeat(s) of {', '.join(measures)}"
         f"{' (quick)' if args.quick else ''}")
-    progress = Progress(repeats * steps(plan, measures, len(contestants)))
+    progress = Progress(repeats * steps(plan, measures, len(contestants),
+                                        sum(not c.no_stream for c in contestants)))
     results: list[dict[str, Any]] = []
     versions: dict[str, str] = {"Python": platform.python_version()}
     with tempfile.TemporaryDirectory(prefix="gg-bench-") as logdir, ServerProcess() as server:

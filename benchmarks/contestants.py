@@ -26,6 +26,7 @@ class Contestant:
     needs: tuple[str, ...] = ()  # top-level modules that must be importable
     pip: tuple[str, ...] = ()  # what a venv for it installs
     thread_calls: int | None = None  # calls per thread in the throughput test, if not the plan's
+    no_stream: str = ""  # why it has no streaming figure (its "stream" cell says so), if it has none
     env: dict[str, str] = field(default_factory=dict)
     python: str = sys.executable
 
@@ -46,26 +47,30 @@ TUTORIAL = Contestant(
     "tutorial", "tutorial loop", "benchmarks.baselines.tutorial", "baseline",
     "import benchmarks.baselines.tutorial",
     parallel_tools="no (one after another)", validates_args="yes (jsonschema.validate)",
-    needs=("jsonschema",), thread_calls=4)
+    needs=("jsonschema",), thread_calls=4, no_stream="does not stream")
 PEERS = (
     Contestant("openai", "openai (manual loop)", "benchmarks.peers.openai_loop", "peer", "import openai",
                parallel_tools="no (one after another)", validates_args="no",
-               idiom="OpenAI(...).chat.completions.create; the function-calling guide's loop",
+               idiom="OpenAI(...).chat.completions.create; the function-calling guide's loop; "
+                     "create(..., stream=True) for streaming",
                needs=("openai",), pip=("openai",)),
     Contestant("pydantic-ai", "pydantic-ai", "benchmarks.peers.pydantic_ai_agent", "peer",
                "from pydantic_ai import Agent; from pydantic_ai.models.openai import OpenAIChatModel; "
                "from pydantic_ai.providers.openai import OpenAIProvider",
                parallel_tools="yes (asyncio + threads)", validates_args="yes (pydantic)",
-               idiom="Agent(OpenAIChatModel(...), tools=[...]).run_sync(prompt), a plain turn too",
+               idiom="Agent(OpenAIChatModel(...), tools=[...]).run_sync(prompt), a plain turn too; "
+                     "run_stream_sync(prompt).stream_text(delta=True, debounce_by=None) for streaming",
                needs=("pydantic_ai", "openai"), pip=("pydantic-ai-slim[openai]",)),
     Contestant("litellm", "litellm (manual loop)", "benchmarks.peers.litellm_loop", "peer", "import litellm",
                parallel_tools="no (one after another)", validates_args="no",
-               idiom="litellm.completion(model='openai/...', api_base=...); its docs' loop",
+               idiom="litellm.completion(model='openai/...', api_base=...); its docs' loop; "
+                     "completion(..., stream=True) for streaming",
                needs=("litellm",), pip=("litellm",), env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"}),
     Contestant("langgraph", "langgraph", "benchmarks.peers.langgraph_agent", "peer",
                "from langgraph.prebuilt import create_react_agent; from langchain_openai import ChatOpenAI",
                parallel_tools="yes (thread pool)", validates_args="yes (pydantic)",
-               idiom="ChatOpenAI(...).invoke for a plain turn; create_react_agent(model, tools).invoke",
+               idiom="ChatOpenAI(...).invoke for a plain turn; create_react_agent(model, tools).invoke; "
+                     "ChatOpenAI(...).stream for streaming",
                needs=("langgraph", "langchain_openai"), pip=("langgraph", "langchain-openai")),
 )
 ALL = (SDK, FLOOR, TUTORIAL) + PEERS

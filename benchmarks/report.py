@@ -18,6 +18,7 @@ TITLES = {
     "import": "import in a fresh process (CPU time)",
     "rss": "RSS after import + one call",
     "memory": "memory per run (tracemalloc peak, instant tool loop)",
+    "stream": "time to first streamed event (request → first text delta)",
 }
 
 #: standard-library packages worth naming when the SDK's import loads them
@@ -61,7 +62,7 @@ def summarise(repeats: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
 
 def _unit(measure: str, value: float) -> tuple[str, float, str]:
     """(unit, scale, number format) for *value*, so a range can share its median's unit."""
-    if measure in ("plain", "instant", "sleep", "import"):
+    if measure in ("plain", "instant", "sleep", "import", "stream"):
         if value < 0.01:
             return "µs", 1e6, ",.0f"
         return ("ms", 1e3, ",.1f") if value < 1 else ("s", 1, ",.2f")
@@ -114,6 +115,8 @@ def table(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str,
         for c in columns:
             if c.key in skipped:
                 cells.append("skipped")
+            elif measure == "stream" and c.no_stream:
+                cells.append(f"n/a ({c.no_stream})")
             elif c.key not in row:
                 failed = next((k for k in errors if k.endswith(f":{c.key}") and k.split(":")[0] in (measure, "start")),
                               None)
@@ -151,6 +154,13 @@ def notes(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str,
            "(user + system) of `python -c 'import ...'` with bytecode cached (one untimed run first, as an "
            "installed package has its .pyc files): the wall time on an idle machine, without the "
            f"waits for a busy CPU (wall times are in the JSON). This SDK's statement: `{SDK.imports}`.")]
+    if "stream" in summary:
+        out.append("Time to first streamed event: from the call that sends a streamed request (`\"stream\": true`, "
+                   "usage asked for) to its first text delta in hand, token fetched and client warm; the answer's "
+                   "other deltas are then read to the end, untimed, before the next sample. The emulator closes the "
+                   "connection after each streamed answer, so every sample opens a loopback connection, for every "
+                   "contestant. This SDK: `client.conversation(system).stream(question)` to the first `TextDelta`; "
+                   "the floor: http.client, `readline()` to the first `data:` line with content.")
     for c in columns:
         if c.is_peer and c.key not in skipped:
             out.append(f"{c.label}: {c.idiom}")

@@ -21,9 +21,11 @@ from benchmarks.contestants import ROOT, Contestant, child_env
 from benchmarks.progress import Progress
 
 #: Every measure, in table order (``--only`` takes these names).
-MEASURES = ("plain", "instant", "sleep", "threads", "import", "rss", "memory")
-SAMPLED = ("plain", "instant", "sleep")
-NEEDS_WORKERS = frozenset({"plain", "instant", "sleep", "threads", "rss", "memory"})
+MEASURES = ("plain", "instant", "sleep", "threads", "import", "rss", "memory", "stream")
+SAMPLED = ("plain", "instant", "sleep", "stream")
+NEEDS_WORKERS = frozenset({"plain", "instant", "sleep", "threads", "rss", "memory", "stream"})
+#: per sampled measure: warm-up calls (the fastest sizes the batches)
+WARM = {"plain": 5, "instant": 3, "sleep": 1, "stream": 3}
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,9 @@ class Plan:
     """How much to sample in one repeat. Each round, a worker runs as many calls as fit in
     ``budget[kind]`` seconds (from its warm-up latency; at least one, at most ``cap``)."""
 
-    rounds: dict[str, int] = field(default_factory=lambda: {"plain": 15, "instant": 15, "sleep": 6})
-    budget: dict[str, float] = field(default_factory=lambda: {"plain": 0.03, "instant": 0.05, "sleep": 0.0})
+    rounds: dict[str, int] = field(default_factory=lambda: {"plain": 15, "instant": 15, "sleep": 6, "stream": 15})
+    budget: dict[str, float] = field(default_factory=lambda: {"plain": 0.03, "instant": 0.05, "sleep": 0.0,
+                                                              "stream": 0.03})
     cap: int = 60
     threads: int = 16
     calls: int = 50
@@ -43,7 +46,8 @@ class Plan:
 
 
 FULL = Plan()
-QUICK = Plan(rounds={"plain": 4, "instant": 4, "sleep": 2}, budget={"plain": 0.02, "instant": 0.03, "sleep": 0.0},
+QUICK = Plan(rounds={"plain": 4, "instant": 4, "sleep": 2, "stream": 4},
+             budget={"plain": 0.02, "instant": 0.03, "sleep": 0.0, "stream": 0.02},
              cap=30, calls=10, memory_runs=1, import_rounds=1, start_timeout=120.0, op_timeout=60.0)
 
 
@@ -128,12 +132,14 @@ class Worker:
         self._log.close()
 
 
-def steps(plan: Plan, measures: tuple[str, ...], n: int) -> int:
-    """How many progress steps one repeat has for *n* contestants."""
+def steps(plan: Plan, measures: tuple[str, ...], n: int, streaming: int | None = None) -> int:
+    """How many progress steps one repeat has for *n* contestants (*streaming* of them
+    stream: all unless told)."""
     total = 0
     if NEEDS_WORKERS & set(measures):
         total += n * 2  # start, warm-up
-    total += sum(plan.rounds[k] * n for k in SAMPLED if k in measures)
+    total += sum(plan.rounds[k] * (n if k != "stream" or streaming is None else streaming)
+                 for k in SAMPLED if k in measures)
     total += n * (("memory" in measures) + ("threads" in measures))
     total += plan.import_rounds * n if "import" in measures else 0
     return total
@@ -205,8 +211,8 @@ def _warm(workers: dict[str, Worker], measures: tuple[str, ...], plan: Plan, err
     latency: dict[str, dict[str, float]] = {k: {} for k in SAMPLED}
     for key, worker in list(workers.items()):
         progress.step("warming up", key)
-        for kind, n in (("plain", 5), ("instant", 3), ("sleep", 1)):
-            if kind not in measures:
+        for kind, n in WARM.items():
+            if kind not in measures or (kind == "stream" and worker.contestant.no_stream):
                 continue
             try:
                 latency[kind][key] = min(worker.ask({"op": "sample", "kind": kind, "n": n}, plan.op_timeout)["times"])

@@ -7,7 +7,10 @@ interleaved samples from many contestants all get identical answers:
 * no ``tools`` in the request: a one-line answer (the per-turn plain completion);
 * ``tools`` and a last message from the user: one assistant turn calling ``get_weather`` and
   ``check_inventory`` (the tutorial's scenario);
-* a last message from a tool: the final answer.
+* a last message from a tool: the final answer;
+* ``"stream": true`` and no ``tools``: :data:`STREAM_ANSWER`, which the server
+  (``benchmarks.server``) streams as server-sent events of :data:`STREAM_CHUNK_CHARS`
+  characters each: a multi-delta answer, the first delta :data:`STREAM_FIRST`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ PLAIN_MESSAGES: list[dict[str, Any]] = [
     {"role": "user", "content": QUESTION},
 ]
 PLAIN_ANSWER = "It is 22 °C and clear in London."
+
+#: The streamed answer: 113 characters, 15 text deltas of at most 8 characters.
+STREAM_ANSWER = ("It is 22 °C and clear in London, with a light westerly breeze; "
+                 "no rain is expected before the evening, thank you.")
+STREAM_CHUNK_CHARS = 8
+STREAM_FIRST = STREAM_ANSWER[:STREAM_CHUNK_CHARS]
 
 TOOL_PROMPT = ("What is the weather in London, and how many units of product SKU-8842 are in "
                "the EU-Central warehouse?")
@@ -107,7 +116,17 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
             {"id": "call_inventory_1", "type": "function",
              "function": {"name": "check_inventory", "arguments": json.dumps(INVENTORY_ARGS)}},
         ]}
+    if body.get("stream") is True:
+        return {"content": STREAM_ANSWER, "usage": USAGE}
     return {"content": PLAIN_ANSWER, "usage": USAGE}
+
+
+def check_stream(first: object, whole: object) -> None:
+    """Raise unless a contestant's first text delta and its whole streamed text are the
+    scripted ones."""
+    if first != STREAM_FIRST or whole != STREAM_ANSWER:
+        raise AssertionError(f"stream: expected {STREAM_FIRST!r} first and {STREAM_ANSWER!r} in all, "
+                             f"got {first!r} and {whole!r}")
 
 
 def check_answer(kind: str, content: object) -> None:

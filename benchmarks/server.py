@@ -5,7 +5,11 @@ client's process, its threads would take a share of the client's GIL and CPU).
 clients use (``/v1/chat/completions``) and the stateless replies of
 :func:`benchmarks.scenarios.respond`, prints one JSON line (``url``, ``token_url``,
 ``chat_path``, ``token``: a static bearer token every contestant sends) and serves until its
-standard input closes, so it never outlives the run that started it.
+standard input closes, so it never outlives the run that started it. A request with
+``"stream": true`` gets :data:`~benchmarks.scenarios.STREAM_ANSWER` as server-sent events,
+one HTTP chunk (one socket write) per ``STREAM_CHUNK_CHARS``-character text delta; the
+emulator closes the connection after a streamed answer (``Connection: close``), so every
+streamed request, whoever sends it, opens a new loopback connection.
 
 :class:`ServerProcess` starts and stops it from the runner.
 """
@@ -27,7 +31,7 @@ def serve() -> int:
     from genesys_gateway.testing import GatewayEmulator
     from genesys_gateway.testing.emulator.http_server import EmulatorServer
 
-    from benchmarks.scenarios import CHAT_PATH, respond
+    from benchmarks.scenarios import CHAT_PATH, STREAM_CHUNK_CHARS, respond
 
     # socketserver listens with a backlog of 5: when 16 threads connect at once, the kernel
     # drops the SYNs beyond it and the clients resend them a second later, which measured
@@ -40,7 +44,7 @@ def serve() -> int:
         sys.stdin.read()  # returns at EOF: the runner closed the pipe or died
         closed.set()
 
-    with GatewayEmulator(path=CHAT_PATH, responder=respond) as emulator:
+    with GatewayEmulator(path=CHAT_PATH, responder=respond, stream_chunk_chars=STREAM_CHUNK_CHARS) as emulator:
         info = {"url": emulator.url, "token_url": emulator.token_url, "chat_path": CHAT_PATH,
                 "token": emulator.issue_token(ttl=7 * 24 * 3600), "pid": os.getpid()}
         print(json.dumps(info), flush=True)

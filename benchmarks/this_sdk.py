@@ -2,11 +2,15 @@
 ``ToolRegistry`` with the tutorial's two tools (their JSON schemas given explicitly, so the
 request body is byte-for-byte the one the raw floor sends), ``complete()`` for a plain turn
 and ``run()`` for the tool loop. Tools run in parallel in the client's pool, their
-arguments validated by compiled fastjsonschema validators. A static ``BearerToken``."""
+arguments validated by compiled fastjsonschema validators. A static ``BearerToken``.
+
+Streaming is the README's idiom, ``client.conversation(SYSTEM).stream(QUESTION)`` (the
+conversation form, so the request carries the same system message as the others')
+iterated in a ``with`` block for its ``TextDelta`` events, on a client without tools."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import genesys_gateway as gg
 
@@ -16,6 +20,8 @@ from benchmarks.scenarios import (
     INVENTORY_SCHEMA,
     MODEL,
     PLAIN_MESSAGES,
+    QUESTION,
+    SYSTEM,
     TOOL_PROMPT,
     WEATHER_DESCRIPTION,
     WEATHER_SCHEMA,
@@ -46,7 +52,7 @@ class Driver:
         if client is None:
             client = self.clients[scenario] = gg.GatewayClient(
                 base_url=self.env["url"], path=CHAT_PATH, auth=gg.BearerToken(self.env["token"]),
-                model=MODEL, tools=registry(scenario))
+                model=MODEL, tools=registry(scenario) if scenario != "stream" else None)
         return client
 
     def plain(self) -> Any:
@@ -54,6 +60,12 @@ class Driver:
 
     def tools(self, scenario: str) -> Any:
         return self._client(scenario).run(TOOL_PROMPT).content
+
+    def stream(self) -> Iterator[str]:
+        with self._client("stream").conversation(SYSTEM).stream(QUESTION) as events:
+            for event in events:
+                if isinstance(event, gg.TextDelta) and event.text:
+                    yield event.text
 
     def thread_caller(self) -> Callable[[], Any]:
         return self.plain  # one client shared by every thread

@@ -7,12 +7,19 @@ reports its RSS, then answers one JSON command per line from the runner:
 
 * ``{"op": "sample", "kind": "plain"|"instant"|"sleep", "n": k}`` -> ``{"times": [...]}``
   (seconds per call, each answer checked);
+* ``{"op": "sample", "kind": "stream", "n": k}`` -> ``{"times": [...]}``: seconds from the
+  call that sends a streamed request to its first text delta in hand; the rest of the
+  answer is then read to its end, untimed, and checked (so no sample pays for the leftovers
+  of the one before, and none gains by abandoning a half-read response);
 * ``{"op": "threads", "threads": 16, "calls": 50, "timeout": s}`` -> throughput figures;
 * ``{"op": "memory", "kind": ..., "n": k}`` -> tracemalloc peaks of *k* runs;
 * ``{"op": "exit"}``.
 
 A driver has ``plain() -> str``, ``tools(scenario) -> str``, ``thread_caller() -> callable``
-(what one thread of the throughput test calls) and ``close()``. Replies go to a private copy
+(what one thread of the throughput test calls), ``close()`` and, if it streams,
+``stream() -> iterator of str``: a generator sending the streamed request when first
+advanced and yielding each non-empty text delta with its library's idiom (closing what it
+opened when exhausted). Replies go to a private copy
 of stdout; the real stdout is pointed at stderr, so a library printing cannot corrupt them.
 """
 
@@ -27,7 +34,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from benchmarks.scenarios import check_answer
+from benchmarks.scenarios import check_answer, check_stream
 
 
 def rss_bytes() -> int:
@@ -53,6 +60,14 @@ def call(driver: Any, kind: str) -> None:
 def sample(driver: Any, kind: str, n: int) -> dict[str, Any]:
     clock = time.perf_counter
     times = []
+    if kind == "stream":
+        for _ in range(n):
+            t0 = clock()
+            deltas = driver.stream()
+            first = next(deltas)
+            times.append(clock() - t0)
+            check_stream(first, first + "".join(deltas))
+        return {"times": times}
     for _ in range(n):
         t0 = clock()
         call(driver, kind)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import report, scenarios  # noqa: E402
-from benchmarks.contestants import ALL, FLOOR, PEERS, SDK  # noqa: E402
+from benchmarks.contestants import ALL, FLOOR, PEERS, SDK, TUTORIAL  # noqa: E402
 from benchmarks.runner import FULL  # noqa: E402
 from benchmarks.targets import check  # noqa: E402
 
@@ -28,13 +28,22 @@ def test_benchmark_runs_end_to_end(tmp_path):
     """A real (tiny) run: emulator process, one worker per contestant, the table, the JSON."""
     path = tmp_path / "figures.json"
     out = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "plain", "--only", "rss",
-                          "--json", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=180)
+                          "--only", "stream", "--json", str(path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=180)
     assert out.returncode == 0, out.stderr
     assert "| per-turn plain completion" in out.stdout
     assert "skipped: openai (manual loop): not run (add --peers)" in out.stdout
     data = json.loads(path.read_text())
     assert {"sdk", "floor"} <= set(data["summary"]["plain"])
     assert data["summary"]["rss"]["sdk"]["median"] > 0
+    stream = data["summary"]["stream"]
+    assert set(stream) == {"sdk", "floor"}  # the tutorial does not stream
+    assert 0 < stream["sdk"]["median"] < 1 and stream["floor"]["ratio"]["median"] > 0
+    assert len(data["repeats"][0]["figures"]["stream"]["sdk"]["samples"]) >= 4  # one round each at least
+    row = next(r for r in data["table"] if r[0].startswith("time to first streamed event"))
+    header = data["table"][0]
+    assert row[header.index("tutorial loop")] == "n/a (does not stream)"
+    assert row[header.index("target")] == "≤ 1.3× floor"
     assert not [k for k in data["repeats"][0]["errors"] if k.endswith((":sdk", ":floor"))]
 
 
@@ -58,7 +67,46 @@ def test_the_sdk_driver_reuses_its_connection():
             driver.close()
 
 
+@pytest.mark.parametrize("module", ["benchmarks.this_sdk", "benchmarks.baselines.floor"])
+def test_stream_drivers_yield_the_deltas_then_finish_cleanly(module):
+    """The benchmark server's streamed answer comes in several deltas; each driver yields
+    the first, then the rest; the next stream works too (a new connection, the emulator
+    closes it after each streamed answer) and the other calls keep their own connection."""
+    import importlib
+
+    from genesys_gateway.testing import GatewayEmulator
+
+    with GatewayEmulator(path=scenarios.CHAT_PATH, responder=scenarios.respond,
+                         stream_chunk_chars=scenarios.STREAM_CHUNK_CHARS) as em:
+        driver = importlib.import_module(module).Driver(
+            {"url": em.url, "token": em.issue_token(), "chat_path": scenarios.CHAT_PATH})
+        try:
+            for _ in range(3):
+                deltas = list(driver.stream())
+                assert deltas[0] == scenarios.STREAM_FIRST
+                assert len(deltas) == 15
+                scenarios.check_stream(deltas[0], "".join(deltas))
+            assert [r["stream"] for r in em.chat_requests] == [True] * 3
+            assert em.chat_requests[0]["messages"] == scenarios.PLAIN_MESSAGES
+            scenarios.check_answer("plain", driver.plain())  # not streamed: the plain answer
+            em.reset()
+            scenarios.check_stream(scenarios.STREAM_FIRST, "".join(driver.stream()))
+            scenarios.check_answer("plain", driver.plain())
+            assert em.connections_opened == 1  # the stream's; the plain turns keep theirs
+        finally:
+            driver.close()
+
+
+def test_check_stream_refuses_a_wrong_answer():
+    scenarios.check_stream(scenarios.STREAM_FIRST, scenarios.STREAM_ANSWER)
+    with pytest.raises(AssertionError, match="stream"):
+        scenarios.check_stream(scenarios.STREAM_ANSWER, scenarios.STREAM_ANSWER)
+    with pytest.raises(AssertionError, match="stream"):
+        scenarios.check_stream(scenarios.STREAM_FIRST, scenarios.STREAM_FIRST)
+
+
 @pytest.mark.parametrize("body, expected", [
+    ({"messages": [{"role": "user", "content": "hi"}], "stream": True}, scenarios.STREAM_ANSWER),
     ({"messages": [{"role": "user", "content": "hi"}]}, scenarios.PLAIN_ANSWER),
     ({"messages": [{"role": "user", "content": "hi"}], "tools": scenarios.TOOL_DEFINITIONS}, None),
     ({"messages": [{"role": "tool", "tool_call_id": "x", "content": "{}"}]}, scenarios.FINAL_ANSWER),
@@ -105,6 +153,13 @@ def test_table_lists_skipped_peers():
     text = report.render(rows)
     assert len({len(line) for line in text.splitlines()}) == 1  # aligned
     assert [c.key for c in ALL][:3] == ["sdk", "floor", "tutorial"]
+
+
+def test_stream_row_marks_who_does_not_stream_and_checks_its_target():
+    summary = report.summarise([_repeat({"stream": {"sdk": 1.0e-3, "floor": 0.8e-3, "openai": 2.5e-3}})])
+    rows = report.table(summary, [SDK, FLOOR, TUTORIAL, PEERS[0]], {}, FULL, ("stream",), None, {})
+    assert rows[1][1:5] == ["1,000 µs", "0.80×", "n/a (does not stream)", "2.50×"]
+    assert rows[1][5:] == ["≤ 1.3× floor; ahead of peers", "1.25×; ahead of 1/1", "yes"]
 
 
 def test_conversation_store_benchmark_runs_and_reports_ratios(tmp_path):

@@ -7,7 +7,14 @@
   handler called directly, ``json.dumps`` of its result; instant tools inline, one after
   another (the least work), sleeping tools on one bare ``threading.Thread`` each (the least
   wall time): no validation, no timeouts, no pool;
-* the throughput test: each thread its own raw connection.
+* the throughput test: each thread its own raw connection;
+* streaming: a keep-alive ``http.client`` connection of its own, so the other measures keep
+  theirs (reopened when the server closed it after the last answer, as the emulator does
+  after every streamed one), a POST
+  of the SDK's streamed body (``"stream": true``, ``stream_options.include_usage``) and
+  ``Accept: text/event-stream``, then ``readline()`` (``http.client`` undoes the chunked
+  framing) until the first ``data:`` line whose chunk has content; the rest read by lines
+  to ``data: [DONE]`` and the body drained.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import json
 import os
 import socket
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from benchmarks.scenarios import MODEL, PLAIN_MESSAGES, TOOL_DEFINITIONS, TOOL_PROMPT, handlers
@@ -48,6 +55,7 @@ class Driver:
         self.headers = {"Content-Type": "application/json", "Accept": "application/json",
                         "User-Agent": USER_AGENT, "Authorization": f"Bearer {env['token']}"}
         self.conn = self.connect()
+        self.stream_conn: http.client.HTTPConnection | None = None  # its own: see stream()
         self.handlers = {scenario: handlers(scenario) for scenario in ("instant", "sleep")}
 
     def connect(self) -> http.client.HTTPConnection:
@@ -93,9 +101,35 @@ class Driver:
             messages.extend({"role": "tool", "tool_call_id": call["id"], "content": content}
                             for call, content in zip(calls, results))
 
+    def stream(self) -> Iterator[str]:
+        conn = self.stream_conn
+        if conn is None or conn.sock is None:  # the server closed it after the last streamed answer
+            conn = self.stream_conn = self.connect()
+        headers = dict(self.headers, Accept="text/event-stream")
+        headers["Idempotency-Key"] = os.urandom(16).hex()
+        conn.request("POST", self.path, _body({"model": MODEL, "messages": PLAIN_MESSAGES, "stream": True,
+                                               "stream_options": {"include_usage": True}}), headers)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {response.read()[:200]!r}")
+        try:
+            for line in iter(response.readline, b""):
+                if not line.startswith(b"data: "):
+                    continue
+                if line.startswith(b"data: [DONE]"):
+                    break
+                choices = json.loads(line[6:])["choices"]
+                if choices and choices[0]["delta"].get("content"):
+                    yield choices[0]["delta"]["content"]
+            response.read()  # to the end of the body: the connection is free again
+        finally:
+            response.close()
+
     def thread_caller(self) -> Callable[[], Any]:
         conn = self.connect()  # one raw connection per thread
         return lambda: self.plain(conn)
 
     def close(self) -> None:
         self.conn.close()
+        if self.stream_conn is not None:
+            self.stream_conn.close()

@@ -2,13 +2,14 @@
 with ``tools=`` (an ``openai/`` model at the emulator's ``api_base``), ``json.loads`` of each
 call's arguments, the function called, a ``role: tool`` message appended; the calls of a
 turn one after another, arguments not validated. ``LITELLM_LOCAL_MODEL_COST_MAP`` is set so
-importing it does not fetch the model price list from the network."""
+importing it does not fetch the model price list from the network. Streaming: its docs'
+``completion(..., stream=True)``, iterated for chunks whose delta has content."""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -45,6 +46,12 @@ class Driver:
                 messages.append({"role": "tool", "tool_call_id": call.id, "name": call.function.name,
                                  "content": json.dumps(result)})
         return None
+
+    def stream(self) -> Iterator[str]:
+        for chunk in litellm.completion(messages=PLAIN_MESSAGES, stream=True,
+                                        stream_options={"include_usage": True}, **self.kwargs):
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
 
     def thread_caller(self) -> Callable[[], Any]:
         return self.plain

@@ -1,12 +1,13 @@
 """openai-python with the manual tool loop of OpenAI's function-calling guide: one
 ``OpenAI`` client, ``chat.completions.create`` with ``tools=``, ``json.loads`` of each
 call's arguments, the function called, a ``role: tool`` message appended; the calls of a
-turn one after another, arguments not validated."""
+turn one after another, arguments not validated. Streaming: ``create(..., stream=True)``
+iterated for chunks whose first choice's delta has content, in a ``with`` block."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import openai
 
@@ -38,6 +39,13 @@ class Driver:
                 result = fns[call.function.name](**json.loads(call.function.arguments))
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)})
         return None
+
+    def stream(self) -> Iterator[str]:
+        with self.client.chat.completions.create(model=MODEL, messages=PLAIN_MESSAGES, stream=True,
+                                                 stream_options={"include_usage": True}) as chunks:
+            for chunk in chunks:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
 
     def thread_caller(self) -> Callable[[], Any]:
         return self.plain  # the client is thread-safe: one shared by every thread

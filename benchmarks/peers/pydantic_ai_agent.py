@@ -2,11 +2,14 @@
 ``OpenAIProvider(base_url=..., api_key=...)``, the tools registered as plain typed functions
 (``tools=[...]``; schemas from their signatures and docstrings), ``agent.run_sync(prompt)``.
 The calls of a turn run concurrently (sync functions in worker threads) and their arguments
-are validated by pydantic. One agent shared by every thread."""
+are validated by pydantic. One agent shared by every thread. Streaming: its sync streaming
+idiom, ``with agent.run_stream_sync(prompt) as result:`` iterating
+``result.stream_text(delta=True, debounce_by=None)`` (each piece as it arrives: the default
+groups them over 0.1 s, which would time the debounce, not the library)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pydantic_ai import Agent
 from pydantic_ai.models.openai import OpenAIChatModel
@@ -36,6 +39,12 @@ class Driver:
         if agent is None:
             agent = self.agents[scenario] = Agent(self.model, tools=list(tool_functions(scenario)))
         return agent.run_sync(TOOL_PROMPT).output
+
+    def stream(self) -> Iterator[str]:
+        with self.plain_agent.run_stream_sync(QUESTION) as result:
+            for text in result.stream_text(delta=True, debounce_by=None):
+                if text:
+                    yield text
 
     def thread_caller(self) -> Callable[[], Any]:
         return self.plain
