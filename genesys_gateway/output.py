@@ -34,12 +34,12 @@ import re
 from typing import Any, Callable, Container, Literal, Mapping
 
 import attrs
-import typing_extensions
 
 from .errors import ConfigurationError, ToolArgumentsError, ToolDefinitionError
 from .strict_schema import Fix, no_union_defaults, strict_form
 from .tools.schema import annotation_schema
 from .tools.structuring import structurer
+from .tools.typed_dicts import is_typeddict
 from .tools.validation import SchemaValidator, get_validator, parse_arguments
 
 __all__ = ["OutputMode", "OUTPUT_MODES", "FINAL_ANSWER_TOOL", "OutputSpec", "OutputInvalid",
@@ -221,7 +221,7 @@ def output_spec(output_type: Any = None, output_schema: Any = None,
     if output_type is not None:
         if not (isinstance(output_type, type) and (
                 attrs.has(output_type) or dataclasses.is_dataclass(output_type)
-                or typing_extensions.is_typeddict(output_type))):
+                or is_typeddict(output_type))):
             raise ConfigurationError(f"output_type must be an attrs class, a dataclass or a "
                                      f"TypedDict, got {output_type!r}", option="output_type")
         return _type_spec(output_type, output_mode)

@@ -26,6 +26,7 @@ NOT_LOADED = (
     "email",  # Retry-After as an HTTP date
     "uuid",  # the first run's conversation id
     "fastjsonschema",  # the first tool schema compiled
+    "typing_extensions",  # looked up in sys.modules: its TypedDicts exist only once imported
     "genesys_gateway.conversation", "genesys_gateway.state", "genesys_gateway.stream",
     "genesys_gateway.loop", "genesys_gateway.output", "genesys_gateway.testing",
     "genesys_gateway.tools.executor", "genesys_gateway.http.urllib3_transport",

@@ -30,10 +30,10 @@ import typing
 from typing import Any, Callable, Literal, Mapping, Union
 
 import attrs
-import typing_extensions
 
 from .context import hint_target
 from .docstrings import parse_docstring
+from .typed_dicts import is_typeddict, required_markers
 from .structuring import MAPPINGS, SEQUENCES, SETS, coerce_ints, converter, make_converter
 from .structuring import needs_structuring
 from ..errors import ToolDefinitionError
@@ -46,10 +46,6 @@ _PRIMITIVES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 _LITERAL_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
                   _NoneType: "null"}
 _SKIP_NAMES = ("self", "cls")
-# TypedDict's Required[X]/NotRequired[X]: typing's from Python 3.11, typing_extensions'
-# (a dependency of cattrs) before that and beside it
-_REQUIRED_MARKERS = tuple(getattr(module, name) for module in (typing, typing_extensions)
-                          for name in ("Required", "NotRequired") if hasattr(module, name))
 
 
 @attrs.frozen
@@ -190,7 +186,7 @@ def _object_schema(cls: Any, where: str, localns: Mapping[str, Any] | None,
             props[dc_field.name] = sub
     else:  # TypedDict
         for key, tp in hints.items():
-            if typing.get_origin(tp) in _REQUIRED_MARKERS:
+            if typing.get_origin(tp) in required_markers():
                 tp = typing.get_args(tp)[0]
             props[key] = annotation_schema(tp, f"{where} key {key!r}", localns, seen)
             if key in cls.__required_keys__:
@@ -229,7 +225,7 @@ def annotation_schema(tp: Any, where: str, localns: Mapping[str, Any] | None = N
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _enum_schema([m.value for m in tp], tp, where)
     if isinstance(tp, type) and (attrs.has(tp) or dataclasses.is_dataclass(tp)
-                                 or typing_extensions.is_typeddict(tp)):
+                                 or is_typeddict(tp)):
         return _object_schema(tp, where, localns, seen)
     container = origin if origin is not None else tp
     if container is tuple:

@@ -17,9 +17,9 @@ import typing
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 import attrs
-import typing_extensions
 
 from ..errors import ToolDefinitionError
+from .typed_dicts import is_typeddict
 
 if TYPE_CHECKING:  # imported when the first handler needs a conversion
     import cattrs
@@ -58,13 +58,13 @@ def coerce_ints(value: Any, tp: Any) -> Any:
             return value if float in args else coerce_ints(value, int if int in args else Any)
         fits = [a for a in args if type(value) is (
             list if (typing.get_origin(a) or a) in SEQUENCES else dict
-            if (typing.get_origin(a) or a) in MAPPINGS or typing_extensions.is_typeddict(a) else None)]
+            if (typing.get_origin(a) or a) in MAPPINGS or is_typeddict(a) else None)]
         return coerce_ints(value, fits[0]) if len(fits) == 1 else value
     if type(value) is list and (origin or tp) in SEQUENCES and args:
         return [coerce_ints(v, args[0]) for v in value]
     if type(value) is dict and (origin or tp) in MAPPINGS and len(args) == 2:
         return {k: coerce_ints(v, args[1]) for k, v in value.items()}
-    if type(value) is dict and typing_extensions.is_typeddict(tp):
+    if type(value) is dict and is_typeddict(tp):
         hints = typing.get_type_hints(tp)
         return {k: coerce_ints(v, hints.get(k, Any)) for k, v in value.items()}
     return value
@@ -89,7 +89,7 @@ def needs_structuring(tp: Any, seen: frozenset[Any] = frozenset(), ints: bool = 
             return True
         if tp is int:
             return ints
-        if typing_extensions.is_typeddict(tp):
+        if is_typeddict(tp):
             hints = typing.get_type_hints(tp)
             return any(needs_structuring(h, seen | {tp}, ints) for h in hints.values())
     if origin in (tuple, set, frozenset, collections.abc.Set):
