@@ -3,8 +3,9 @@ Gateway and any OpenAI-compatible chat-completions endpoint."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy_exports import lazy_exports
 
 if TYPE_CHECKING:  # the checkers see plain imports; at run time each name loads on first use
     from .client import GatewayClient
@@ -104,17 +105,5 @@ _MODULES = {
     ".tools.executor": "ToolExecutor",
     ".tools.registry": "Tool ToolRegistry",
 }
-_LAZY = {name: module for module, names in _MODULES.items() for name in names.split()}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _MODULES, __all__)

@@ -12,8 +12,9 @@ Nothing here imports the client, the loop or the HTTP wing.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy_exports import lazy_exports
 
 if TYPE_CHECKING:  # at run time each name loads on first use (PEP 562)
     from .calls import ToolCallRequest, ToolRun, ToolRunStatus, plan_calls
@@ -36,17 +37,5 @@ _MODULES = {
     ".loading": "load_registry",
     ".registry": "Tool ToolRegistry ToolSet make_tool",
 }
-_LAZY = {name: module for module, names in _MODULES.items() for name in names.split()}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _MODULES, __all__)
