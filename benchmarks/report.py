@@ -157,9 +157,9 @@ def notes(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str,
     if "stream" in summary:
         out.append("Time to first streamed event: from the call that sends a streamed request (`\"stream\": true`, "
                    "usage asked for) to its first text delta in hand, token fetched and client warm; the answer's "
-                   "other deltas are then read to the end, untimed, before the next sample. The emulator closes the "
-                   "connection after each streamed answer, so every sample opens a loopback connection, for every "
-                   "contestant. This SDK: `client.conversation(system).stream(question)` to the first `TextDelta`; "
+                   "other deltas are then read to the end, untimed, before the next sample. The emulator keeps the "
+                   "connection alive after a streamed answer (chunked, as a gateway does), so every sample streams on "
+                   "a warm keep-alive connection, for every contestant that keeps one. This SDK: `client.conversation(system).stream(question)` to the first `TextDelta`; "
                    "the floor: http.client, `readline()` to the first `data:` line with content.")
     for c in columns:
         if c.is_peer and c.key not in skipped:

@@ -9,8 +9,8 @@
   wall time): no validation, no timeouts, no pool;
 * the throughput test: each thread its own raw connection;
 * streaming: a keep-alive ``http.client`` connection of its own, so the other measures keep
-  theirs (reopened when the server closed it after the last answer, as the emulator does
-  after every streamed one), a POST
+  theirs (kept from one streamed answer to the next, as the emulator keeps it alive; reopened
+  only if the server closed it), a POST
   of the SDK's streamed body (``"stream": true``, ``stream_options.include_usage``) and
   ``Accept: text/event-stream``, then ``readline()`` (``http.client`` undoes the chunked
   framing) until the first ``data:`` line whose chunk has content; the rest read by lines

@@ -74,7 +74,7 @@ class DirectHost:
     """The direct path to one host: its urllib3 pool (which makes the connections), the
     ``Host`` header, and the idle connections (at most *maxsize*)."""
 
-    __slots__ = ("pool", "host", "maxsize", "idle", "closed", "_read_timeout_error")
+    __slots__ = ("pool", "host", "maxsize", "idle", "closed", "generation", "_read_timeout_error")
 
     def __init__(self, pool: Any, host: str, maxsize: int) -> None:
         from urllib3.exceptions import ReadTimeoutError
@@ -84,6 +84,9 @@ class DirectHost:
         self.maxsize = maxsize
         self.idle: list[Link] = []
         self.closed = False
+        #: Counts the forks this process descends from (a connection opened before one
+        #: is the parent's too: see :meth:`forget_in_child`).
+        self.generation = 0
         self._read_timeout_error = ReadTimeoutError
 
     def exchange(self, method: str, target: str, head: bytes, body: bytes | None, timeout: Timeout,
@@ -91,6 +94,20 @@ class DirectHost:
         """Send the request whose encoded *head* is given and read its response (at most
         *limit* body bytes) within *timeout* and *deadline*. Raises the libraries'
         exceptions (the caller maps them)."""
+        link, version, status, headers, framed = self.request(method, target, head, body, timeout, deadline)
+        try:
+            data = capped_body(headers, limit, deadline, framed.read)
+        except BaseException as error:
+            raise self.failed(link, error, target, timeout)
+        self.release(link, framed.whole and reusable(version, headers))
+        return HTTPResponse(status, headers, data)
+
+    def request(self, method: str, target: str, head: bytes, body: bytes | None, timeout: Timeout,
+                deadline: Deadline | None) -> tuple[Link, int, int, dict[str, str], BodyReader]:
+        """Send the request whose encoded *head* is given and read the response's head
+        within *timeout* and *deadline*: the connection (the caller gives it back with
+        :meth:`release`, or closes it), the HTTP version, the status, the headers and the
+        body's reader. Raises the libraries' exceptions, the connection closed."""
         link = self._checkout()
         try:
             if link is None:
@@ -114,24 +131,34 @@ class DirectHost:
             reader.start(deadline)
             fp = io.BufferedReader(reader)
             version, status, headers = read_head(fp)
-            framed = BodyReader(fp, method, status, headers)
-            data = capped_body(headers, limit, deadline, framed.read)
-        except TimeoutError as error:
-            if link is not None:
-                link.close()
-            if isinstance(error, RequestDeadlineExceeded):
+            return link, version, status, headers, BodyReader(fp, method, status, headers)
+        except BaseException as error:
+            if link is None:
                 raise
-            raise self._read_timeout_error(
-                self.pool, target, f"Read timed out. (read timeout={timeout.read})") from error
-        except BaseException:
-            if link is not None:
-                link.close()
-            raise
-        if framed.whole and reusable(version, headers):
+            raise self.failed(link, error, target, timeout)
+
+    def failed(self, link: Link, error: BaseException, target: str, timeout: Timeout) -> BaseException:
+        """*link* closed; the exception to raise for *error* (a socket's read timeout as
+        urllib3's ``ReadTimeoutError``, which the exception table classifies)."""
+        link.close()
+        return self.converted(error, target, timeout)
+
+    def converted(self, error: BaseException, target: str, timeout: Timeout) -> BaseException:
+        """The exception to raise for *error*: a socket's read timeout becomes urllib3's
+        ``ReadTimeoutError`` (as urllib3's path raises it); any other is itself."""
+        if isinstance(error, TimeoutError) and not isinstance(error, RequestDeadlineExceeded):
+            timed_out = self._read_timeout_error(self.pool, target, f"Read timed out. (read timeout={timeout.read})")
+            timed_out.__cause__ = error
+            return timed_out
+        return error
+
+    def release(self, link: Link, reuse: bool) -> None:
+        """Give back *link*, its response read: kept for the next request if *reuse*
+        (its body read whole on a connection that stays open), else closed."""
+        if reuse:
             self._checkin(link)
         else:
             link.close()
-        return HTTPResponse(status, headers, data)
 
     def _connect(self, timeout: Timeout, deadline: Deadline | None) -> Link:
         conn = self.pool._new_conn()
@@ -183,6 +210,7 @@ class DirectHost:
     def forget_in_child(self) -> None:
         """In a forked child: the parent's idle connections closed in this process only
         (closing a descriptor sends nothing while the parent holds the socket)."""
+        self.generation += 1
         inherited, self.idle = self.idle, []
         for link in inherited:
             link.close()

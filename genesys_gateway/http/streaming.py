@@ -7,29 +7,28 @@ discards a connection left half-read.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from ..errors import TransportError
 from .bounded import CHUNK, Deadline, Decoder, RawResponse, content_encodings, deadline_passed, too_large
 from .transport import StreamResponse
 
-__all__ = ["iter_body", "stream_response"]
+__all__ = ["iter_body", "iter_pieces", "stream_pieces", "stream_response"]
 
 
-def iter_body(raw: RawResponse, limit: int, deadline: Deadline | None) -> Iterator[bytes]:
-    """The decoded body of *raw* in pieces as they arrive (``read1``: what one receive
-    gives, not a full buffer), at most *limit* bytes in all (else ``ResponseFormatError``),
-    with the request's *deadline*. The caller closes *raw* on failure or early exit."""
-    headers = raw.headers
+def iter_pieces(headers: Mapping[str, str], read: Callable[[int], bytes], limit: int,
+                deadline: Deadline | None) -> Iterator[bytes]:
+    """The decoded body of a response with *headers*, in pieces as ``read(n)`` gives them
+    (what one receive gives, up to *n* raw bytes; ``b""`` at the end), at most *limit*
+    bytes in all (else ``ResponseFormatError``), with the request's *deadline*."""
     encodings = content_encodings(headers["content-encoding"]) if "content-encoding" in headers else None
     decoder = Decoder(encodings) if encodings else None
-    read = getattr(raw, "read1", None) or raw.read
     size = received = 0
     parts: list[bytes] = []
     while True:
         if deadline is not None:
             deadline.left()
-        data = read(CHUNK, decode_content=False)
+        data = read(CHUNK)
         received += len(data)
         if decoder is not None:
             size += decoder.decode(data, limit - size + 1, parts)
@@ -45,40 +44,63 @@ def iter_body(raw: RawResponse, limit: int, deadline: Deadline | None) -> Iterat
             return
 
 
-def stream_response(status: int, headers: Mapping[str, str], raw: RawResponse, limit: int,
-                    deadline: Deadline | None, mapper: Any) -> StreamResponse:
-    """A :class:`~genesys_gateway.http.transport.StreamResponse` over *raw*: its chunks
-    come from :func:`iter_body`, a library exception raised while reading becomes the
-    TransportError *mapper* (a transport's ``ExceptionMap``) gives (``"deadline"`` when the
-    budget ran out), and any failure discards the connection."""
-    state = {"done": False}
+def iter_body(raw: RawResponse, limit: int, deadline: Deadline | None) -> Iterator[bytes]:
+    """:func:`iter_pieces` of a library's response *raw* (its ``read1``: what one receive
+    gives, not a full buffer). The caller closes *raw* on failure or early exit."""
+    read = getattr(raw, "read1", None) or raw.read
+    return iter_pieces(raw.headers, lambda n: read(n, decode_content=False), limit, deadline)
+
+
+def stream_pieces(status: int, headers: Mapping[str, str], pieces: Iterator[bytes],
+                  deadline: Deadline | None, mapper: Any, release: Callable[[], None],
+                  discard: Callable[[], None]) -> StreamResponse:
+    """A :class:`~genesys_gateway.http.transport.StreamResponse` over *pieces*: a library
+    exception raised while reading becomes the TransportError *mapper* (a transport's
+    ``ExceptionMap``) gives (``"deadline"`` when the budget ran out), and any failure
+    calls *discard* (the connection is dropped). ``close()`` calls *release* once the
+    pieces ran out, *discard* otherwise; each is called at most once."""
+    state = {"done": False, "open": True}
 
     def chunks() -> Iterator[bytes]:
-        pieces = iter_body(raw, limit, deadline)
         while True:
             try:
                 with mapper:
                     piece = next(pieces, None)
             except TransportError as error:
-                discard()
+                drop()
                 raise deadline_passed(error, deadline) from None
             except BaseException:
-                discard()
+                drop()
                 raise
             if piece is None:
                 state["done"] = True
                 return
             yield piece
 
-    def discard() -> None:
+    def drop() -> None:
         state["done"] = False
+        if state["open"]:
+            state["open"] = False
+            discard()
+
+    def close() -> None:
+        if not state["done"]:
+            drop()
+        elif state["open"]:
+            state["open"] = False
+            release()
+
+    return StreamResponse(status, headers, chunks(), close)
+
+
+def stream_response(status: int, headers: Mapping[str, str], raw: RawResponse, limit: int,
+                    deadline: Deadline | None, mapper: Any) -> StreamResponse:
+    """A :class:`~genesys_gateway.http.transport.StreamResponse` over a library's response
+    *raw*: its chunks come from :func:`iter_body` (see :func:`stream_pieces`)."""
+
+    def discard() -> None:
         raw.close()
         raw.release_conn()
 
-    def close() -> None:
-        if state["done"]:
-            raw.release_conn()
-        else:
-            discard()
-
-    return StreamResponse(status, headers, chunks(), close)
+    return stream_pieces(status, headers, iter_body(raw, limit, deadline), deadline, mapper,
+                         raw.release_conn, discard)

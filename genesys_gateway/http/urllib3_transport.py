@@ -25,6 +25,7 @@ from .bounded import (
     set_deadline,
 )
 from .direct import DirectHost
+from .direct_stream import open_stream
 from .proxies import no_proxy_matches, proxy_for, proxy_manager, socks_module
 from .streaming import stream_response
 from .transport import (
@@ -285,7 +286,12 @@ class Urllib3Transport:
         :meth:`send`'s)."""
         if self._closed:
             raise TransportError("transport is closed", kind="protocol")
-        opener, target, _direct = self._route(request.url)
+        opener, target, direct = self._route(request.url)
+        if direct is not None and request.method in _METHODS:
+            head = encode_head(request.method, target, direct.host, request.headers, request.body,
+                               self._user_agent)
+            if head is not None:
+                return open_stream(direct, target, head, request, map_exceptions)
         resp, deadline, _body = self._open(request, opener, target, stream=True)
         return stream_response(resp.status, resp.headers, resp, request.max_response_bytes,
                                deadline, map_exceptions)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import http.client
 import re
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
 __all__ = ["Buffered", "BodyReader", "encode_head", "read_head", "reusable"]
 
@@ -216,7 +216,25 @@ class BodyReader:
         self.whole = self._left == 0
         return data
 
-    def _read_chunked(self, n: int) -> bytes:
+    def read1(self, n: int) -> bytes:
+        """Up to *n* bytes of what has arrived, waiting for one receive only when nothing
+        is buffered (``b""`` at the body's end): a streamed body's pieces are handed over
+        as they arrive, never held back to fill a buffer or to complete a chunk."""
+        if self._chunked:
+            return self._read_chunked(n, self._fp.read1)
+        if self._to_eof:
+            return self._fp.read1(n)
+        left = self._left
+        if not left:
+            return b""
+        data = self._fp.read1(left if n > left else n)
+        if not data:
+            raise http.client.IncompleteRead(data, left)
+        self._left = left - len(data)
+        self.whole = self._left == 0
+        return data
+
+    def _read_chunked(self, n: int, read: Callable[[int], bytes] | None = None) -> bytes:
         fp = self._fp
         if not self._left:
             line = _line(fp, "chunk size")
@@ -234,10 +252,10 @@ class BodyReader:
                 return b""
             self._left = size
         want = self._left if n > self._left else n
-        data = fp.read(want)
-        if len(data) < want:
+        data = (read or fp.read)(want)
+        if not data or (read is None and len(data) < want):
             raise http.client.IncompleteRead(data, self._left - len(data))
-        self._left -= want
+        self._left -= len(data)
         if not self._left and _line(fp, "chunk end") not in (b"\r\n", b"\n"):
             raise http.client.IncompleteRead(b"")
         return data

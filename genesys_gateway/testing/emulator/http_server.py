@@ -22,12 +22,27 @@ from typing import TYPE_CHECKING, Callable, Optional, Union, cast
 
 import attrs
 
-__all__ = ["EmulatorServer", "Incoming", "Outgoing"]
+__all__ = ["EmulatorServer", "Incoming", "Outgoing", "may_keep_alive"]
 
 logger = logging.getLogger("genesys_gateway.testing")
 
 #: Bodies larger than this are not even read: the emulator answers 413 and closes.
 HARD_BODY_LIMIT = 16 * 1024 * 1024
+
+class _Writing(threading.local):
+    keep_alive = False  # a class default: set only while a handler thread runs a writer
+
+
+_writing = _Writing()
+
+
+def may_keep_alive() -> bool:
+    """For an :class:`Outgoing` ``writer``, while it runs: whether the request lets the
+    connection stay open after the answer (HTTP/1.1, no ``Connection: close``). A writer
+    that then frames its whole answer (chunked) and leaves out ``Connection: close`` may
+    return ``True`` to keep the connection for the next request."""
+    return _writing.keep_alive
+
 
 #: What ``socketserver`` hands a server per request: the connected socket for stream
 #: servers such as this one (``(data, socket)`` for datagram servers).
@@ -50,14 +65,14 @@ class Incoming:
 class Outgoing:
     """What to answer: a response, ``drop=True`` to close the socket without one, or a
     ``writer`` that writes the whole response to the socket itself (then the connection is
-    closed)."""
+    closed, unless the writer returns ``True``: see :func:`may_keep_alive`)."""
 
     status: int = 200
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
     drop: bool = False
     close: bool = False
-    writer: Optional[Callable[[socket.socket], None]] = None
+    writer: Optional[Callable[[socket.socket], Optional[bool]]] = None
 
 
 def _socket_of(request: _Request) -> socket.socket:
@@ -134,8 +149,14 @@ class _Handler(BaseHTTPRequestHandler):
                                  '"details":[],"errors":[]}' % message).encode(),
                            (("Content-Type", "application/json"),))
         if out.writer is not None:
-            self.close_connection = True
-            out.writer(self.connection)
+            keep = not self.close_connection and self.request_version == "HTTP/1.1"
+            self.close_connection = True  # unless the writer says otherwise (and may)
+            _writing.keep_alive = keep
+            try:
+                kept = out.writer(self.connection)
+            finally:
+                _writing.keep_alive = False
+            self.close_connection = not (keep and kept is True)
             return
         if out.drop:
             self.close_connection = True

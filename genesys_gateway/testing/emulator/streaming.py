@@ -1,5 +1,6 @@
 """Streamed answers of :class:`GatewayEmulator`: a chat completion cut into OpenAI
-``chat.completion.chunk`` events, written as ``text/event-stream`` with chunked framing.
+``chat.completion.chunk`` events, written as ``text/event-stream`` with chunked framing, on a connection kept alive for the
+next request when the request allows it.
 
 :func:`completion_frames` makes the frames (the answer's text and each tool call's
 arguments split into pieces of ``chunk_chars`` characters, a usage chunk when asked for,
@@ -16,6 +17,8 @@ import threading
 from typing import Any, Optional
 
 import attrs
+
+from .http_server import may_keep_alive
 
 __all__ = ["QUIRKS", "StreamHooks", "completion_frames", "write_frames"]
 
@@ -104,8 +107,17 @@ def completion_frames(completion: dict[str, Any], chunk_chars: int, include_usag
 
 
 def write_frames(head: bytes, frames: list[bytes], hooks: StreamHooks, stopping: threading.Event,
-                 sock: socket.socket) -> None:
-    """Write the response head, then *frames* one HTTP chunk each, then the last chunk."""
+                 sock: socket.socket) -> bool:
+    """Write the response head, then *frames* one HTTP chunk each, then the last chunk.
+
+    As a gateway does, the connection stays open for the next request when the request
+    allows it (:func:`~.http_server.may_keep_alive`) and no hook is set to hold or cut the
+    stream: then *head*'s ``Connection: close`` line is left out and ``True`` returned once
+    the whole answer was written. Otherwise the head goes as given and the connection is
+    closed after it (``False``)."""
+    keep = may_keep_alive() and hooks.hold_after is None and hooks.break_after is None
+    if keep:
+        head = head.replace(b"\r\nConnection: close\r\n", b"\r\n")
     try:
         sock.sendall(head)
         for n, frame in enumerate(frames):
@@ -117,11 +129,13 @@ def write_frames(head: bytes, frames: list[bytes], hooks: StreamHooks, stopping:
                     sock.sendall(b"%x\r\n%s\r\n" % (len(bad), bad))
                     continue
                 sock.shutdown(socket.SHUT_RDWR)  # the connection drops mid-stream
-                return
+                return False
             sock.sendall(b"%x\r\n%s\r\n" % (len(frame), frame))
         sock.sendall(b"0\r\n\r\n")
     except OSError:
         hooks.client_gone.set()  # the client closed the connection
+        return False
+    return keep
 
 
 def _hold(hooks: StreamHooks, stopping: threading.Event, sock: socket.socket) -> None:
