@@ -8,8 +8,8 @@ clients use (``/v1/chat/completions``) and the stateless replies of
 standard input closes, so it never outlives the run that started it. A request with
 ``"stream": true`` gets :data:`~benchmarks.scenarios.STREAM_ANSWER` as server-sent events,
 one HTTP chunk (one socket write) per ``STREAM_CHUNK_CHARS``-character text delta; the
-emulator closes the connection after a streamed answer (``Connection: close``), so every
-streamed request, whoever sends it, opens a new loopback connection.
+emulator keeps an HTTP/1.1 connection alive after a streamed answer, so every contestant
+streams on a warm keep-alive connection.
 
 :class:`ServerProcess` starts and stops it from the runner.
 """
