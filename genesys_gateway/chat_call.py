@@ -24,7 +24,6 @@ from .http.transport import HTTPRequest, HTTPResponse, StreamingTransport, Strea
 from .models import ChatResponse, message_to_dict, parse_chat_response
 from .options import ClientOptions
 from .payload import json_body
-from .streamed import read_stream
 
 __all__ = ["ChatCall"]
 
@@ -104,6 +103,8 @@ class ChatCall:
         arrives and returns the whole :class:`ChatResponse`. Retried (as :meth:`__call__`)
         only until the response's head arrived, before any text. Closing the generator
         early closes the response (its connection is discarded)."""
+        from .streamed import read_stream  # the SSE machinery loads with the first stream
+
         body = json_body({**payload, "stream": True, "stream_options": {"include_usage": True}})
         headers = self.headers("text/event-stream", extra_headers)
         http = self.http if deadline_at is None else attrs.evolve(self.http, deadline_at=deadline_at)

@@ -30,6 +30,7 @@ NOT_LOADED = (
     "genesys_gateway.conversation", "genesys_gateway.state", "genesys_gateway.stream",
     "genesys_gateway.loop", "genesys_gateway.output", "genesys_gateway.testing",
     "genesys_gateway.tools.executor", "genesys_gateway.http.urllib3_transport",
+    "genesys_gateway.streamed", "genesys_gateway.http.sse", "genesys_gateway.deltas",
 )
 
 
