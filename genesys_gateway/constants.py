@@ -41,7 +41,6 @@ NESTED_TOO_DEEPLY = "nested too deeply"
 MAX_TOOL_ERROR_CHARS = 300  # error text sent to the model for a failed tool call
 TOOL_THREAD_NAME_PREFIX = "genesys-gateway-tool"
 TOOL_WORKER_IDLE_SECONDS = 60.0  # an idle tool worker thread exits after this long
-TOOL_WAKE_GRACE_SECONDS = 0.001  # a turn's calls queued this long wake one more worker
 
 # Rate limits and retry budgets.
 DEFAULT_MAX_PAUSE = 60.0  # a 429's Retry-After pauses a rate limiter at most this long

@@ -1,5 +1,7 @@
-"""The tool pool's hand-off: it wakes no more workers than asked, a finishing worker takes
-the next queued task, queued tasks are dropped at shutdown, and no worker outlives it."""
+"""The tool pool's hand-off: the caller wakes one worker, a worker that takes a task while
+more are queued wakes the next (so a turn's tasks run concurrently), never more workers than
+tasks or ``max_workers``; a finishing worker takes the next queued task, queued tasks are
+dropped at shutdown, and no worker outlives it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import gc
 import threading
 
 from genesys_gateway.tools.calls import ToolCallRequest, ToolRun
+from genesys_gateway.tools.executor import ToolExecutor
 from genesys_gateway.tools.job import DONE, NOT_RUN, QUEUED, Batch, ToolJob
 from genesys_gateway.tools.pool import DaemonPool
 from genesys_gateway.tools.registry import ToolRegistry
@@ -23,8 +26,10 @@ class Recorder:
         self.started = threading.Event()
         self.ran = threading.Event()
         self.dropped = False
+        self.runs = 0
 
     def run(self) -> None:
+        self.runs += 1
         self.thread = threading.current_thread()
         self.started.set()
         if self.gate is not None:
@@ -35,47 +40,130 @@ class Recorder:
         self.dropped = True
 
 
-def test_one_wake_runs_queued_tasks_on_one_worker():
+class Meeting:
+    """A task that waits for ``barrier``: it completes only if every party runs at once."""
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        self.barrier = barrier
+        self.thread: threading.Thread | None = None
+        self.ran = threading.Event()
+        self.broken = False
+
+    def run(self) -> None:
+        self.thread = threading.current_thread()
+        try:
+            self.barrier.wait(WAIT)
+        except threading.BrokenBarrierError:
+            self.broken = True
+        self.ran.set()
+
+    def drop(self) -> None:
+        pass
+
+
+def test_a_turns_tasks_run_concurrently_after_one_wake():
+    """One wake from the caller; the worker that takes the first task wakes the next (a
+    chained wake, no timer): the two meet at the barrier, so they ran at the same time."""
     pool = DaemonPool(4, "test-pool")
     try:
-        tasks = [Recorder() for _ in range(5)]
+        for _ in range(20):  # new workers first, then parked ones woken
+            barrier = threading.Barrier(2)
+            tasks = [Meeting(barrier), Meeting(barrier)]
+            pool.submit(tasks, wake=1)
+            for task in tasks:
+                assert task.ran.wait(WAIT)
+            assert not any(task.broken for task in tasks)
+            assert tasks[0].thread is not tasks[1].thread
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_a_turns_tool_calls_run_concurrently_without_a_timer():
+    """Through the executor: two handlers of one turn meet at a barrier, turn after turn."""
+    registry = ToolRegistry()
+    barrier = threading.Barrier(2)
+
+    @registry.tool
+    def meet() -> str:
+        """Passes only if the turn's other call runs at the same time."""
+        barrier.wait(WAIT)
+        return threading.current_thread().name
+
+    tools = registry.snapshot()
+    with ToolExecutor(max_workers=4, default_timeout=WAIT) as executor:
+        for turn in range(20):
+            calls = [ToolCallRequest(f"a{turn}", "meet", "{}"), ToolCallRequest(f"b{turn}", "meet", "{}")]
+            runs = executor.run(tools, calls)
+            assert [run.status for run in runs] == ["ok", "ok"]
+            assert runs[0].content != runs[1].content
+
+
+def test_each_taken_task_with_more_queued_wakes_one_more_worker():
+    pool = DaemonPool(8, "test-pool")
+    gate = threading.Event()
+    try:
+        tasks = [Recorder(gate) for _ in range(4)]
+        pool.submit(tasks, wake=1)
+        for task in tasks:  # all four started while every one of them blocks
+            assert task.started.wait(WAIT)
+        assert len({task.thread for task in tasks}) == 4
+        assert pool.thread_count == 4  # no more workers than tasks: the last one woke none
+    finally:
+        gate.set()
+        pool.shutdown(wait=True)
+
+
+def test_workers_woken_for_tasks_taken_already_run_nothing_twice():
+    """Instant tasks: the first worker often takes the whole turn before the worker it woke
+    gets going; that one finds nothing and parks again. Every task runs exactly once."""
+    pool = DaemonPool(8, "test-pool")
+    try:
+        for _ in range(50):
+            tasks = [Recorder() for _ in range(3)]
+            pool.submit(tasks, wake=1)
+            for task in tasks:
+                assert task.ran.wait(WAIT)
+            assert [task.runs for task in tasks] == [1, 1, 1]
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_a_full_pool_runs_queued_tasks_when_a_worker_is_free():
+    pool = DaemonPool(2, "test-pool")
+    gate = threading.Event()
+    try:
+        tasks = [Recorder(gate) for _ in range(3)]
+        pool.submit(tasks, wake=1)
+        assert tasks[0].started.wait(WAIT) and tasks[1].started.wait(WAIT)
+        assert pool.thread_count == 2 and not tasks[2].started.is_set()  # bounded
+        gate.set()
+        assert tasks[2].ran.wait(WAIT)  # a busy worker takes it when it is free
+        assert pool.thread_count == 2
+    finally:
+        gate.set()
+        pool.shutdown(wait=True)
+
+
+class Numbered(Recorder):
+    def __init__(self, number: int, order: list[int]) -> None:
+        super().__init__()
+        self.number, self.order = number, order
+
+    def run(self) -> None:
+        self.order.append(self.number)
+        super().run()
+
+
+def test_one_worker_runs_a_turn_of_instant_tasks_in_order():
+    pool = DaemonPool(1, "test-pool")
+    try:
+        order: list[int] = []
+        tasks = [Numbered(number, order) for number in range(5)]
         pool.submit(tasks, wake=1)
         for task in tasks:
             assert task.ran.wait(WAIT)
-        assert {task.thread for task in tasks} == {tasks[0].thread}
-        assert pool.thread_count == 1
+        assert order == list(range(5)) and pool.thread_count == 1
     finally:
-        pool.shutdown(wait=True)
-
-
-def test_wake_adds_a_worker_for_tasks_queued_behind_a_blocked_one():
-    pool = DaemonPool(4, "test-pool")
-    gate = threading.Event()
-    try:
-        first, second = Recorder(gate), Recorder()
-        pool.submit([first, second], wake=1)
-        assert first.started.wait(WAIT)
-        assert pool.thread_count == 1 and not second.started.is_set()  # queued behind it
-        assert pool.wake()
-        assert second.ran.wait(WAIT)  # ran while the first still blocks
-        assert not first.ran.is_set() and second.thread is not first.thread
-        assert not pool.wake()  # nothing queued
-    finally:
-        gate.set()
-        pool.shutdown(wait=True)
-
-
-def test_wake_fails_when_every_worker_is_busy():
-    pool = DaemonPool(1, "test-pool")
-    gate = threading.Event()
-    try:
-        first, second = Recorder(gate), Recorder()
-        pool.submit([first, second], wake=2)
-        assert pool.thread_count == 1 and not pool.wake()
-        gate.set()
-        assert second.ran.wait(WAIT)  # the busy worker takes it when it is free
-    finally:
-        gate.set()
         pool.shutdown(wait=True)
 
 

@@ -12,10 +12,10 @@ The pool is a small bounded pool of *daemon* threads (not ``ThreadPoolExecutor``
 non-daemon threads are joined at interpreter exit, so one hung handler would block the
 process from exiting): :mod:`.pool`. Each validated call travels through it as a
 :class:`~.job.ToolJob`; the calls of a turn share one :class:`~.job.Batch`, whose queue is
-the one thing the caller waits on. A turn wakes one worker; a worker that finishes a call
-takes the turn's next one, so instant tools cost one thread hand-off per turn, not one per
-call. Calls still queued after ``TOOL_WAKE_GRACE_SECONDS`` (a slow first call) wake one more
-worker each such interval, so slow calls still run in parallel.
+the one thing the caller waits on. A turn wakes one worker; a worker that takes a call while
+more are queued wakes the next (the pool's chained wake), so a turn's calls start in
+parallel, and a worker that finishes a call takes the turn's next one, so instant tools cost
+the caller one thread hand-off per turn, not one per call.
 
 Every call gets its :class:`ToolRun`, including the calls :func:`~.calls.plan_calls`
 marked as not runnable (no id, a repeated id, no arguments): the executor answers those
@@ -40,8 +40,7 @@ from ..at_fork import reinit_in_child
 from ..checks import check_bool, check_optional_positive, check_positive, check_positive_int
 from ..constants import (DEFAULT_MAX_TOOL_RESULT_CHARS,
                          DEFAULT_TOOL_TIMEOUT, DEFAULT_TOOL_WORKERS, MAX_TOOL_ERROR_CHARS,
-                         NESTED_TOO_DEEPLY, TOOL_THREAD_NAME_PREFIX, TOOL_WAKE_GRACE_SECONDS,
-                         TOOL_WORKER_IDLE_SECONDS)
+                         NESTED_TOO_DEEPLY, TOOL_THREAD_NAME_PREFIX, TOOL_WORKER_IDLE_SECONDS)
 from ..errors import ToolArgumentsError, ToolError
 from .calls import ToolCallRequest, ToolRun, ToolRunStatus
 from .context import ToolContext, idempotency_key
@@ -297,12 +296,9 @@ class ToolExecutor:
                 yield job.index, self._reject(job, start, True)
             return
         pending = set(jobs)
-        waking = len(jobs) > 1  # may need more workers than the one woken
         try:
             while pending:
                 wait_s = min([job.expires for job in pending]) - time.monotonic()
-                if waking:
-                    wait_s = min(wait_s, TOOL_WAKE_GRACE_SECONDS)
                 try:
                     job = batch.finished.get(timeout=max(0.0, wait_s))
                 except queue.Empty:
@@ -310,8 +306,6 @@ class ToolExecutor:
                     for job in [job for job in pending if job.expires <= now]:
                         pending.discard(job)
                         yield job.index, self._time_out(job)
-                    if waking:  # calls still queued behind a slow one: one more worker
-                        waking = any(job.state == QUEUED for job in pending) and pool.wake()
                     continue
                 if job in pending:  # not a hung call of this turn returning late
                     pending.discard(job)

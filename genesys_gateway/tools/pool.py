@@ -6,10 +6,13 @@ task is any object with ``run()`` (called in a worker; it must deliver its own o
 not raise) and ``drop()`` (the pool shut down before the task started). The pool knows
 nothing of tools.
 
-Waking a thread is the expensive part of handing work over: a queued task wakes at most
-the number of idle workers :meth:`DaemonPool.submit` is told to wake, and a worker that
-finishes a task takes the next queued one before it parks. A caller whose tasks wait in
-the queue longer than it likes calls :meth:`DaemonPool.wake` for one more worker.
+Waking a thread is the expensive part of handing work over, so the caller pays for one
+wake at most: :meth:`DaemonPool.submit` wakes as many workers as it is told (one, for the
+calls of a turn). The rest is a chained wake paid by the workers: a worker that takes a task
+while more are queued wakes one more worker, unless a worker it or another woke is still on
+its way, so queued tasks start in parallel within a thread wake-up each. A worker that
+finishes a task takes the next queued one before it parks, so instant tasks mostly run on
+the first worker, and a worker woken for a task already taken finds nothing and parks again.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class DaemonPool:
         self._work: deque[Task] = deque()
         self._parked: list[threading.Lock] = []  # each idle worker's lock, held until woken
         self._threads: set[threading.Thread] = set()
+        self._waking = 0  # workers woken (or started) that have not yet asked for a task
         self._numbers = itertools.count()
         self._shutdown = False
         weakref.finalize(self, _unpark, self._parked).atexit = False
@@ -79,16 +83,11 @@ class DaemonPool:
                 if not self._wake():
                     break
 
-    def wake(self) -> bool:
-        """One more worker for the queued tasks: ``False`` if none are queued or every
-        worker is busy."""
-        with self._lock:
-            return bool(self._work) and not self._shutdown and self._wake()
-
     def _wake(self) -> bool:
         """Wake an idle worker or start one (the caller holds the lock)."""
         if self._parked:
             self._parked.pop().release()
+            self._waking += 1
             return True
         if len(self._threads) >= self._max:
             return False
@@ -97,19 +96,34 @@ class DaemonPool:
         thread = threading.Thread(target=_work, args=(weakref.ref(self), park, self._idle_timeout),
                                   daemon=True, name=f"{self._prefix}_{next(self._numbers)}")
         self._threads.add(thread)
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:  # "can't start new thread": as if the pool were full
+            self._threads.discard(thread)
+            raise
+        self._waking += 1
         return True
 
-    def _next(self, park: threading.Lock, me: threading.Thread) -> Task | None:
-        """A worker's next task; ``None`` after parking it (idle); ``_EXIT`` to exit."""
+    def _next(self, park: threading.Lock, me: threading.Thread, woken: bool) -> Task | None:
+        """A worker's next task; ``None`` after parking it (idle); ``_EXIT`` to exit.
+        ``woken``: the worker was just woken or started (not back from a task). A worker
+        that takes a task while more are queued wakes one more, unless one is on its way."""
         with self._lock:
-            if self._shutdown:
+            if self._shutdown:  # (shutdown wakes workers without counting them)
                 self._threads.discard(me)
                 return _EXIT
-            if self._work:
-                return self._work.popleft()
-            self._parked.append(park)
-            return None
+            if woken:
+                self._waking -= 1
+            if not self._work:
+                self._parked.append(park)
+                return None
+            task = self._work.popleft()
+            if self._work and not self._waking:
+                try:
+                    self._wake()
+                except RuntimeError:  # no thread to be had: the busy workers take the rest
+                    pass
+            return task
 
     def _retire(self, park: threading.Lock, me: threading.Thread) -> bool:
         """An idle worker timed out: it exits unless it was woken meanwhile."""
@@ -162,19 +176,22 @@ def _work(pool_ref: weakref.ref[DaemonPool], park: threading.Lock,
     me = threading.current_thread()
     if hasattr(signal, "pthread_sigmask"):  # Ctrl-C goes to the main thread, not a tool's
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    woken = True
     try:
         while True:
             pool = pool_ref()
             if pool is None:
                 return
-            task = pool._next(park, me)
+            task = pool._next(park, me, woken)
             del pool
             if task is _EXIT:
                 return
             if task is not None:
                 task.run()
                 del task
+                woken = False
                 continue
+            woken = True  # whatever ends the wait below, the worker was woken
             if park.acquire(timeout=-1 if idle_timeout is None else idle_timeout):
                 continue
             pool = pool_ref()
