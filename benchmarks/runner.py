@@ -1,7 +1,7 @@
 """One repeat of the benchmark: a fresh worker process per contestant, every measure
 sampled in interleaved rounds (a shuffled order each round, one worker busy at a time, so
 contestants share the machine's noise rather than each getting its own), then the import
-times in fresh processes."""
+and cold-start times in fresh processes (``benchmarks.fresh``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The raw floor: what the job costs with nothing but the standard library.
+"""The http.client floor (the issue's floor, the targets' reference): what the job costs with
+the standard library's HTTP client. (``benchmarks.baselines.raw_socket`` is the lower, raw-socket
+floor, shown for information.)
 
 * a plain turn: one ``http.client`` keep-alive connection (``TCP_NODELAY``), the same compact
   UTF-8 JSON and the same headers the SDK sends (fresh ``Idempotency-Key`` included),
