@@ -43,7 +43,7 @@ def reading(cpus_note: str = "") -> list[str]:
          "sendall, a minimal reader of the status line, headers and Content-Length or chunked body, then "
          "json.loads; a hand loop on it for the tools; one socket per thread. The least the job can cost in "
          "Python: the distance from it to genesys_gateway is all the SDK's own work (validation, timeouts, "
-         "retries' bookkeeping, typed results). n/a where it would repeat the http.client floor's figure "
+         "typed results). n/a where it would repeat the http.client floor's figure "
          "(import, RSS, memory) or needs a reader of its own (streaming)."),
         ("Import is the CPU time (user + system) of `python -c 'import ...'` with bytecode cached (one untimed run "
          "first, as an installed package has its .pyc files): the wall time on an idle machine, without the waits "
@@ -84,11 +84,15 @@ def cpu_lines(summary: dict[str, Any], columns: list[Contestant], threads: int) 
         served = [(c, e["server_cpu"]) for c, e in shown if e.get("server_cpu")]
         if served:
             text += "; emulator server per request: " + ", ".join(f"{c.label} {_us(v)}" for c, v in served)
-            sdk = row.get("sdk", {}).get("server_cpu")
-            if sdk:
-                text += (f" (one server process, one GIL: at most about {1 / sdk:,.0f} req/s of this SDK's requests"
-                         + (", so in the threads row the server, not the client, is the ceiling)"
-                            if measure == "threads" else ")"))
+            sdk = row.get("sdk", {})
+            if measure == "threads" and sdk.get("server_cpu") and sdk.get("median"):
+                busy, client = sdk["server_cpu"] * sdk["median"], sdk["cpu"] * sdk["median"]
+                text += (f" (at genesys_gateway's {sdk['median']:,.0f} req/s the server process was busy "
+                         f"{busy:.0%} of one CPU and the client {client:.0%}: one Python process, one GIL, tops out "
+                         "near 100%, so a server near it, not the client, sets the row's ceiling)")
+            elif sdk.get("server_cpu"):
+                text += (f" (one server process, one GIL: at most about {1 / sdk['server_cpu']:,.0f} req/s "
+                         "of this SDK's requests)")
         out.append(text)
     return out
 

@@ -273,7 +273,8 @@ def test_summary_carries_means_cpu_and_the_alternative_threads_idiom():
     lines = notes(summary, [SDK, FLOOR, SOCKET, pydantic], {}, [repeat], None, {}, 2)
     text = "\n".join(lines)
     assert "one Agent (and its OpenAI client) per thread: 250 req/s (0.25× genesys_gateway), 0 errors" in text
-    assert "at most about 4,000 req/s of this SDK's requests, so in the threads row the server" in text
+    assert "at most about 4,000 req/s of this SDK's requests" in text  # the plain row: 1 / 250 µs
+    assert "at genesys_gateway's 1,000 req/s the server process was busy 25% of one CPU and the client 15%" in text
     assert "client per call: genesys_gateway 200 µs" in text
 
 
