@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     versions: dict[str, str] = {"Python": platform.python_version()}
     server_process = ServerProcess()
     with tempfile.TemporaryDirectory(prefix="gg-bench-") as logdir, server_process as server:
+        pycache = os.path.join(logdir, "pycache")
         for n in range(repeats):
             progress.prefix = f"repeat {n + 1}/{repeats}: "
             result = run_repeat(contestants, server, plan, measures, progress, logdir, seed=n,
-                                server_cpu=server_process.cpu)
+                                server_cpu=server_process.cpu, pycache=pycache)
             results.append(result)
             for key, text in result["errors"].items():
                 progress.note(f"  {key}: {text}")

@@ -62,7 +62,7 @@ def _two_sends() -> bool:
     import inspect
 
     try:
-        source = inspect.getsource(http.client.HTTPConnection._send_output)
+        source = inspect.getsource(getattr(http.client.HTTPConnection, "_send_output"))
     except (OSError, TypeError):
         return False
     return "msg += message_body" not in source

@@ -155,9 +155,10 @@ def steps(plan: Plan, measures: tuple[str, ...], contestants: list[Contestant]) 
 
 def run_repeat(contestants: list[Contestant], server: dict[str, Any], plan: Plan, measures: tuple[str, ...],
                progress: Progress, logdir: str, seed: int,
-               server_cpu: Callable[[], float | None] = lambda: None) -> dict[str, Any]:
+               server_cpu: Callable[[], float | None] = lambda: None, pycache: str | None = None) -> dict[str, Any]:
     """``{"figures": {measure: {key: {...}}}, "errors": {"measure:key": text}, "load": [...]}``;
-    *server_cpu* gives the server process's CPU seconds so far (None: not known)."""
+    *server_cpu* gives the server process's CPU seconds so far (None: not known); *pycache*
+    is the bytecode cache of the fresh-process rows (shared by the repeats of a run)."""
     rng = random.Random(seed)
     figures: dict[str, dict[str, dict[str, Any]]] = {m: {} for m in measures}
     errors: dict[str, str] = {}
@@ -186,10 +187,9 @@ def run_repeat(contestants: list[Contestant], server: dict[str, Any], plan: Plan
     finally:
         for worker in workers.values():
             worker.close()
-    for kind in FRESH:
-        if kind in measures:
-            fresh.run(kind, [c for c in contestants if not c.na(kind)], server, plan, rng, figures, errors,
-                      progress)
+    kinds = tuple(k for k in FRESH if k in measures)
+    if kinds:
+        fresh.run(kinds, contestants, server, plan, rng, figures, errors, progress, pycache)
     load.append(os.getloadavg()[0])
     return {"figures": figures, "errors": errors, "load": load, "versions": versions}
 

@@ -281,3 +281,22 @@ def test_summary_carries_means_cpu_and_the_alternative_threads_idiom():
 def test_progress_steps_skip_what_a_contestant_does_not_measure():
     both = steps(QUICK, ("stream", "import", "cold"), [SDK, SOCKET])
     assert both == 2 * 2 + QUICK.rounds["stream"] * 1 + QUICK.import_rounds * (1 + 2)
+
+
+def test_fresh_process_rows_warm_each_contestant_once_per_cache(tmp_path):
+    import io
+    import random
+
+    from benchmarks import fresh
+    from benchmarks.progress import Progress
+
+    cache = tmp_path / "pyc"
+    for _ in range(2):  # two repeats sharing one cache
+        figures: dict = {"import": {}}
+        errors: dict = {}
+        fresh.run(("import",), [FLOOR], {}, QUICK, random.Random(0), figures, errors,
+                  Progress(1, stream=io.StringIO()), str(cache))
+        assert not errors and 0 < figures["import"]["floor"]["value"] < 30
+        assert figures["import"]["floor"]["mean"] > 0
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".warm-")] == [".warm-floor"]
+    assert fresh.command("cold", SOCKET)[-2:] == ["benchmarks.cold", "benchmarks.baselines.raw_socket"]

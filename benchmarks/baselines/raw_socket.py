@@ -72,7 +72,7 @@ class RawConnection:
         return status, body
 
     def _chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             while (eol := self.buf.find(b"\r\n")) < 0:
                 self._fill()
