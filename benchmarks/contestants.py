@@ -56,8 +56,7 @@ SOCKET = Contestant(
     "socket", "raw socket", "benchmarks.baselines.raw_socket", "baseline", "pass",
     parallel_tools="sleeping tools: a thread each", validates_args="no",
     no_stream="no SSE reader written",
-    not_measured={"import": "the bare interpreter is the http.client floor's import figure",
-                  "rss": "as the http.client floor's", "memory": "as the http.client floor's"})
+    not_measured={m: "same as the http.client floor's" for m in ("import", "rss", "memory")})
 TUTORIAL = Contestant(
     "tutorial", "tutorial loop", "benchmarks.baselines.tutorial", "baseline",
     "import benchmarks.baselines.tutorial",
