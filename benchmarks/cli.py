@@ -1,6 +1,6 @@
 """``python -m benchmarks``: every benchmark, one table.
 
-This SDK, the raw floors, the tutorial's loop and (``--peers``) the libraries users would
+This SDK, the floors (http.client, and a raw socket), the tutorial's loop and (``--peers``) the libraries users would
 pick instead, each in its own process, against one emulator process giving every one of
 them identical replies; samples interleaved in shuffled rounds; ``--repeat`` fresh sets of
 processes; medians with their min–max over repeats. The exit status is 0 whether or not
@@ -21,10 +21,14 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.contestants import ALL, PEERS, select
+from benchmarks.notes import notes
 from benchmarks.progress import Progress
 from benchmarks.runner import FULL, MEASURES, QUICK, run_repeat, steps
 from benchmarks.server import ServerProcess
 from benchmarks.targets import import_report
+
+
+QUICK_BANNER = "quick smoke run: 1 repeat, fewer calls — figures are not for quoting"
 
 
 def log(text: str) -> None:
@@ -64,14 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     columns = [running.get(c.key, c) for c in shown]
     log(f"benchmarks: {', '.join(c.label for c in contestants)}; {repeats} repeat(s) of {', '.join(measures)}"
         f"{' (quick)' if args.quick else ''}")
-    progress = Progress(repeats * steps(plan, measures, len(contestants),
-                                        sum(not c.no_stream for c in contestants)))
+    progress = Progress(repeats * steps(plan, measures, contestants))
     results: list[dict[str, Any]] = []
     versions: dict[str, str] = {"Python": platform.python_version()}
-    with tempfile.TemporaryDirectory(prefix="gg-bench-") as logdir, ServerProcess() as server:
+    server_process = ServerProcess()
+    with tempfile.TemporaryDirectory(prefix="gg-bench-") as logdir, server_process as server:
+        pycache = os.path.join(logdir, "pycache")
         for n in range(repeats):
             progress.prefix = f"repeat {n + 1}/{repeats}: "
-            result = run_repeat(contestants, server, plan, measures, progress, logdir, seed=n)
+            result = run_repeat(contestants, server, plan, measures, progress, logdir, seed=n,
+                                server_cpu=server_process.cpu, pycache=pycache)
             results.append(result)
             for key, text in result["errors"].items():
                 progress.note(f"  {key}: {text}")
@@ -85,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = report.table(summary, columns, skipped, plan, measures, imports, {k: v for r in results for k, v in r["errors"].items()})
     print(f"genesys_gateway benchmarks — Python {platform.python_version()} on {platform.machine()}, "
           f"{os.cpu_count()} CPUs; {repeats} repeat(s){', quick' if args.quick else ''}")
+    if args.quick:
+        print(QUICK_BANNER)
     print()
     print(report.render(rows))
     print()
-    for line in report.notes(summary, columns, skipped, results, imports, versions, os.cpu_count() or 1):
+    for line in notes(summary, columns, skipped, results, imports, versions, os.cpu_count() or 1, plan.threads):
         print(line)
     if args.json:
         _write_json(args.json, args, plan, results, summary, skipped, imports, versions, rows)

@@ -27,12 +27,20 @@ class Contestant:
     pip: tuple[str, ...] = ()  # what a venv for it installs
     thread_calls: int | None = None  # calls per thread in the throughput test, if not the plan's
     no_stream: str = ""  # why it has no streaming figure (its "stream" cell says so), if it has none
+    not_measured: dict[str, str] = field(default_factory=dict)  # other measures it has no figure for, and why
+    alt_threads: str = ""  # a second threads idiom its driver has (thread_caller_alt), measured for a footnote
     env: dict[str, str] = field(default_factory=dict)
     python: str = sys.executable
 
     @property
     def is_peer(self) -> bool:
         return self.kind == "peer"
+
+    def na(self, measure: str) -> str:
+        """Why this contestant has no figure for *measure* ("" if it has one)."""
+        if measure == "stream" and self.no_stream:
+            return self.no_stream
+        return self.not_measured.get(measure, "")
 
 
 SDK = Contestant(
@@ -41,8 +49,14 @@ SDK = Contestant(
     "import genesys_gateway as gg; gg.GatewayClient; gg.ToolRegistry",
     parallel_tools="yes (thread pool)", validates_args="yes (fastjsonschema)")
 FLOOR = Contestant(
-    "floor", "raw floor", "benchmarks.baselines.floor", "baseline", "pass",
+    "floor", "http.client floor", "benchmarks.baselines.floor", "baseline", "pass",
     parallel_tools="sleeping tools: a thread each", validates_args="no")
+#: informational: the same request bytes over a plain socket (no target is set against it)
+SOCKET = Contestant(
+    "socket", "raw socket", "benchmarks.baselines.raw_socket", "baseline", "pass",
+    parallel_tools="sleeping tools: a thread each", validates_args="no",
+    no_stream="no SSE reader written",
+    not_measured={m: "same as the http.client floor's" for m in ("import", "rss", "memory")})
 TUTORIAL = Contestant(
     "tutorial", "tutorial loop", "benchmarks.baselines.tutorial", "baseline",
     "import benchmarks.baselines.tutorial",
@@ -60,7 +74,8 @@ PEERS = (
                parallel_tools="yes (asyncio + threads)", validates_args="yes (pydantic)",
                idiom="Agent(OpenAIChatModel(...), tools=[...]).run_sync(prompt), a plain turn too; "
                      "run_stream_sync(prompt).stream_text(delta=True, debounce_by=None) for streaming",
-               needs=("pydantic_ai", "openai"), pip=("pydantic-ai-slim[openai]",)),
+               needs=("pydantic_ai", "openai"), pip=("pydantic-ai-slim[openai]",),
+               alt_threads="one Agent (and its OpenAI client) per thread"),
     Contestant("litellm", "litellm (manual loop)", "benchmarks.peers.litellm_loop", "peer", "import litellm",
                parallel_tools="no (one after another)", validates_args="no",
                idiom="litellm.completion(model='openai/...', api_base=...); its docs' loop; "
@@ -73,7 +88,7 @@ PEERS = (
                      "ChatOpenAI(...).stream for streaming",
                needs=("langgraph", "langchain_openai"), pip=("langgraph", "langchain-openai")),
 )
-ALL = (SDK, FLOOR, TUTORIAL) + PEERS
+ALL = (SDK, FLOOR, SOCKET, TUTORIAL) + PEERS
 PEER_KEYS = tuple(p.key for p in PEERS)
 
 
@@ -119,7 +134,7 @@ def make_venv(directory: str, contestant: Contestant, log: Callable[[str], None]
 
 def select(peers: bool, venv_dir: str | None, log: Callable[[str], None]) -> tuple[list[Contestant], dict[str, str]]:
     """The contestants to run, and ``{key: why it is skipped}`` for the others."""
-    chosen: list[Contestant] = [SDK, FLOOR]
+    chosen: list[Contestant] = [SDK, FLOOR, SOCKET]
     skipped: dict[str, str] = {}
     missing = missing_modules(TUTORIAL)
     if missing:

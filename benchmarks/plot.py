@@ -21,7 +21,7 @@ def plot(path: str, summary: dict[str, Any], columns: list[Contestant], measures
     cols = 2
     rows = (len(shown) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(12, 3.2 * rows), squeeze=False)
-    colors = {"sdk": "#1f77b4", "floor": "#7f7f7f", "tutorial": "#bcbd22"}
+    colors = {"sdk": "#1f77b4", "floor": "#7f7f7f", "socket": "#c7c7c7", "tutorial": "#bcbd22"}
     for ax, measure in zip(axes.flat, shown):
         row = summary[measure]
         labels, values, low, high, bar_colors = [], [], [], [], []

@@ -132,8 +132,8 @@ def ladder(kind: str, server: dict[str, Any], sdk: SDKDriver, floor: FloorDriver
         json.loads(transport.send(HTTPRequest("POST", url, headers, body)).body)
 
     if kind == "plain":
-        return [("raw floor: http.client, one send", floor.plain),
-                ("http.client, headers and body in two sends", split_sends),
+        return [("http.client floor: request(), headers and body in two sends", floor.plain),
+                ("http.client by hand (putheader, endheaders, send), as urllib3 drives it", split_sends),
                 ("urllib3 pool.urlopen, same request", raw_urllib3),
                 ("genesys_gateway Urllib3Transport.send, same request", sdk_transport),
                 ("genesys_gateway complete()", sdk.plain)]
@@ -142,7 +142,7 @@ def ladder(kind: str, server: dict[str, Any], sdk: SDKDriver, floor: FloorDriver
         handoff = FloorDriver(server)
         fns = handoff.handlers["instant"]
         handoff.handlers["instant"] = {name: functools.partial(_through_pool, executor, fn) for name, fn in fns.items()}
-        return [("raw floor: hand loop, tools inline", lambda: floor.tools("instant")),
+        return [("http.client floor: hand loop, tools inline", lambda: floor.tools("instant")),
                 ("hand loop, each tool through a thread pool", lambda: handoff.tools("instant")),
                 ("genesys_gateway run()", lambda: sdk.tools("instant"))]
 
@@ -150,7 +150,7 @@ def ladder(kind: str, server: dict[str, Any], sdk: SDKDriver, floor: FloorDriver
         def thread_caller(self) -> Callable[[], None]:
             return raw_urllib3
 
-    return [("raw floor: a connection per thread", threaded(floor)),
+    return [("http.client floor: a connection per thread", threaded(floor)),
             ("one shared urllib3 pool, raw requests", threaded(SharedPool())),
             ("genesys_gateway, one shared client", threaded(sdk))]
 
@@ -207,10 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     base = steps[0][1]
     previous = base
     for label, t in steps:
-        print(f"  {t * 1e6:9.1f}  {t / base:5.2f}× floor  {(t - previous) * 1e6:+8.1f}  {label}")
+        print(f"  {t * 1e6:9.1f}  {t / base:5.2f}× http.client floor  {(t - previous) * 1e6:+8.1f}  {label}")
         previous = t
     print()
-    print(f"{args.kind}: genesys_gateway {sdk_time * 1e6:,.0f} µs per {unit} unprofiled, raw floor "
+    print(f"{args.kind}: genesys_gateway {sdk_time * 1e6:,.0f} µs per {unit} unprofiled, http.client floor "
           f"{floor_time * 1e6:,.0f} µs ({sdk_time / floor_time:.2f}×); profiled self time by place "
           f"(µs per {unit}):")
     total = sum(v for _, v in groups(stats, calls))

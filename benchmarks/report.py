@@ -6,16 +6,18 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from benchmarks.contestants import ALL, SDK, Contestant
+from benchmarks.contestants import ALL, Contestant
 from benchmarks.runner import MEASURES, Plan
 from benchmarks.targets import HIGHER_IS_BETTER, check
 
 TITLES = {
     "plain": "per-turn plain completion",
     "instant": "tool loop, 2 instant tools (2 model + 2 tool calls)",
+    "short": "tool loop, 2 tools of 2 ms each",
     "sleep": "tool loop, tools sleeping 0.1 s + 0.15 s",
     "threads": "{threads} threads × {calls} calls, one shared client",
     "import": "import in a fresh process (CPU time)",
+    "cold": "cold start: import + client + first call (CPU time)",
     "rss": "RSS after import + one call",
     "memory": "memory per run (tracemalloc peak, instant tool loop)",
     "stream": "time to first streamed event (request → first text delta)",
@@ -27,6 +29,10 @@ HEAVY_STDLIB = ("asyncio", "concurrent", "ssl", "email", "http", "uuid")
 
 def _spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+#: per-repeat figures besides the value that the summary carries (median over repeats)
+EXTRAS = ("mean", "p99", "cpu", "server_cpu")
 
 
 def summarise(repeats: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -44,6 +50,15 @@ def summarise(repeats: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
                       if key in figs and "sdk" in figs and figs["sdk"]["value"]]
             if key != "sdk" and ratios:
                 entry["ratio"] = _spread(ratios)
+            for extra in EXTRAS:
+                found = [figs[key][extra] for figs in per_repeat if figs.get(key, {}).get(extra) is not None]
+                if found:
+                    entry[extra] = statistics.median(found)
+            alts = [figs[key]["alt"] for figs in per_repeat if "alt" in figs.get(key, {})]
+            if alts:
+                entry["alt"] = {"throughput": statistics.median(a["value"] for a in alts),
+                                "errors": sum(a["errors"] for a in alts), "hung_threads": sum(a["hung_threads"] for a in alts),
+                                "first_error": next((a["first_error"] for a in alts if a["first_error"]), None)}
             if measure == "threads":
                 entry["errors"] = sum(figs[key]["errors"] for figs in per_repeat if key in figs)
                 entry["hung_threads"] = sum(figs[key]["hung_threads"] for figs in per_repeat if key in figs)
@@ -62,7 +77,7 @@ def summarise(repeats: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
 
 def _unit(measure: str, value: float) -> tuple[str, float, str]:
     """(unit, scale, number format) for *value*, so a range can share its median's unit."""
-    if measure in ("plain", "instant", "sleep", "import", "stream"):
+    if measure in ("plain", "instant", "short", "sleep", "import", "cold", "stream"):
         if value < 0.01:
             return "µs", 1e6, ",.0f"
         return ("ms", 1e3, ",.1f") if value < 1 else ("s", 1, ",.2f")
@@ -115,8 +130,8 @@ def table(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str,
         for c in columns:
             if c.key in skipped:
                 cells.append("skipped")
-            elif measure == "stream" and c.no_stream:
-                cells.append(f"n/a ({c.no_stream})")
+            elif c.na(measure):
+                cells.append(f"n/a ({c.na(measure)})")
             elif c.key not in row:
                 failed = next((k for k in errors if k.endswith(f":{c.key}") and k.split(":")[0] in (measure, "start")),
                               None)
@@ -124,7 +139,7 @@ def table(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str,
             else:
                 cells.append(cell(measure, c.key, row[c.key]))
         rows.append([title] + cells + list(check(measure, summary, peers, imports)))
-    if any(m in measures for m in ("instant", "sleep")):
+    if any(m in measures for m in ("instant", "short", "sleep")):
         rows.append(["runs a turn's tools in parallel"] + [("skipped" if c.key in skipped else c.parallel_tools)
                                                            for c in columns] + ["", "", ""])
         rows.append(["validates tool arguments"] + [("skipped" if c.key in skipped else c.validates_args)
@@ -140,67 +155,6 @@ def render(rows: list[list[str]]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
 
     return "\n".join([line(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows[1:]])
-
-
-def notes(summary: dict[str, Any], columns: list[Contestant], skipped: dict[str, str], repeats: list[dict[str, Any]],
-          imports: dict[str, Any] | None, versions: dict[str, str], cpus: int) -> list[str]:
-    """The lines printed under the table."""
-    out = [(f"Cells: median over {len(repeats)} repeat(s) (min–max). genesys_gateway in its unit; every other "
-           "column is its figure ÷ genesys_gateway's, per repeat (time and memory: above 1× is slower or "
-           "larger; throughput: below 1× is fewer requests per second)."),
-           ("Raw floor: one http.client keep-alive connection sending the same JSON and headers; a hand loop on "
-           "it for the tools (instant ones inline, sleeping ones a thread each); one raw connection per "
-           "thread; `python -c pass` for import; http.client + json for memory. Import is the CPU time "
-           "(user + system) of `python -c 'import ...'` with bytecode cached (one untimed run first, as an "
-           "installed package has its .pyc files): the wall time on an idle machine, without the "
-           f"waits for a busy CPU (wall times are in the JSON). This SDK's statement: `{SDK.imports}`.")]
-    if "stream" in summary:
-        out.append("Time to first streamed event: from the call that sends a streamed request (`\"stream\": true`, "
-                   "usage asked for) to its first text delta in hand, token fetched and client warm; the answer's "
-                   "other deltas are then read to the end, untimed, before the next sample. The emulator keeps the "
-                   "connection alive after a streamed answer (chunked, as a gateway does), so every sample streams on "
-                   "a warm keep-alive connection, for every contestant that keeps one. This SDK: `client.conversation(system).stream(question)` to the first `TextDelta`; "
-                   "the floor: http.client, `readline()` to the first `data:` line with content.")
-    for c in columns:
-        if c.is_peer and c.key not in skipped:
-            out.append(f"{c.label}: {c.idiom}")
-    for key, why in skipped.items():
-        label = next(c.label for c in ALL if c.key == key)
-        out.append(f"skipped: {label}: {why}")
-    threads = summary.get("threads", {})
-    for key, entry in threads.items():
-        if entry.get("errors"):
-            label = next(c.label for c in ALL if c.key == key)
-            out.append(f"errors: {label}, {entry['errors']} failed calls in the threads test"
-                       f"{', ' + str(entry['hung_threads']) + ' hung threads' if entry['hung_threads'] else ''}: "
-                       f"{entry['first_error']}")
-    slow = [f"{c.label} {e['calls_per_thread']}" for c in columns if (e := threads.get(c.key))
-            and e["calls_per_thread"] != threads.get("sdk", {}).get("calls_per_thread")]
-    if slow:
-        out.append(f"calls per thread where fewer (a slow baseline, to keep the run short): {', '.join(slow)}")
-    if imports:
-        if "error" in imports:
-            out.append(f"`{SDK.imports}` could not be inspected: {imports['error']}")
-        else:
-            optional = "; ".join(f"{m} ({why})" for m, why in imports["optional"].items()) or "none"
-            out.append(f"`{SDK.imports}` loads third-party {', '.join(imports['third_party']) or 'nothing'}"
-                       f"; optional among them: {optional}; not loaded: {', '.join(imports['absent']) or '–'}; "
-                       f"standard library: {len(imports['stdlib'])} top-level packages"
-                       + (f" (incl. {', '.join(heavy)})" if (heavy := [m for m in HEAVY_STDLIB if m in imports['stdlib']])
-                          else f" (none of {', '.join(HEAVY_STDLIB)})"))
-    loads = [x for r in repeats for x in r["load"]]
-    spread = []
-    for measure, row in summary.items():
-        sdk = row.get("sdk")
-        if sdk and sdk["repeats"] > 1 and sdk["median"]:
-            spread.append(f"{measure} ±{50 * (sdk['max'] - sdk['min']) / sdk['median']:.0f}%")
-    out.append(f"noise: {cpus} CPUs, 1-minute load average {min(loads):.1f}–{max(loads):.1f} during the run"
-               + (f"; genesys_gateway's spread over repeats: {', '.join(spread)}" if spread else ""))
-    out.append("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    errors = {k: v for r in repeats for k, v in r["errors"].items()}
-    for key, text in errors.items():
-        out.append(f"failed: {key}: {text}")
-    return out
 
 
 def direction(measure: str) -> str:

@@ -1,7 +1,7 @@
 """One repeat of the benchmark: a fresh worker process per contestant, every measure
 sampled in interleaved rounds (a shuffled order each round, one worker busy at a time, so
 contestants share the machine's noise rather than each getting its own), then the import
-times in fresh processes."""
+and cold-start times in fresh processes (``benchmarks.fresh``)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,24 @@ import queue
 import random
 import statistics
 import subprocess
-import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Callable
 
+from benchmarks import fresh
 from benchmarks.contestants import ROOT, Contestant, child_env
 from benchmarks.progress import Progress
 
 #: Every measure, in table order (``--only`` takes these names).
-MEASURES = ("plain", "instant", "sleep", "threads", "import", "rss", "memory", "stream")
-SAMPLED = ("plain", "instant", "sleep", "stream")
-NEEDS_WORKERS = frozenset({"plain", "instant", "sleep", "threads", "rss", "memory", "stream"})
+MEASURES = ("plain", "instant", "short", "sleep", "threads", "import", "cold", "rss", "memory", "stream")
+SAMPLED = ("plain", "instant", "short", "sleep", "stream")
+NEEDS_WORKERS = frozenset({"plain", "instant", "short", "sleep", "threads", "rss", "memory", "stream"})
+#: fresh processes per contestant and round, not workers
+FRESH = ("import", "cold")
 #: per sampled measure: warm-up calls (the fastest sizes the batches)
-WARM = {"plain": 5, "instant": 3, "sleep": 1, "stream": 3}
+WARM = {"plain": 5, "instant": 3, "short": 2, "sleep": 1, "stream": 3}
+#: model requests per sampled call (a tool loop is two model calls)
+REQUESTS = {"plain": 1, "instant": 2, "short": 2, "sleep": 2, "stream": 1}
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,10 @@ class Plan:
     """How much to sample in one repeat. Each round, a worker runs as many calls as fit in
     ``budget[kind]`` seconds (from its warm-up latency; at least one, at most ``cap``)."""
 
-    rounds: dict[str, int] = field(default_factory=lambda: {"plain": 15, "instant": 15, "sleep": 6, "stream": 15})
-    budget: dict[str, float] = field(default_factory=lambda: {"plain": 0.03, "instant": 0.05, "sleep": 0.0,
-                                                              "stream": 0.03})
+    rounds: dict[str, int] = field(default_factory=lambda: {"plain": 15, "instant": 15, "short": 10, "sleep": 6,
+                                                            "stream": 15})
+    budget: dict[str, float] = field(default_factory=lambda: {"plain": 0.03, "instant": 0.05, "short": 0.05,
+                                                              "sleep": 0.0, "stream": 0.03})
     cap: int = 60
     threads: int = 16
     calls: int = 50
@@ -46,8 +50,8 @@ class Plan:
 
 
 FULL = Plan()
-QUICK = Plan(rounds={"plain": 4, "instant": 4, "sleep": 2, "stream": 4},
-             budget={"plain": 0.02, "instant": 0.03, "sleep": 0.0, "stream": 0.02},
+QUICK = Plan(rounds={"plain": 4, "instant": 4, "short": 2, "sleep": 2, "stream": 4},
+             budget={"plain": 0.02, "instant": 0.03, "short": 0.02, "sleep": 0.0, "stream": 0.02},
              cap=30, calls=10, memory_runs=1, import_rounds=1, start_timeout=120.0, op_timeout=60.0)
 
 
@@ -132,22 +136,29 @@ class Worker:
         self._log.close()
 
 
-def steps(plan: Plan, measures: tuple[str, ...], n: int, streaming: int | None = None) -> int:
-    """How many progress steps one repeat has for *n* contestants (*streaming* of them
-    stream: all unless told)."""
+def steps(plan: Plan, measures: tuple[str, ...], contestants: list[Contestant]) -> int:
+    """How many progress steps one repeat has for *contestants*."""
     total = 0
     if NEEDS_WORKERS & set(measures):
-        total += n * 2  # start, warm-up
-    total += sum(plan.rounds[k] * (n if k != "stream" or streaming is None else streaming)
-                 for k in SAMPLED if k in measures)
-    total += n * (("memory" in measures) + ("threads" in measures))
-    total += plan.import_rounds * n if "import" in measures else 0
+        total += len(contestants) * 2  # start, warm-up
+    for kind in SAMPLED:
+        if kind in measures:
+            total += plan.rounds[kind] * sum(not c.na(kind) for c in contestants)
+    for kind in ("memory", "threads"):
+        if kind in measures:
+            total += sum(not c.na(kind) for c in contestants)
+    for kind in FRESH:
+        if kind in measures:
+            total += plan.import_rounds * sum(not c.na(kind) for c in contestants)
     return total
 
 
 def run_repeat(contestants: list[Contestant], server: dict[str, Any], plan: Plan, measures: tuple[str, ...],
-               progress: Progress, logdir: str, seed: int) -> dict[str, Any]:
-    """``{"figures": {measure: {key: {...}}}, "errors": {"measure:key": text}, "load": [...]}``."""
+               progress: Progress, logdir: str, seed: int,
+               server_cpu: Callable[[], float | None] = lambda: None, pycache: str | None = None) -> dict[str, Any]:
+    """``{"figures": {measure: {key: {...}}}, "errors": {"measure:key": text}, "load": [...]}``;
+    *server_cpu* gives the server process's CPU seconds so far (None: not known); *pycache*
+    is the bytecode cache of the fresh-process rows (shared by the repeats of a run)."""
     rng = random.Random(seed)
     figures: dict[str, dict[str, dict[str, Any]]] = {m: {} for m in measures}
     errors: dict[str, str] = {}
@@ -161,30 +172,48 @@ def run_repeat(contestants: list[Contestant], server: dict[str, Any], plan: Plan
         latency = _warm(workers, measures, plan, errors, progress)
         for kind in SAMPLED:
             if kind in measures:
-                _sample(kind, workers, latency, plan, rng, figures, errors, progress)
+                _sample(kind, workers, latency, plan, rng, figures, errors, progress, server_cpu)
         if "memory" in measures:
             for key in _shuffled(workers, rng):
+                if workers[key].contestant.na("memory"):
+                    continue
                 progress.step("memory per run", key)
                 answer = _ask(errors, "memory", workers[key], {"op": "memory", "kind": "instant",
                                                                "n": plan.memory_runs}, plan.op_timeout)
                 if answer:
                     figures["memory"][key] = {"value": statistics.median(answer["peaks"]), "samples": answer["peaks"]}
         if "threads" in measures:  # last: a peer may leave hung threads behind
-            for key in _shuffled(workers, rng):
-                progress.step(f"{plan.threads} threads", key)
-                calls = min(plan.calls, workers[key].contestant.thread_calls or plan.calls)
-                answer = _ask(errors, "threads", workers[key], {"op": "threads", "threads": plan.threads,
-                                                                "calls": calls, "timeout": plan.op_timeout / 2},
-                              plan.op_timeout)
-                if answer:
-                    figures["threads"][key] = _throughput(answer, calls)
+            _threads(workers, plan, rng, figures, errors, progress, server_cpu)
     finally:
         for worker in workers.values():
             worker.close()
-    if "import" in measures:
-        _imports(contestants, plan, rng, figures, errors, progress)
+    kinds = tuple(k for k in FRESH if k in measures)
+    if kinds:
+        fresh.run(kinds, contestants, server, plan, rng, figures, errors, progress, pycache)
     load.append(os.getloadavg()[0])
     return {"figures": figures, "errors": errors, "load": load, "versions": versions}
+
+
+def _threads(workers: dict[str, Worker], plan: Plan, rng: random.Random, figures: dict[str, Any],
+             errors: dict[str, str], progress: Progress, server_cpu: Callable[[], float | None]) -> None:
+    """The throughput test, each worker in turn; a contestant with ``alt_threads`` runs its
+    second idiom after its first (``figures["threads"][key]["alt"]``)."""
+    for key in _shuffled(workers, rng):
+        progress.step(f"{plan.threads} threads", key)
+        calls = min(plan.calls, workers[key].contestant.thread_calls or plan.calls)
+        cmd = {"op": "threads", "threads": plan.threads, "calls": calls, "timeout": plan.op_timeout / 2}
+        before = server_cpu()
+        answer = _ask(errors, "threads", workers[key], cmd, plan.op_timeout)
+        after = server_cpu()
+        if not answer:
+            continue
+        entry = figures["threads"][key] = _throughput(answer, calls)
+        if before is not None and after is not None and answer["ok"]:
+            entry["server_cpu"] = (after - before) / answer["ok"]
+        if workers[key].contestant.alt_threads:
+            alt = _ask(errors, "threads-alt", workers[key], dict(cmd, variant="alt"), plan.op_timeout)
+            if alt:
+                entry["alt"] = _throughput(alt, calls)
 
 
 def _start(contestants: list[Contestant], server: dict[str, Any], plan: Plan, figures: dict[str, Any],
@@ -200,7 +229,7 @@ def _start(contestants: list[Contestant], server: dict[str, Any], plan: Plan, fi
             worker.close()
             continue
         workers[key] = worker
-        if "rss" in figures:
+        if "rss" in figures and not worker.contestant.na("rss"):
             figures["rss"][key] = {"value": info["rss"]}
     return workers
 
@@ -212,7 +241,7 @@ def _warm(workers: dict[str, Worker], measures: tuple[str, ...], plan: Plan, err
     for key, worker in list(workers.items()):
         progress.step("warming up", key)
         for kind, n in WARM.items():
-            if kind not in measures or (kind == "stream" and worker.contestant.no_stream):
+            if kind not in measures or worker.contestant.na(kind):
                 continue
             try:
                 latency[kind][key] = min(worker.ask({"op": "sample", "kind": kind, "n": n}, plan.op_timeout)["times"])
@@ -222,80 +251,41 @@ def _warm(workers: dict[str, Worker], measures: tuple[str, ...], plan: Plan, err
 
 
 def _sample(kind: str, workers: dict[str, Worker], latency: dict[str, dict[str, float]], plan: Plan,
-            rng: random.Random, figures: dict[str, Any], errors: dict[str, str], progress: Progress) -> None:
+            rng: random.Random, figures: dict[str, Any], errors: dict[str, str], progress: Progress,
+            server_cpu: Callable[[], float | None] = lambda: None) -> None:
+    """Interleaved rounds of *kind*; each figure the median call with its mean, the client's
+    CPU per call and the server's CPU per model request."""
     times: dict[str, list[float]] = {key: [] for key in workers if key in latency[kind]}
+    cpu: dict[str, float] = {key: 0.0 for key in times}
+    served: dict[str, float] = {key: 0.0 for key in times}
     for round_no in range(plan.rounds[kind]):
         for key in _shuffled(times, rng):
             progress.step(f"{kind} round {round_no + 1}/{plan.rounds[kind]}", key)
             if f"{kind}:{key}" in errors:
                 continue
             n = max(1, min(plan.cap, int(plan.budget[kind] / max(latency[kind][key], 1e-6))))
+            before = server_cpu()
             answer = _ask(errors, kind, workers[key], {"op": "sample", "kind": kind, "n": n}, plan.op_timeout)
+            after = server_cpu()
             if answer:
                 times[key].extend(answer["times"])
+                cpu[key] += answer.get("cpu", 0.0)
+                if before is not None and after is not None:
+                    served[key] += after - before
     for key, samples in times.items():
         if samples and f"{kind}:{key}" not in errors:
-            figures[kind][key] = {"value": statistics.median(samples), "samples": samples}
+            entry = figures[kind][key] = {"value": statistics.median(samples), "mean": statistics.fmean(samples),
+                                          "cpu": cpu[key] / len(samples), "samples": samples}
+            if served[key]:
+                entry["server_cpu"] = served[key] / (len(samples) * REQUESTS[kind])
+            if len(samples) >= 20:
+                entry["p99"] = statistics.quantiles(samples, n=100)[98]
 
 
 def _throughput(answer: dict[str, Any], calls: int) -> dict[str, Any]:
-    return {"value": answer["throughput"], "errors": answer["errors"], "hung_threads": answer["hung_threads"],
+    return {"value": answer["throughput"], "cpu": answer.get("cpu"),
+            "errors": answer["errors"], "hung_threads": answer["hung_threads"],
             "elapsed": answer["elapsed"], "calls_per_thread": calls, "first_error": answer["first_error"]}
-
-
-def _imports(contestants: list[Contestant], plan: Plan, rng: random.Random, figures: dict[str, Any],
-             errors: dict[str, str], progress: Progress) -> None:
-    """``python -c "<its imports>"`` in fresh processes, interleaved; the raw floor's row is
-    the bare interpreter (``python -c pass``). The figure is the process's CPU time (user +
-    system): on an idle machine it equals the wall time, but unlike the wall time it does not
-    count the time spent waiting for a CPU that other work holds. Wall times are kept too."""
-    cpu: dict[str, list[float]] = {c.key: [] for c in contestants}
-    wall: dict[str, list[float]] = {c.key: [] for c in contestants}
-    by_key = {c.key: c for c in contestants}
-    with tempfile.TemporaryDirectory(prefix="benchmarks-pyc-") as pycache:
-        # Bytecode as an installed package has it: a checkout run with PYTHONDONTWRITEBYTECODE
-        # would otherwise compile every module of this SDK (not of the site-packages peers)
-        # in every round. One untimed run per contestant fills a private cache first.
-        env = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": pycache}
-        for contestant in contestants:
-            subprocess.run([contestant.python, "-c", contestant.imports], cwd=ROOT,
-                           env=child_env(contestant, env), capture_output=True,
-                           timeout=plan.op_timeout)
-        _import_rounds(by_key, plan, rng, cpu, wall, errors, progress, env)
-    for key, samples in cpu.items():
-        if samples and f"import:{key}" not in errors:
-            figures["import"][key] = {"value": statistics.median(samples), "samples": samples,
-                                      "wall": statistics.median(wall[key]), "wall_samples": wall[key]}
-
-
-def _import_rounds(by_key: dict[str, Contestant], plan: Plan, rng: random.Random,
-                   cpu: dict[str, list[float]], wall: dict[str, list[float]],
-                   errors: dict[str, str], progress: Progress, env: dict[str, str]) -> None:
-    for round_no in range(plan.import_rounds):
-        for key in _shuffled(by_key, rng):
-            progress.step(f"import round {round_no + 1}/{plan.import_rounds}", key)
-            if f"import:{key}" in errors:
-                continue
-            contestant = by_key[key]
-            before, t0 = _children_cpu(), time.perf_counter()
-            done = subprocess.run([contestant.python, "-c", contestant.imports], cwd=ROOT,
-                                  env=child_env(contestant, env), capture_output=True, text=True,
-                                  timeout=plan.op_timeout)
-            wall[key].append(time.perf_counter() - t0)
-            used = _children_cpu()
-            cpu[key].append(used - before if used is not None and before is not None else wall[key][-1])
-            if done.returncode:
-                errors[f"import:{key}"] = (done.stderr.strip().splitlines() or ["failed"])[-1]
-
-
-def _children_cpu() -> float | None:
-    """User + system CPU seconds of the children waited for so far (None without ``resource``)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows: wall time instead
-        return None
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _shuffled(keys: Any, rng: random.Random) -> list[str]:

@@ -61,13 +61,14 @@ TOOL_DEFINITIONS: list[dict[str, Any]] = [
                                       "parameters": INVENTORY_SCHEMA}},
 ]
 
-#: How long each tool sleeps in the "sleep" scenario (the tutorial's sample handlers).
-SLEEPS = {"instant": (0.0, 0.0), "sleep": (0.1, 0.15)}
+#: How long each tool sleeps per scenario: "sleep" is the tutorial's sample handlers, "short"
+#: two quick back-end calls (2 ms each), where a tool hand-off's fixed costs show.
+SLEEPS = {"instant": (0.0, 0.0), "sleep": (0.1, 0.15), "short": (0.002, 0.002)}
 TOOL_SCENARIOS = tuple(SLEEPS)
 
 
 def tool_functions(scenario: str) -> tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]]]:
-    """``(get_weather, check_inventory)`` for *scenario* (``"instant"`` or ``"sleep"``): plain
+    """``(get_weather, check_inventory)`` for *scenario* (a key of :data:`SLEEPS`): plain
     typed functions with docstrings, so every library can derive the same schema from them."""
     weather_s, inventory_s = SLEEPS[scenario]
 

@@ -5,7 +5,9 @@ client's process, its threads would take a share of the client's GIL and CPU).
 clients use (``/v1/chat/completions``) and the stateless replies of
 :func:`benchmarks.scenarios.respond`, prints one JSON line (``url``, ``token_url``,
 ``chat_path``, ``token``: a static bearer token every contestant sends) and serves until its
-standard input closes, so it never outlives the run that started it. A request with
+standard input closes, so it never outlives the run that started it; each line it reads
+there is answered with one JSON line, ``{"cpu": seconds}``: the CPU time (user + system, all
+threads) the process has used so far, so the runner can tell what each phase cost it. A request with
 ``"stream": true`` gets :data:`~benchmarks.scenarios.STREAM_ANSWER` as server-sent events,
 one HTTP chunk (one socket write) per ``STREAM_CHUNK_CHARS``-character text delta; the
 emulator keeps an HTTP/1.1 connection alive after a streamed answer, so every contestant
@@ -21,6 +23,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,8 +44,9 @@ def serve() -> int:
     closed = threading.Event()
 
     def watch_stdin() -> None:
-        sys.stdin.read()  # returns at EOF: the runner closed the pipe or died
-        closed.set()
+        for _ in sys.stdin:  # each line asks for the CPU the process has used so far
+            print(json.dumps({"cpu": time.process_time()}), flush=True)
+        closed.set()  # EOF: the runner closed the pipe or died
 
     with GatewayEmulator(path=CHAT_PATH, responder=respond, stream_chunk_chars=STREAM_CHUNK_CHARS) as emulator:
         info = {"url": emulator.url, "token_url": emulator.token_url, "chat_path": CHAT_PATH,
@@ -73,6 +77,19 @@ class ServerProcess:
             raise RuntimeError("the emulator process did not start (see its error above)")
         self.info = json.loads(line)
         return self.info
+
+    def cpu(self) -> float | None:
+        """The server process's CPU seconds so far (user + system), or None once it is gone."""
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            return None
+        try:
+            proc.stdin.write("cpu\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+        except OSError:
+            return None
+        return float(json.loads(line)["cpu"]) if line else None
 
     def __exit__(self, *exc: object) -> None:
         proc, self.proc = self.proc, None

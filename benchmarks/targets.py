@@ -11,9 +11,9 @@ from typing import Any
 from benchmarks.contestants import ROOT, Contestant, child_env
 
 #: Packages `import genesys_gateway` should not load: extras, and what only some paths need.
+#: A package found here among what the import loads fails the import target.
 OPTIONAL = {
     "requests": "only RequestsTransport needs it",
-    "urllib3": "the default transport: loaded when the first client is made",
     "opentelemetry": "the otel extra",
     "redis": "the redis extra",
     "flask": "the flask extra",
@@ -22,6 +22,10 @@ OPTIONAL = {
     "httpx": "not a dependency",
     "pydantic": "not a dependency",
 }
+#: Required dependencies the import defers (loaded by the first ``GatewayClient``, so the
+#: import row does not count them and the cold-start row does). Not optional: loading one
+#: at import time costs time but does not fail the import target.
+DEFERRED = {"urllib3": "a dependency (the default transport), loaded when the first client is made"}
 HIGHER_IS_BETTER = frozenset({"threads"})
 #: measure -> (the SDK's figure over the floor's must be within this, comparison)
 FLOOR_TARGETS = {"plain": (1.25, "≤"), "instant": (1.4, "≤"), "threads": (0.8, "≥"), "stream": (1.3, "≤")}
@@ -42,7 +46,9 @@ def import_report(contestant: Contestant) -> dict[str, Any]:
     stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     third = [m for m in added if m not in stdlib and not m.startswith("_") and m != "genesys_gateway"]
     return {"third_party": third, "optional": {m: OPTIONAL[m] for m in third if m in OPTIONAL},
-            "stdlib": [m for m in added if m in stdlib], "absent": [m for m in ("requests", "urllib3") if m not in added]}
+            "deferred_loaded": {m: DEFERRED[m] for m in third if m in DEFERRED},
+            "stdlib": [m for m in added if m in stdlib],
+            "absent": [m for m in ("requests", *DEFERRED) if m not in added]}
 
 
 def floor_ratio(summary: dict[str, Any], measure: str) -> dict[str, float] | None:
@@ -73,7 +79,7 @@ def check(measure: str, summary: dict[str, Any], peers: list[str], imports: dict
     targets, results, met = [], [], []
     if measure in FLOOR_TARGETS:
         limit, op = FLOOR_TARGETS[measure]
-        targets.append(f"{op} {limit:g}× floor" + (", 0 errors" if measure == "threads" else ""))
+        targets.append(f"{op} {limit:g}× http.client floor" + (", 0 errors" if measure == "threads" else ""))
         ratio = floor_ratio(summary, measure)
         if ratio is None:
             results.append("no floor figure")

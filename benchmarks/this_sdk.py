@@ -1,6 +1,6 @@
 """The driver for this SDK, as its README shows it: one ``GatewayClient`` per process, a
 ``ToolRegistry`` with the tutorial's two tools (their JSON schemas given explicitly, so the
-request body is byte-for-byte the one the raw floor sends), ``complete()`` for a plain turn
+request body is byte-for-byte the one the http.client floor sends), ``complete()`` for a plain turn
 and ``run()`` for the tool loop. Tools run in parallel in the client's pool, their
 arguments validated by compiled fastjsonschema validators. A static ``BearerToken``.
 

@@ -6,12 +6,13 @@ imports ``MODULE`` (a driver: ``benchmarks.this_sdk``, ``benchmarks.baselines.fl
 reports its RSS, then answers one JSON command per line from the runner:
 
 * ``{"op": "sample", "kind": "plain"|"instant"|"sleep", "n": k}`` -> ``{"times": [...]}``
-  (seconds per call, each answer checked);
+  (seconds per call, each answer checked), and ``"cpu"``: the process's CPU seconds for the batch;
 * ``{"op": "sample", "kind": "stream", "n": k}`` -> ``{"times": [...]}``: seconds from the
   call that sends a streamed request to its first text delta in hand; the rest of the
   answer is then read to its end, untimed, and checked (so no sample pays for the leftovers
   of the one before, and none gains by abandoning a half-read response);
-* ``{"op": "threads", "threads": 16, "calls": 50, "timeout": s}`` -> throughput figures;
+* ``{"op": "threads", "threads": 16, "calls": 50, "timeout": s, "variant"?: "alt"}`` -> throughput
+  figures (and the process's CPU seconds per successful call);
 * ``{"op": "memory", "kind": ..., "n": k}`` -> tracemalloc peaks of *k* runs;
 * ``{"op": "exit"}``.
 
@@ -60,6 +61,7 @@ def call(driver: Any, kind: str) -> None:
 def sample(driver: Any, kind: str, n: int) -> dict[str, Any]:
     clock = time.perf_counter
     times = []
+    cpu0 = time.process_time()
     if kind == "stream":
         for _ in range(n):
             t0 = clock()
@@ -67,17 +69,20 @@ def sample(driver: Any, kind: str, n: int) -> dict[str, Any]:
             first = next(deltas)
             times.append(clock() - t0)
             check_stream(first, first + "".join(deltas))
-        return {"times": times}
+        return {"times": times, "cpu": time.process_time() - cpu0}
+    cpu0 = time.process_time()
     for _ in range(n):
         t0 = clock()
         call(driver, kind)
         times.append(clock() - t0)
-    return {"times": times}
+    return {"times": times, "cpu": time.process_time() - cpu0}
 
 
-def threads(driver: Any, n_threads: int, calls: int, timeout: float) -> dict[str, Any]:
+def threads(driver: Any, n_threads: int, calls: int, timeout: float, variant: str = "") -> dict[str, Any]:
     """*n_threads* threads each making *calls* plain calls through ``driver.thread_caller()``
-    (one shared client, or what the contestant's idiom gives each thread)."""
+    (one shared client, or what the contestant's idiom gives each thread; with *variant*
+    ``"alt"``, ``driver.thread_caller_alt()``: its second idiom)."""
+    make = driver.thread_caller_alt if variant == "alt" else driver.thread_caller
     barrier = threading.Barrier(n_threads + 1)
     ok = [0] * n_threads
     errors = [0] * n_threads
@@ -85,7 +90,7 @@ def threads(driver: Any, n_threads: int, calls: int, timeout: float) -> dict[str
     first_error: list[str] = []
 
     def work(i: int) -> None:
-        caller: Callable[[], str] = driver.thread_caller()
+        caller: Callable[[], str] = make()
         try:
             caller()  # warm: connections open, lazy imports done, before the clock starts
         finally:
@@ -104,15 +109,17 @@ def threads(driver: Any, n_threads: int, calls: int, timeout: float) -> dict[str
     for t in workers:
         t.start()
     barrier.wait()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     stop_at = start + timeout
     for t in workers:
         t.join(max(0.0, stop_at - time.perf_counter()))
     hung = sum(t.is_alive() for t in workers)
     end = max(ends) if not hung else time.perf_counter()
+    cpu = time.process_time() - cpu0
     done = sum(ok)
     return {"elapsed": end - start, "ok": done, "errors": sum(errors) + (n_threads * calls - done - sum(errors)),
-            "hung_threads": hung, "throughput": done / (end - start), "first_error": first_error[0] if first_error else None}
+            "hung_threads": hung, "throughput": done / (end - start),
+            "cpu": cpu / done if done else None, "first_error": first_error[0] if first_error else None}
 
 
 def memory(driver: Any, kind: str, n: int) -> dict[str, Any]:
@@ -158,7 +165,7 @@ def main(argv: list[str]) -> int:
             if op == "sample":
                 send(sample(driver, cmd["kind"], cmd["n"]))
             elif op == "threads":
-                send(threads(driver, cmd["threads"], cmd["calls"], cmd["timeout"]))
+                send(threads(driver, cmd["threads"], cmd["calls"], cmd["timeout"], cmd.get("variant", "")))
             elif op == "memory":
                 send(memory(driver, cmd["kind"], cmd["n"]))
             else:

@@ -1,4 +1,6 @@
-"""The raw floor: what the job costs with nothing but the standard library.
+"""The http.client floor (the issue's floor, the targets' reference): what the job costs with
+the standard library's HTTP client. (``benchmarks.baselines.raw_socket`` is the lower, raw-socket
+floor, shown for information.)
 
 * a plain turn: one ``http.client`` keep-alive connection (``TCP_NODELAY``), the same compact
   UTF-8 JSON and the same headers the SDK sends (fresh ``Idempotency-Key`` included),
@@ -27,7 +29,7 @@ import threading
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from benchmarks.scenarios import MODEL, PLAIN_MESSAGES, TOOL_DEFINITIONS, TOOL_PROMPT, handlers
+from benchmarks.scenarios import MODEL, PLAIN_MESSAGES, TOOL_DEFINITIONS, TOOL_PROMPT, TOOL_SCENARIOS, handlers
 
 #: genesys_gateway.constants.USER_AGENT, spelt out: the floor must not import the SDK.
 USER_AGENT = "genesys-gateway-python/0.1.0"
@@ -56,7 +58,7 @@ class Driver:
                         "User-Agent": USER_AGENT, "Authorization": f"Bearer {env['token']}"}
         self.conn = self.connect()
         self.stream_conn: http.client.HTTPConnection | None = None  # its own: see stream()
-        self.handlers = {scenario: handlers(scenario) for scenario in ("instant", "sleep")}
+        self.handlers = {scenario: handlers(scenario) for scenario in TOOL_SCENARIOS}
 
     def connect(self) -> http.client.HTTPConnection:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=60)

@@ -33,6 +33,7 @@ from benchmarks.scenarios import (
     MODEL,
     PLAIN_MESSAGES,
     TOOL_PROMPT,
+    TOOL_SCENARIOS,
     WEATHER_DESCRIPTION,
     WEATHER_SCHEMA,
     handlers,
@@ -207,7 +208,7 @@ class Driver:
     def __init__(self, env: dict[str, Any]) -> None:
         self.env = env
         self.registries: dict[str, ToolRegistry] = {}
-        for scenario in ("instant", "sleep"):
+        for scenario in TOOL_SCENARIOS:
             registry = self.registries[scenario] = ToolRegistry()
             fns = handlers(scenario)
             registry.register("get_weather", WEATHER_DESCRIPTION, WEATHER_SCHEMA, fns["get_weather"])

@@ -15,7 +15,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
 
-from benchmarks.scenarios import API_PREFIX, MODEL, PLAIN_MESSAGES, TOOL_DEFINITIONS, TOOL_PROMPT, handlers  # noqa: E402
+from benchmarks.scenarios import API_PREFIX, MODEL, PLAIN_MESSAGES, TOOL_DEFINITIONS, TOOL_PROMPT, TOOL_SCENARIOS, handlers  # noqa: E402
 
 
 def versions() -> dict[str, str]:
@@ -27,7 +27,7 @@ def versions() -> dict[str, str]:
 class Driver:
     def __init__(self, env: dict[str, Any]) -> None:
         self.kwargs = {"model": "openai/" + MODEL, "api_base": env["url"] + API_PREFIX, "api_key": env["token"]}
-        self.handlers = {scenario: handlers(scenario) for scenario in ("instant", "sleep")}
+        self.handlers = {scenario: handlers(scenario) for scenario in TOOL_SCENARIOS}
 
     def plain(self) -> Any:
         return litellm.completion(messages=PLAIN_MESSAGES, **self.kwargs).choices[0].message.content

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import openai
 
-from benchmarks.scenarios import API_PREFIX, MODEL, PLAIN_MESSAGES, TOOL_DEFINITIONS, TOOL_PROMPT, handlers
+from benchmarks.scenarios import API_PREFIX, MODEL, PLAIN_MESSAGES, TOOL_DEFINITIONS, TOOL_PROMPT, TOOL_SCENARIOS, handlers
 
 
 def versions() -> dict[str, str]:
@@ -21,7 +21,7 @@ def versions() -> dict[str, str]:
 class Driver:
     def __init__(self, env: dict[str, Any]) -> None:
         self.client = openai.OpenAI(base_url=env["url"] + API_PREFIX, api_key=env["token"], max_retries=0)
-        self.handlers = {scenario: handlers(scenario) for scenario in ("instant", "sleep")}
+        self.handlers = {scenario: handlers(scenario) for scenario in TOOL_SCENARIOS}
 
     def plain(self) -> Any:
         return self.client.chat.completions.create(model=MODEL, messages=PLAIN_MESSAGES).choices[0].message.content

@@ -26,6 +26,7 @@ def versions() -> dict[str, str]:
 
 class Driver:
     def __init__(self, env: dict[str, Any]) -> None:
+        self.env = env
         self.model = OpenAIChatModel(MODEL, provider=OpenAIProvider(base_url=env["url"] + API_PREFIX,
                                                                     api_key=env["token"]))
         self.plain_agent = Agent(self.model, system_prompt=SYSTEM)
@@ -47,7 +48,10 @@ class Driver:
                     yield text
 
     def thread_caller(self) -> Callable[[], Any]:
-        return self.plain
+        return self.plain  # the shared agent, as its docs show one (run_sync from many threads fails)
+
+    def thread_caller_alt(self) -> Callable[[], Any]:
+        return Driver(self.env).plain  # the footnote's variant: an Agent and OpenAI client per thread
 
     def close(self) -> None:
         pass
