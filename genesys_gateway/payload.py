@@ -3,12 +3,12 @@ client's and the call's parameters merged in their order, and its JSON encoding.
 
 from __future__ import annotations
 
-import json
 from collections import abc
 from typing import Any, Iterable, Mapping, Sequence
 
 from .models import Message, message_to_dict
 from .options import ClientOptions
+from .tools.definitions import EncodedDefinitions, encode
 
 __all__ = ["build_payload", "wire_messages", "json_body"]
 
@@ -20,8 +20,9 @@ def build_payload(options: ClientOptions, messages: list[dict[str, Any]],
     client's ``extra_body`` and the call's, each winning over the ones before. Without
     tools, ``tool_choice`` and ``parallel_tool_calls`` are left out (servers refuse them)."""
     payload: dict[str, Any] = {"model": options.model, "messages": messages}
-    if tools:
-        payload["tools"] = list(tools)
+    if tools:  # a snapshot's definitions keep their JSON, encoded once (json_body)
+        payload["tools"] = (EncodedDefinitions(tools, tools.encoded)
+                            if type(tools) is EncodedDefinitions else list(tools))
     if options.params:
         payload.update(options.params)
     if params:
@@ -54,7 +55,15 @@ def wire_messages(messages: Iterable[Mapping[str, Any] | Message]) -> list[dict[
 def json_body(payload: Mapping[str, Any]) -> bytes:
     """The request body: compact UTF-8 JSON. Text that cannot be UTF-8 (a lone surrogate
     from a model, a tool or a terminal) is replaced rather than failing the request."""
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    tools = payload.get("tools")
+    if type(tools) is EncodedDefinitions:  # splice the definitions' JSON, in key order
+        items = list(payload.items())
+        at = [key for key, _ in items].index("tools")
+        head = encode(dict(items[:at]))[:-1]
+        tail = encode(dict(items[at + 1:]))[1:]
+        text = f'{head}{"," if at else ""}"tools":{tools.encoded}{"," if len(tail) > 1 else ""}{tail}'
+    else:
+        text = encode(payload)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

@@ -26,6 +26,7 @@ import attrs
 
 from ..errors import ToolArgumentsError, ToolDefinitionError
 from .context import ToolContext, find_context_param
+from .definitions import EncodedDefinitions
 from .schema import function_schema
 from .validation import SchemaValidator, get_validator
 
@@ -186,7 +187,8 @@ class ToolSet:
     """An immutable, consistent view of a registry's tools at one version.
 
     ``definitions`` is built once per version: the list of OpenAI tool definitions to
-    put in a request as-is. Treat it (and the dicts in it) as read-only.
+    put in a request as-is, with their JSON encoded once. Treat it (and the dicts in it)
+    as read-only.
     """
 
     tools: tuple[Tool, ...] = ()
@@ -200,7 +202,7 @@ class ToolSet:
         index = {t.name: t for t in self.tools}
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "by_name", types.MappingProxyType(index))
-        object.__setattr__(self, "definitions", [t.definition for t in self.tools])
+        object.__setattr__(self, "definitions", EncodedDefinitions(t.definition for t in self.tools))
         object.__setattr__(self, "names", tuple(index))
 
     def get(self, name: str) -> Tool | None:
