@@ -31,6 +31,8 @@ NOT_LOADED = (
     "genesys_gateway.loop", "genesys_gateway.output", "genesys_gateway.testing",
     "genesys_gateway.tools.executor", "genesys_gateway.http.urllib3_transport",
     "genesys_gateway.streamed", "genesys_gateway.http.sse", "genesys_gateway.deltas",
+    "genesys_gateway.tools.schema",  # schemas from type hints: with the first @tool
+    "genesys_gateway.tools.validation", "genesys_gateway.tools.draft07",  # the first tool
 )
 
 

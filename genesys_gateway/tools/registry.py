@@ -20,15 +20,16 @@ import re
 import sys
 import threading
 import types
-from typing import Any, Callable, Iterator, Mapping, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar, overload
 
 import attrs
 
 from ..errors import ToolArgumentsError, ToolDefinitionError
 from .context import ToolContext, find_context_param
 from .definitions import EncodedDefinitions
-from .schema import function_schema
-from .validation import SchemaValidator, get_validator
+
+if TYPE_CHECKING:  # validators are compiled (fastjsonschema) with the first tool
+    from .validation import SchemaValidator
 
 __all__ = ["Tool", "ToolContext", "ToolSet", "ToolRegistry", "make_tool"]  # ToolContext: re-export
 
@@ -156,6 +157,8 @@ def _build_tool(
             f"{where}: parameters must be a schema of \"type\": \"object\", got type "
             f"{parameters.get('type')!r}"
         )
+    from .validation import get_validator
+
     validator = get_validator(parameters, label=f"{where}: parameters")
     output_validator = None
     if output_schema is not None:
@@ -313,6 +316,8 @@ class ToolRegistry:
                 raise ToolDefinitionError(f"{f!r} has no __name__: pass name=... to @tool")
             _check_name(tool_name)
             context_param = find_context_param(f, tool_name=tool_name, localns=localns)
+            from .schema import function_schema  # schemas from type hints: with the first @tool
+
             derived = function_schema(f, tool_name=tool_name, localns=localns,
                                       skip=frozenset({context_param} if context_param else ()))
             tool = _build_tool(
