@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
-from benchmarks.baselines.floor import _body
+from benchmarks.baselines.floor import request_body
 from benchmarks.baselines.floor import Driver as FloorDriver
 from benchmarks.scenarios import MODEL, PLAIN_MESSAGES
 from benchmarks.server import ServerProcess
@@ -102,7 +102,7 @@ def ladder(kind: str, server: dict[str, Any], sdk: SDKDriver, floor: FloorDriver
 
     import urllib3
 
-    body = _body({"model": MODEL, "messages": PLAIN_MESSAGES})
+    body = request_body({"model": MODEL, "messages": PLAIN_MESSAGES})
     pool = urllib3.HTTPConnectionPool(floor.host, floor.port, maxsize=16, retries=False)
 
     def split_sends() -> None:  # http.client, headers and body in two sends (as urllib3 does)

@@ -21,6 +21,7 @@ floor, shown for information.)
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -39,14 +40,39 @@ def versions() -> dict[str, str]:
     return {}
 
 
-def _run(fns: dict[str, Callable[..., Any]], call: dict[str, Any], results: list[str], i: int) -> None:
+def run_tool(fns: dict[str, Callable[..., Any]], call: dict[str, Any], results: list[str], i: int) -> None:
     """One tool call by hand: parse the arguments, call, encode the result into ``results[i]``."""
     fn = call["function"]
     results[i] = json.dumps(fns[fn["name"]](**json.loads(fn["arguments"])), ensure_ascii=False)
 
 
-def _body(payload: dict[str, Any]) -> bytes:
+def request_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def hand_loop(post: Callable[[dict[str, Any]], dict[str, Any]], fns: dict[str, Callable[..., Any]],
+              scenario: str) -> str:
+    """The tool loop by hand on ``post`` (a payload -> the answer's message): instant tools
+    inline, the others a ``threading.Thread`` each; no validation, no timeouts."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": TOOL_PROMPT}]
+    while True:
+        message = post({"model": MODEL, "messages": messages, "tools": TOOL_DEFINITIONS})
+        calls = message.get("tool_calls")
+        if not calls:
+            return str(message["content"])
+        messages.append(message)
+        results: list[str] = [""] * len(calls)
+        if scenario == "instant":
+            for i, call in enumerate(calls):
+                run_tool(fns, call, results, i)
+        else:
+            threads = [threading.Thread(target=run_tool, args=(fns, c, results, i)) for i, c in enumerate(calls)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        messages.extend({"role": "tool", "tool_call_id": call["id"], "content": content}
+                        for call, content in zip(calls, results))
 
 
 class Driver:
@@ -70,7 +96,7 @@ class Driver:
     def post(self, conn: http.client.HTTPConnection, payload: dict[str, Any]) -> dict[str, Any]:
         headers = dict(self.headers)
         headers["Idempotency-Key"] = os.urandom(16).hex()
-        conn.request("POST", self.path, _body(payload), headers)
+        conn.request("POST", self.path, request_body(payload), headers)
         response = conn.getresponse()
         data = response.read()
         if response.status != 200:
@@ -82,26 +108,7 @@ class Driver:
         return self.post(conn or self.conn, {"model": MODEL, "messages": PLAIN_MESSAGES})["content"]
 
     def tools(self, scenario: str) -> str:
-        fns = self.handlers[scenario]
-        messages: list[dict[str, Any]] = [{"role": "user", "content": TOOL_PROMPT}]
-        while True:
-            message = self.post(self.conn, {"model": MODEL, "messages": messages, "tools": TOOL_DEFINITIONS})
-            calls = message.get("tool_calls")
-            if not calls:
-                return str(message["content"])
-            messages.append(message)
-            results: list[str] = [""] * len(calls)
-            if scenario == "instant":
-                for i, call in enumerate(calls):
-                    _run(fns, call, results, i)
-            else:
-                threads = [threading.Thread(target=_run, args=(fns, c, results, i)) for i, c in enumerate(calls)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-            messages.extend({"role": "tool", "tool_call_id": call["id"], "content": content}
-                            for call, content in zip(calls, results))
+        return hand_loop(functools.partial(self.post, self.conn), self.handlers[scenario], scenario)
 
     def stream(self) -> Iterator[str]:
         conn = self.stream_conn
@@ -109,7 +116,7 @@ class Driver:
             conn = self.stream_conn = self.connect()
         headers = dict(self.headers, Accept="text/event-stream")
         headers["Idempotency-Key"] = os.urandom(16).hex()
-        conn.request("POST", self.path, _body({"model": MODEL, "messages": PLAIN_MESSAGES, "stream": True,
+        conn.request("POST", self.path, request_body({"model": MODEL, "messages": PLAIN_MESSAGES, "stream": True,
                                                "stream_options": {"include_usage": True}}), headers)
         response = conn.getresponse()
         if response.status != 200:

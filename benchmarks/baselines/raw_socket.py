@@ -19,15 +19,15 @@ SSE reader would measure the reader, not a library). Standard library only.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
-import threading
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from benchmarks.baselines.floor import USER_AGENT, _body, _run
-from benchmarks.scenarios import MODEL, PLAIN_MESSAGES, TOOL_DEFINITIONS, TOOL_PROMPT, TOOL_SCENARIOS, handlers
+from benchmarks.baselines.floor import USER_AGENT, hand_loop, request_body
+from benchmarks.scenarios import MODEL, PLAIN_MESSAGES, TOOL_SCENARIOS, handlers
 
 
 def versions() -> dict[str, str]:
@@ -102,7 +102,7 @@ class Driver:
         self.handlers = {scenario: handlers(scenario) for scenario in TOOL_SCENARIOS}
 
     def post(self, conn: RawConnection, payload: dict[str, Any]) -> dict[str, Any]:
-        body = _body(payload)
+        body = request_body(payload)
         status, data = conn.exchange(b"".join((self.prefix, os.urandom(16).hex().encode(), b"\r\nContent-Length: ",
                                                str(len(body)).encode(), b"\r\n\r\n", body)))
         if status != 200:
@@ -114,26 +114,7 @@ class Driver:
         return self.post(conn or self.conn, {"model": MODEL, "messages": PLAIN_MESSAGES})["content"]
 
     def tools(self, scenario: str) -> str:
-        fns = self.handlers[scenario]
-        messages: list[dict[str, Any]] = [{"role": "user", "content": TOOL_PROMPT}]
-        while True:
-            message = self.post(self.conn, {"model": MODEL, "messages": messages, "tools": TOOL_DEFINITIONS})
-            calls = message.get("tool_calls")
-            if not calls:
-                return str(message["content"])
-            messages.append(message)
-            results: list[str] = [""] * len(calls)
-            if scenario == "instant":
-                for i, call in enumerate(calls):
-                    _run(fns, call, results, i)
-            else:
-                threads = [threading.Thread(target=_run, args=(fns, c, results, i)) for i, c in enumerate(calls)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-            messages.extend({"role": "tool", "tool_call_id": call["id"], "content": content}
-                            for call, content in zip(calls, results))
+        return hand_loop(functools.partial(self.post, self.conn), self.handlers[scenario], scenario)
 
     def thread_caller(self) -> Callable[[], Any]:
         conn = RawConnection.open(self.address)  # one socket per thread
