@@ -26,7 +26,6 @@ import fcntl
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ from typing import Iterator
 from ..at_fork import reinit_in_child
 from ..errors import TokenStoreError
 from ..checks import check_seconds
-from ..durable import fsync_directory
+from ..durable import replace_file
 from .tokens import Token, deadline_at, deadline_error
 
 __all__ = ["FileTokenStore"]
@@ -302,31 +301,8 @@ class FileTokenStore:
     def _write(self, data: dict[str, object]) -> None:
         """Atomically replace the file with ``data`` (temp file 0600, fsync, rename)."""
         self._ensure_dir()
-        directory, name = os.path.split(self.path)
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
         payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
         try:
-            fd = os.open(
-                tmp,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                _FILE_MODE,
-            )
+            replace_file(self.path, payload, _FILE_MODE)
         except OSError as exc:
             raise TokenStoreError(f"cannot write the token file {self.path}: {exc.strerror}") from exc
-        try:
-            try:
-                os.fchmod(fd, _FILE_MODE)  # exact mode whatever the umask
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise TokenStoreError(f"cannot write the token file {self.path}: {exc.strerror}") from exc
-        fsync_directory(directory)

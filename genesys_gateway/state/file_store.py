@@ -29,7 +29,6 @@ import fcntl
 import hashlib
 import os
 import re
-import secrets
 import stat
 import threading
 import time
@@ -38,7 +37,7 @@ from typing import Any, Iterator, Mapping
 
 from ..checks import check_seconds
 from ..at_fork import reinit_in_child
-from ..durable import fsync_directory
+from ..durable import replace_file
 from ..constants import DEFAULT_STORE_LOCK_TIMEOUT, MAX_STATE_BYTES
 from ..errors import ConversationStoreError, StateError
 from .schema import check_conversation_id, check_state, describe_id
@@ -237,25 +236,8 @@ class FileConversationStore:
 
     def _write(self, path: str, payload: bytes, conversation_id: str) -> None:
         """Atomically replace ``path`` with ``payload`` (temp file 0600, fsync, rename)."""
-        directory, name = os.path.split(path)
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         with self._mapped(conversation_id, "save", f"write {path}"):
-            fd = os.open(tmp, flags, _FILE_MODE)
-            try:
-                try:
-                    os.fchmod(fd, _FILE_MODE)  # exactly 0600 whatever the umask
-                    view = memoryview(payload)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, path)
-            except BaseException:
-                _unlink_quietly(tmp)
-                raise
-        fsync_directory(directory)
+            replace_file(path, payload, _FILE_MODE)
 
 
 def _envelope(version: int, text: str) -> bytes:
@@ -265,10 +247,3 @@ def _envelope(version: int, text: str) -> bytes:
 
 def _file_name(conversation_id: str) -> str:
     return hashlib.sha256(conversation_id.encode("utf-8")).hexdigest()
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
