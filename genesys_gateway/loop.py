@@ -253,12 +253,8 @@ class _Run:
             if held:
                 telemetry.audit("approval_required", conversation_id=self.conversation_id,
                                 calls=[call.call_id for call in held])
-            if self.session.pending:
-                return self._result("approval_required", None)
-            if limited:
-                return self._result("usage_limit", None)
-            if self._expired():
-                return self._result("deadline", None)
+            if (stopped := self._stopped_after_tools(limited)) is not None:
+                return stopped
         return self._result("max_iterations", None)
 
     def _resume(self, approved: list[PendingCall], denied: list[tuple[PendingCall, str]],
@@ -278,13 +274,19 @@ class _Run:
             self._record([run], time.time_ns())
         requests, limited = self._within_limits([request_of(call) for call in approved])
         yield from self._tools(self.loop.tools(), requests)
+        if (stopped := self._stopped_after_tools(limited)) is not None:
+            return stopped
+        return (yield from self._loop())
+
+    def _stopped_after_tools(self, limited: bool) -> RunResult | None:
+        """Why the run stops after a turn's tools, or ``None`` to go on."""
         if self.session.pending:
             return self._result("approval_required", None)
         if limited:
             return self._result("usage_limit", None)
         if self._expired():
             return self._result("deadline", None)
-        return (yield from self._loop())
+        return None
 
     def _within_limits(self, requests: list[ToolCallRequest]) -> tuple[list[ToolCallRequest], bool]:
         """The turn's calls, those over a limit marked not to run; whether any was."""
