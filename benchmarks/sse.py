@@ -19,12 +19,13 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from genesys_gateway.deltas import ChunkMerger  # noqa: E402
 from genesys_gateway.http.sse import SSEParser  # noqa: E402
+
+from benchmarks.timing import best  # noqa: E402
 
 
 def answer(n: int) -> bytes:
@@ -73,18 +74,6 @@ def parse_only(chunks: list[bytes]) -> None:
     for chunk in chunks:
         parser.feed(chunk)
     parser.close()
-
-
-def best(fns: dict[str, object], repeats: int, number: int) -> dict[str, float]:
-    """Best seconds per call of each zero-argument function, measured interleaved."""
-    out = {name: float("inf") for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()  # type: ignore[operator]
-            out[name] = min(out[name], (time.perf_counter() - start) / number)
-    return out
 
 
 def bench_stream(n: int = 2000, repeats: int = 15, number: int = 5) -> list[tuple[str, str, str]]:

@@ -22,7 +22,6 @@ import enum
 import json
 import os
 import sys
-import time
 from typing import Optional
 
 import attrs
@@ -33,6 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from genesys_gateway.output import output_spec  # noqa: E402
 from genesys_gateway.tools.schema import annotation_schema  # noqa: E402
+
+from benchmarks.timing import best  # noqa: E402
 
 
 class Priority(enum.Enum):
@@ -85,18 +86,6 @@ ANSWER = {
 BARE_ANSWER = {**{k: v for k, v in ANSWER.items() if v is not None},
                "address": {k: v for k, v in ANSWER["address"].items() if v is not None},
                "assignee": None}
-
-
-def best(fns: dict[str, object], repeats: int, number: int) -> dict[str, float]:
-    """Best seconds per call of each zero-argument function, measured interleaved."""
-    out = {name: float("inf") for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()  # type: ignore[operator]
-            out[name] = min(out[name], (time.perf_counter() - start) / number)
-    return out
 
 
 def bench_structured(repeats: int = 25, number: int = 2000) -> list[tuple[str, str, str]]:
