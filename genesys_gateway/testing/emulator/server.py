@@ -372,7 +372,7 @@ class GatewayEmulator(FaultControls):
         frames = completion_frames(completion, self.stream_chunk_chars,
                                    options.get("include_usage") is True, self.stream_hooks.quirks)
         head = ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                f"ININ-Correlation-Id: {ctx}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                f"ININ-Correlation-Id: {ctx}\r\nTransfer-Encoding: chunked\r\n")
         return Outgoing(200, writer=functools.partial(write_frames, head.encode("latin-1"), frames,
                                                       self.stream_hooks, self._stopping))
 

@@ -108,16 +108,16 @@ def completion_frames(completion: dict[str, Any], chunk_chars: int, include_usag
 
 def write_frames(head: bytes, frames: list[bytes], hooks: StreamHooks, stopping: threading.Event,
                  sock: socket.socket) -> bool:
-    """Write the response head, then *frames* one HTTP chunk each, then the last chunk.
+    """Write the response head (*head*: the status line and header lines, each ending in
+    CRLF, without the blank line that ends the head), then *frames* one HTTP chunk each,
+    then the last chunk.
 
     As a gateway does, the connection stays open for the next request when the request
     allows it (:func:`~.http_server.may_keep_alive`) and no hook is set to hold or cut the
-    stream: then *head*'s ``Connection: close`` line is left out and ``True`` returned once
-    the whole answer was written. Otherwise the head goes as given and the connection is
-    closed after it (``False``)."""
+    stream: then ``True`` is returned once the whole answer was written. Otherwise the head
+    says ``Connection: close`` and the connection is closed after it (``False``)."""
     keep = may_keep_alive() and hooks.hold_after is None and hooks.break_after is None
-    if keep:
-        head = head.replace(b"\r\nConnection: close\r\n", b"\r\n")
+    head += b"\r\n" if keep else b"Connection: close\r\n\r\n"
     try:
         sock.sendall(head)
         for n, frame in enumerate(frames):
